@@ -1,0 +1,256 @@
+"""``bgremove``: the engine on the command line.
+
+    bgremove INPUT... -o OUT [options]        remove backgrounds of files and folders
+    bgremove decode-delta INPUT DELTA -o OUT  rebuild a cut-out from its delta PNG
+    bgremove models                           list models, where they come from, their licences
+
+Exit status: 0 when every file succeeded, 1 when any failed (each failure is printed with its error
+code; the other files still complete), 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bgremove._decode import SUPPORTED_FORMATS
+from bgremove.delta import apply_delta
+from bgremove.engine import Engine
+from bgremove.exceptions import BgRemoveError, ModelLoadError
+from bgremove.models import ModelSpec
+from bgremove.options import BackgroundType, Options, OutputFormat, VerticalAlignment
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+)
+_ = SUPPORTED_FORMATS  # the suffix list mirrors the decoder's formats
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bgremove",
+        description="Remove image backgrounds with a bundled ONNX model.",
+        epilog="Other commands: `bgremove decode-delta INPUT DELTA -o OUT`, `bgremove models`.",
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders (searched recursively)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (created if missing)")
+    group = parser.add_argument_group("output options (as the S3 metadata keys of the same names)")
+    group.add_argument("--format", choices=[f.value for f in OutputFormat] + ["jpg"], help="default auto")
+    group.add_argument("--jpeg-quality", type=int, metavar="1..100", help="JPEG/WebP quality, default 75")
+    group.add_argument("--background-color", metavar="#RRGGBB", help="paint the background (opaque result)")
+    group.add_argument("--background-type", choices=[b.value for b in BackgroundType], help="default rgba")
+    group.add_argument("--threshold", type=float, metavar="0..1", help="0 keeps soft edges (default)")
+    group.add_argument("--crop-to-foreground", action="store_true", help="crop to the subject")
+    group.add_argument("--margin", metavar="'10px 5%%'", help="1 to 4 CSS-like lengths in px or %%")
+    group.add_argument("--target-size", metavar="'W H'", help="fit the result inside W x H")
+    group.add_argument("--vertical-alignment", choices=[v.value for v in VerticalAlignment])
+    group.add_argument(
+        "--max-pixels", type=int, metavar="N", help="downscale larger inputs (default 25000000)"
+    )
+    group.add_argument("--test", action="store_true", help="watermarked preview")
+    group.add_argument("--model", help="registry name (u2netp, isnet) or path to your own .onnx")
+    group.add_argument(
+        "--model-descriptor",
+        metavar="JSON",
+        help='for a custom .onnx: \'{"input_size": 1024, "mean": [...], "std": [...], "output_index": 0}\'',
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON report per file on stdout")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: usable CPUs)")
+    return parser
+
+
+def _options_from(args: argparse.Namespace) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for name in (
+        "format",
+        "jpeg_quality",
+        "background_color",
+        "background_type",
+        "threshold",
+        "margin",
+        "target_size",
+        "vertical_alignment",
+        "max_pixels",
+        "model",
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            raw[name] = value
+    for flag in ("crop_to_foreground", "test"):
+        if getattr(args, flag):
+            raw[flag] = True
+    return raw
+
+
+def iter_images(inputs: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
+    """``(file, name relative to the output folder)``: files as given, folders expanded recursively.
+
+    A folder's sub-folders are mirrored in the output, so ``a/x.jpg`` and ``b/x.jpg`` do not collide.
+    """
+    for path in inputs:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            for image in found:
+                yield image, image.relative_to(path)
+        else:
+            yield path, Path(path.name)
+
+
+def output_names(files: Sequence[tuple[Path, Path]]) -> list[Path]:
+    """``<stem>`` per input; inputs sharing a stem (``c.png``, ``c.tiff``) keep their suffix in it."""
+    stems = [relative.with_suffix("") for _, relative in files]
+    counts: dict[Path, int] = {}
+    for stem in stems:
+        counts[stem] = counts.get(stem, 0) + 1
+    names = []
+    for (_, relative), stem in zip(files, stems, strict=True):
+        suffix = relative.suffix.lstrip(".").lower()
+        names.append(stem.with_name(f"{stem.name}_{suffix}") if counts[stem] > 1 else stem)
+    return names
+
+
+def _register_custom_model(engine: Engine, model: str, descriptor: str | None) -> str:
+    """``--model path/to/file.onnx``: register it under its stem, with the descriptor's settings."""
+    path = Path(model)
+    if path.suffix.lower() != ".onnx":
+        return model
+    try:
+        extra = json.loads(descriptor) if descriptor else {}
+    except json.JSONDecodeError as error:
+        raise ModelLoadError(f"--model-descriptor is not valid JSON: {error}") from None
+    spec = ModelSpec.from_descriptor(
+        {"input_size": 320, **extra, "name": path.stem, "source": str(path.resolve())}
+    )
+    engine.registry.register(spec)
+    return spec.name
+
+
+def _progress(items: list[Path], enabled: bool) -> Iterable[Path]:
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm  # noqa: PLC0415 - optional dependency ([cli] extra)
+    except ImportError:
+        return items
+    return tqdm(items, unit="img", file=sys.stderr)  # type: ignore[no-any-return]
+
+
+def run(argv: Sequence[str]) -> int:
+    args = _build_parser().parse_args(argv)
+    files = list(iter_images(args.inputs))
+    if not files:
+        print("bgremove: no images found in the inputs", file=sys.stderr)
+        return 2
+    raw = _options_from(args)
+    engine_kwargs: dict[str, Any] = {}
+    if args.threads:
+        from dataclasses import replace  # noqa: PLC0415
+
+        from bgremove.settings import EngineSettings  # noqa: PLC0415
+
+        engine_kwargs["settings"] = replace(EngineSettings.from_env(), threads=args.threads)
+    try:
+        engine = Engine(**engine_kwargs)
+        if "model" in raw:
+            raw["model"] = _register_custom_model(engine, raw["model"], args.model_descriptor)
+        options = Options.parse(raw)
+        engine.warm_up(options.model)
+    except BgRemoveError as error:
+        print(f"bgremove: {error.code}: {error.message}", file=sys.stderr)
+        return 2
+    args.output.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    show_progress = len(files) > 1 and not args.no_progress and sys.stderr.isatty()
+    stems = dict(zip((f for f, _ in files), output_names(files), strict=True))
+    for path in _progress([f for f, _ in files], show_progress):
+        try:
+            result = engine.process(path.read_bytes(), options)
+        except (BgRemoveError, OSError) as error:
+            failures += 1
+            code = error.code if isinstance(error, BgRemoveError) else "READ_ERROR"
+            message = error.message if isinstance(error, BgRemoveError) else str(error)
+            print(f"{path}: {code}: {message}", file=sys.stderr)
+            if args.json:
+                print(
+                    json.dumps(
+                        {"input": str(path), "status": "FAILED", "error": {"code": code, "message": message}}
+                    )
+                )
+            continue
+        target = args.output / f"{stems[path]}.{result.extension}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(result.data)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "input": str(path),
+                        "output": str(target),
+                        "status": "COMPLETED",
+                        "report": result.report.to_dict(),
+                    }
+                )
+            )
+        elif not show_progress:
+            report = result.report
+            print(
+                f"{path} -> {target} {report.result_size[0]}x{report.result_size[1]} "
+                f"{report.timings_ms['total']:.0f} ms",
+                file=sys.stderr,
+            )
+    if failures:
+        print(f"bgremove: {failures} of {len(files)} failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def run_decode_delta(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bgremove decode-delta",
+        description="Rebuild the full RGBA cut-out from an input and its delta PNG.",
+    )
+    parser.add_argument("input", type=Path)
+    parser.add_argument("delta", type=Path)
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG file (or folder)")
+    args = parser.parse_args(argv)
+    try:
+        cutout = apply_delta(args.input.read_bytes(), args.delta.read_bytes())
+    except BgRemoveError as error:
+        print(f"bgremove: {error.code}: {error.message}", file=sys.stderr)
+        return 1
+    target = args.output / f"{args.input.stem}.png" if args.output.is_dir() else args.output
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cutout.save(target, "PNG", compress_level=1)
+    print(f"{target} {cutout.size[0]}x{cutout.size[1]}", file=sys.stderr)
+    return 0
+
+
+def run_models(argv: Sequence[str]) -> int:
+    argparse.ArgumentParser(
+        prog="bgremove models", description="List the models the engine knows."
+    ).parse_args(argv)
+    engine = Engine()
+    for name in engine.registry.names():
+        spec = engine.registry.spec(name)
+        state = "ready" if engine.registry.is_available(name) else f"not fetched (make model MODEL={name})"
+        default = " (default)" if name == engine.settings.default_model else ""
+        size = f"{spec.input_size[0]}x{spec.input_size[1]}"
+        print(f"{name}{default}: {state}; input {size}; licence {spec.license}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "decode-delta":
+        return run_decode_delta(args[1:])
+    if args and args[0] == "models":
+        return run_models(args[1:])
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

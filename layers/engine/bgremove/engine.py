@@ -1,0 +1,215 @@
+"""The engine: image bytes + options in, result bytes + report out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from PIL import Image
+
+from bgremove import _compose, _encode, _geometry, _matte
+from bgremove._decode import decode
+from bgremove.delta import make_delta
+from bgremove.exceptions import BgRemoveError, InvalidOptionError, ProcessingError
+from bgremove.models import ModelFetcher, ModelRegistry, OnnxSegmenter, SessionConfig
+from bgremove.options import BackgroundType, Options, OutputFormat
+from bgremove.report import FOREGROUND_ALPHA_LEVEL, BBox, Report
+from bgremove.settings import EngineSettings
+
+_FOREGROUND_LUT = [0 if v < FOREGROUND_ALPHA_LEVEL else 255 for v in range(256)]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One processed image.
+
+    Attributes
+    ----------
+    data
+        The encoded result.
+    content_type, extension
+        MIME type and file extension (without dot) of ``data``.
+    report
+        Sizes, orientation, foreground boxes, model and timings.
+    """
+
+    data: bytes
+    content_type: str
+    extension: str
+    report: Report
+
+    @property
+    def width(self) -> int:
+        return self.report.result_size[0]
+
+    @property
+    def height(self) -> int:
+        return self.report.result_size[1]
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - began) * 1000
+
+    def total(self) -> dict[str, float]:
+        return {**self.timings, "total": (time.perf_counter() - self._start) * 1000}
+
+
+class Engine:
+    """Removes backgrounds. Create one per process and reuse it: models load once, on first use.
+
+    Parameters
+    ----------
+    settings
+        Defaults to :meth:`EngineSettings.from_env`.
+    fetcher
+        Downloads ``s3://`` models (the AWS adapter passes one; the engine itself never talks to AWS).
+    registry
+        A prepared registry, mainly for tests; built from ``settings`` when omitted.
+
+    Examples
+    --------
+    >>> engine = Engine()
+    >>> options = Options.parse({"background_color": "#ffffff"})
+    >>> result = engine.process(open("photo.jpg", "rb").read(), options)
+    >>> result.report.result_foreground
+    """
+
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        *,
+        fetcher: ModelFetcher | None = None,
+        registry: ModelRegistry | None = None,
+    ) -> None:
+        self.settings = settings or EngineSettings.from_env()
+        if registry is None:
+            registry = ModelRegistry(
+                self.settings.model_dirs,
+                SessionConfig(intra_op_threads=self.settings.threads),
+                fetcher=fetcher,
+                cache_dir=self.settings.model_cache_dir,
+            )
+        for spec in self.settings.custom_models:
+            registry.register(spec)
+        self.registry = registry
+
+    def segmenter(self, model: str | None = None) -> OnnxSegmenter:
+        """The loaded model (loading it now if this is its first use)."""
+        return self.registry.get(model or self.settings.default_model)
+
+    def warm_up(self, model: str | None = None) -> None:
+        """Load the model ahead of the first request (e.g. at Lambda init, outside billed latency)."""
+        self.segmenter(model)
+
+    def process(self, data: bytes, options: Options | None = None) -> Result:
+        """Remove the background of one encoded image.
+
+        Raises
+        ------
+        InputError
+            Bad bytes or options (a subclass names which); retrying cannot help.
+        ModelError
+            The model is missing or broken.
+        ProcessingError
+            Anything unexpected.
+        """
+        try:
+            return self._process(data, options or Options())
+        except BgRemoveError:
+            raise
+        except MemoryError:
+            raise ProcessingError("out of memory while processing the image") from None
+
+    def _process(self, data: bytes, options: Options) -> Result:
+        clock = _Stopwatch()
+        model_name = options.model or self.settings.default_model
+        self.registry.spec(model_name)  # an unknown model is an option error, before any decoding
+        with clock.stage("decode"):
+            decoded = decode(data, max_pixels=options.max_pixels)
+        if options.is_delta and decoded.scale != 1.0:
+            width, height = decoded.input_size
+            raise InvalidOptionError(
+                "max_pixels",
+                f"delta_png keeps the input size, but the {width}x{height} input is over max_pixels "
+                f"({options.max_pixels}); raise max_pixels or use another format",
+            )
+        segmenter = self.registry.get(model_name)
+        image = decoded.image
+        with clock.stage("preprocess"):
+            tensor = segmenter.prepare(image)
+        with clock.stage("inference"):
+            prediction = segmenter.infer(tensor)
+        with clock.stage("postprocess"):
+            input_alpha = image.getchannel("A") if image.mode == "RGBA" else None
+            alpha = _matte.refine(
+                segmenter.to_matte(prediction),
+                image.size,
+                threshold=options.threshold,
+                input_alpha=input_alpha,
+            )
+            corners = alpha.point(_FOREGROUND_LUT).getbbox()
+            foreground = BBox.from_corners(corners) if corners else None
+        with clock.stage("compose"):
+            picture, layout = self._compose(image, alpha, foreground, options)
+        transparent = options.is_delta or _compose.has_transparency(options)
+        fmt = _encode.resolve_format(
+            options.format, transparent=transparent, mask=options.background_type is BackgroundType.MAP
+        )
+        with clock.stage("encode"):
+            encoded = _encode.encode(
+                picture,
+                fmt,
+                quality=options.jpeg_quality,
+                png_compress_level=self.settings.png_compress_level,
+            )
+        report = Report(
+            input_size=decoded.input_size,
+            result_size=picture.size,
+            orientation=decoded.orientation,
+            input_foreground=_geometry.scale_box(foreground, 1 / decoded.scale, decoded.input_size),
+            result_foreground=layout.map_box(foreground),
+            model=model_name,
+            format=encoded.format.value,
+            content_type=encoded.content_type,
+            source_format=decoded.source_format,
+            timings_ms=clock.total(),
+            options=options.to_dict(),
+        )
+        return Result(encoded.data, encoded.content_type, encoded.extension, report)
+
+    @staticmethod
+    def _compose(
+        image: Image.Image, alpha: Image.Image, foreground: BBox | None, options: Options
+    ) -> tuple[Image.Image, _geometry.Layout]:
+        if options.format is OutputFormat.DELTA_PNG:
+            # Pixian's contract: delta ignores colour, crop, margin, size and alignment options.
+            identity = _geometry.plan_layout(
+                image.size,
+                None,
+                crop_to_foreground=False,
+                margin=None,
+                target_size=None,
+                vertical_alignment=options.vertical_alignment,
+            )
+            return make_delta(image, alpha), identity
+        layout = _geometry.plan_layout(
+            image.size,
+            foreground,
+            crop_to_foreground=options.crop_to_foreground,
+            margin=options.margin,
+            target_size=options.target_size,
+            vertical_alignment=options.vertical_alignment,
+        )
+        return _compose.compose(image, alpha, options, layout), layout

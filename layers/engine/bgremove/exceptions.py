@@ -1,0 +1,100 @@
+"""Every error the engine raises, each with a stable machine-readable ``code``.
+
+::
+
+    BgRemoveError                      (base; never raised itself)
+    ├── InputError                     the request is at fault: retrying the same input cannot succeed
+    │   ├── EmptyInputError            EMPTY_INPUT
+    │   ├── NotAnImageError            NOT_AN_IMAGE
+    │   ├── UnsupportedFormatError     UNSUPPORTED_FORMAT
+    │   ├── CorruptImageError          CORRUPT_IMAGE       (truncated or damaged pixel data)
+    │   ├── ImageTooLargeError         IMAGE_TOO_LARGE     (over the decompression-bomb limit)
+    │   ├── InvalidOptionError         INVALID_OPTION      (names the option)
+    │   └── DeltaMismatchError         DELTA_MISMATCH      (decode-delta: delta does not fit the input)
+    ├── ModelError                     the deployment is at fault: fix the model setup
+    │   ├── ModelNotFoundError         MODEL_NOT_FOUND
+    │   └── ModelLoadError             MODEL_LOAD_FAILED
+    └── ProcessingError                INTERNAL_ERROR      (a bug or resource exhaustion)
+
+Callers branch on the class (``except InputError``) or on ``code``; codes never change once published,
+so event subscribers and metrics can rely on them.
+"""
+
+from __future__ import annotations
+
+
+class BgRemoveError(Exception):
+    """Base class of every engine error."""
+
+    code: str = "INTERNAL_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``{"code", "message"}`` pair that completion events and ``--json`` output carry."""
+        return {"code": self.code, "message": self.message}
+
+
+class InputError(BgRemoveError):
+    """The image or its options are at fault; the same request will fail again."""
+
+    code = "INVALID_INPUT"
+
+
+class EmptyInputError(InputError):
+    code = "EMPTY_INPUT"
+
+
+class NotAnImageError(InputError):
+    code = "NOT_AN_IMAGE"
+
+
+class UnsupportedFormatError(InputError):
+    code = "UNSUPPORTED_FORMAT"
+
+
+class CorruptImageError(InputError):
+    code = "CORRUPT_IMAGE"
+
+
+class ImageTooLargeError(InputError):
+    code = "IMAGE_TOO_LARGE"
+
+
+class InvalidOptionError(InputError):
+    """A bad option value; ``option`` holds the option's name as the user spelled it in the docs."""
+
+    code = "INVALID_OPTION"
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "option": self.option}
+
+
+class DeltaMismatchError(InputError):
+    code = "DELTA_MISMATCH"
+
+
+class ModelError(BgRemoveError):
+    """The model setup is at fault (missing file, bad hash, bad descriptor)."""
+
+    code = "MODEL_ERROR"
+
+
+class ModelNotFoundError(ModelError):
+    code = "MODEL_NOT_FOUND"
+
+
+class ModelLoadError(ModelError):
+    code = "MODEL_LOAD_FAILED"
+
+
+class ProcessingError(BgRemoveError):
+    """Anything unexpected while processing: a bug or exhausted resources."""
+
+    code = "INTERNAL_ERROR"

