@@ -12,7 +12,7 @@ Errors all derive from :class:`BgRemoveError` and carry a stable ``code``; see :
 """
 
 from bgremove.delta import apply_delta
-from bgremove.engine import Engine, Result
+from bgremove.engine import Engine, OutputFormatInfo, Result, output_format
 from bgremove.exceptions import (
     BgRemoveError,
     CorruptImageError,
@@ -58,6 +58,7 @@ __all__ = [
     "NotAnImageError",
     "Options",
     "OutputFormat",
+    "OutputFormatInfo",
     "ProcessingError",
     "Report",
     "Result",
@@ -65,4 +66,5 @@ __all__ = [
     "VerticalAlignment",
     "__version__",
     "apply_delta",
+    "output_format",
 ]

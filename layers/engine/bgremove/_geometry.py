@@ -29,6 +29,7 @@ class Layout:
     def is_identity(self) -> bool:
         return (
             self.offset == (0, 0)
+            and (self.crop.left, self.crop.top) == (0, 0)
             and self.content_size == (self.crop.width, self.crop.height)
             and self.canvas_size == self.content_size
         )

@@ -49,6 +49,25 @@ class Result:
         return self.report.result_size[1]
 
 
+@dataclass(frozen=True)
+class OutputFormatInfo:
+    format: OutputFormat
+    extension: str
+    content_type: str
+
+
+def output_format(options: Options) -> OutputFormatInfo:
+    """The format a request will produce, known before any pixel is decoded (``auto`` resolved).
+
+    It depends on the options only, so callers can name the output file up front.
+    """
+    transparent = options.is_delta or _compose.has_transparency(options)
+    fmt = _encode.resolve_format(
+        options.format, transparent=transparent, mask=options.background_type is BackgroundType.MAP
+    )
+    return OutputFormatInfo(fmt, _encode.EXTENSIONS[fmt], _encode.CONTENT_TYPES[fmt])
+
+
 class _Stopwatch:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -163,10 +182,7 @@ class Engine:
             foreground = BBox.from_corners(corners) if corners else None
         with clock.stage("compose"):
             picture, layout = self._compose(image, alpha, foreground, options)
-        transparent = options.is_delta or _compose.has_transparency(options)
-        fmt = _encode.resolve_format(
-            options.format, transparent=transparent, mask=options.background_type is BackgroundType.MAP
-        )
+        fmt = output_format(options).format
         with clock.stage("encode"):
             encoded = _encode.encode(
                 picture,

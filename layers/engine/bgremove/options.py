@@ -292,6 +292,11 @@ class Options:
             value = getattr(self, f.name)
             if value is not None and not _has_canonical_type(f.name, value):
                 object.__setattr__(self, f.name, _PARSERS[f.name](value))
+        # Tuples pass the type check above, but their values still need the parsers' range checks.
+        if self.target_size is not None:
+            object.__setattr__(self, "target_size", parse_target_size(self.target_size))
+        if self.background_color is not None:
+            object.__setattr__(self, "background_color", parse_color(self.background_color))
         if not 1 <= self.jpeg_quality <= 100:
             raise InvalidOptionError("jpeg_quality", f"{self.jpeg_quality} is not in 1..100")
         if not 0.0 <= self.threshold <= 1.0:

@@ -1,0 +1,151 @@
+"""The completion event: one versioned JSON message per upload, COMPLETED or FAILED.
+
+The contract is documented in the README and as JSON Schema in ``events/schema/completion-event.schema.json``.
+SNS message attributes ``status``, ``error_code``, ``format`` and ``model`` let subscribers filter.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bgremove import BgRemoveError, Result
+
+from processor.sources import ObjectRef
+
+SCHEMA_VERSION = "1.0"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+NO_VALUE = "none"  # SNS attributes cannot be empty strings
+
+
+class Publisher(Protocol):
+    def publish(self, event: dict[str, Any]) -> None: ...
+
+
+def event_id_for(ref: ObjectRef) -> str:
+    """Deterministic per upload: a redelivered event carries the same id, so subscribers can de-duplicate."""
+    identity = ref.identity()
+    return str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"s3://{identity['bucket']}/{identity['key']}#{identity['version']}")
+    )
+
+
+@dataclass(frozen=True)
+class OutputObject:
+    bucket: str
+    key: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "content_type": self.content_type,
+            "size": self.size,
+            "width": self.width,
+            "height": self.height,
+        }
+
+
+def _input_dict(ref: ObjectRef, size: int | None) -> dict[str, Any]:
+    return {
+        "bucket": ref.bucket,
+        "key": ref.key,
+        "version_id": ref.version_id,
+        "etag": (ref.etag or "").strip('"') or None,
+        "size": size if size is not None else ref.size,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def completed_event(
+    ref: ObjectRef,
+    *,
+    job_id: str | None,
+    input_size: int | None,
+    output: OutputObject,
+    report: dict[str, Any],
+    timings_ms: dict[str, float],
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id_for(ref),
+        "status": COMPLETED,
+        "job_id": job_id,
+        "timestamp": _now(),
+        "input": _input_dict(ref, input_size),
+        "output": output.to_dict(),
+        "report": report,
+        "error": None,
+        "model": report.get("model"),
+        "timings_ms": {k: round(v, 1) for k, v in timings_ms.items()},
+    }
+
+
+def failed_event(
+    ref: ObjectRef,
+    *,
+    job_id: str | None,
+    input_size: int | None,
+    error: BgRemoveError,
+    model: str | None,
+    timings_ms: dict[str, float],
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id_for(ref),
+        "status": FAILED,
+        "job_id": job_id,
+        "timestamp": _now(),
+        "input": _input_dict(ref, input_size),
+        "output": None,
+        "report": None,
+        "error": error.to_dict(),
+        "model": model,
+        "timings_ms": {k: round(v, 1) for k, v in timings_ms.items()},
+    }
+
+
+def message_attributes(event: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """SNS attributes for filter policies, e.g. ``{"status": ["FAILED"]}``."""
+    error = event.get("error") or {}
+    report = event.get("report") or {}
+
+    def attr(value: Any) -> dict[str, str]:
+        return {"DataType": "String", "StringValue": str(value) if value else NO_VALUE}
+
+    return {
+        "status": attr(event["status"]),
+        "error_code": attr(error.get("code")),
+        "format": attr(report.get("format")),
+        "model": attr(event.get("model")),
+    }
+
+
+class SnsPublisher:
+    """Publishes completion events to an SNS topic."""
+
+    def __init__(self, sns_client: Any, topic_arn: str) -> None:
+        self._sns = sns_client
+        self._topic_arn = topic_arn
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self._sns.publish(
+            TopicArn=self._topic_arn,
+            Message=json.dumps(event, separators=(",", ":")),
+            MessageAttributes=message_attributes(event),
+        )
+
+
+def result_output(bucket: str, key: str, result: Result) -> OutputObject:
+    return OutputObject(bucket, key, result.content_type, len(result.data), result.width, result.height)
