@@ -98,7 +98,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             BillingMode="PAY_PER_REQUEST",
         )
         monkeypatch.setenv("COMPLETION_TOPIC_ARN", topic_arn)
-        from processor import handler  # noqa: PLC0415 - imported under the mocked environment
+        from processor import handler
 
         get_processor = handler.get_processor  # tests may monkeypatch the module attribute
         get_processor.cache_clear()

@@ -234,7 +234,7 @@ def test_a_new_upload_of_the_same_key_is_processed_again(
 
 def build_processor(aws: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[ImageProcessor, Any, Any]:
     """A processor whose S3 and SNS clients the test can break."""
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     s3 = boto3.client("s3", region_name=REGION)
     sns = boto3.client("sns", region_name=REGION)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bgremove import BgRemoveError, Result
-
 from processor.sources import ObjectRef
 
 SCHEMA_VERSION = "1.0"

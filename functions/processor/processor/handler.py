@@ -26,9 +26,9 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from bgremove import Engine, EngineSettings
 from botocore.config import Config
 
+from bgremove import Engine, EngineSettings
 from processor import completion
 from processor.service import ImageProcessor, s3_model_fetcher
 from processor.settings import DEFAULT_METRICS_NAMESPACE, SERVICE_NAME, Env, ProcessorSettings

@@ -19,9 +19,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from bgremove import BgRemoveError, Engine, InputError, Options, output_format
 from botocore.exceptions import ClientError
 
+from bgremove import BgRemoveError, Engine, InputError, Options, output_format
 from processor import completion, metadata
 from processor.exceptions import SourceNotFoundError
 from processor.settings import SERVICE_NAME, ProcessorSettings
