@@ -47,6 +47,13 @@ test-unit: $(STAMP)
 test-integration: setup
 	$(PY) -m pytest tests/integration
 
+# The local runner: template.yaml's stack on an embedded moto server, the real handler behind an SQS poller.
+run: setup
+	PYTHONPATH=local $(PY) -m bgremove_local run --out out
+
+serve: setup
+	PYTHONPATH=local $(PY) -m bgremove_local serve $(if $(WATCH),--watch $(WATCH))
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

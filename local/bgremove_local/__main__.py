@@ -1,0 +1,171 @@
+"""``python -m bgremove_local``: the pipeline on an embedded AWS emulator (``make run``, ``make serve``).
+
+run    upload the sample photos with several option sets, wait for every completion event, download the
+       results into ./out/, print a summary; exit 0 when every upload ended as expected
+serve  keep the stack up on a fixed port for the aws cli or boto3, print events as they arrive;
+       --watch DIR uploads files that appear in DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bgremove_local.runner import REPO_ROOT, Pipeline, running_pipeline
+
+SAMPLES_DIR = REPO_ROOT / "tests" / "fixtures" / "images"
+
+
+@dataclass(frozen=True)
+class Sample:
+    key: str
+    source: str | None  # file in SAMPLES_DIR, or None for the invalid upload
+    metadata: dict[str, str]
+    expected_status: str
+    expected_code: str | None = None
+
+
+SAMPLES = (
+    Sample("samples/astronaut-transparent.jpg", "astronaut.jpg", {"job-id": "demo-1"}, "COMPLETED"),
+    Sample(
+        "samples/coffee-white.jpg",
+        "coffee.jpg",
+        {"background-color": "#ffffff", "format": "jpeg"},
+        "COMPLETED",
+    ),
+    Sample(
+        "samples/astronaut-product.jpg",
+        "astronaut.jpg",
+        {
+            "crop-to-foreground": "true",
+            "margin": "5%",
+            "target-size": "800 600",
+            "vertical-alignment": "bottom",
+            "background-color": "#f0f0f0",
+        },
+        "COMPLETED",
+    ),
+    Sample("samples/chelsea-mask.jpg", "chelsea.jpg", {"background-type": "map"}, "COMPLETED"),
+    Sample("samples/coffee-delta.jpg", "coffee.jpg", {"format": "delta_png"}, "COMPLETED"),
+    Sample("samples/chelsea-preview.jpg", "chelsea.jpg", {"format": "webp", "test": "true"}, "COMPLETED"),
+    Sample("samples/not-an-image.jpg", None, {"job-id": "demo-bad"}, "FAILED", "NOT_AN_IMAGE"),
+    Sample("samples/bad-option.jpg", "coffee.jpg", {"threshold": "1.5"}, "FAILED", "INVALID_OPTION"),
+)
+
+
+def _size(value: Any) -> str:
+    return f"{value[0]}x{value[1]}" if value else "-"
+
+
+def run_samples(pipeline: Pipeline, out_dir: Path, timeout_s: float) -> int:
+    started = time.monotonic()
+    for sample in SAMPLES:
+        data = (SAMPLES_DIR / sample.source).read_bytes() if sample.source else b"this is not an image\n"
+        pipeline.upload(sample.key, data, sample.metadata)
+    print(
+        f"uploaded {len(SAMPLES)} objects to s3://{pipeline.stack.input_bucket}/samples/, waiting for events"
+    )
+    events = pipeline.wait_for({s.key for s in SAMPLES}, timeout_s)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, ok = [], True
+    for sample in SAMPLES:
+        event = events.get(sample.key)
+        status = event["status"] if event else "NO EVENT"
+        code = (event.get("error") or {}).get("code") if event else None
+        expected = status == sample.expected_status and code == sample.expected_code
+        ok &= expected
+        report = (event or {}).get("report") or {}
+        output = (event or {}).get("output")
+        saved = pipeline.download(output["key"], out_dir) if output else None
+        options = " ".join(f"{k}={v}" for k, v in sample.metadata.items() if k != "job-id") or "(defaults)"
+        rows.append(
+            (
+                sample.key.removeprefix("samples/"),
+                options,
+                status + ("" if expected else " (unexpected)"),
+                code or "-",
+                _size(report.get("input_size")),
+                _size(report.get("result_size")),
+                f"{(event or {}).get('timings_ms', {}).get('end_to_end', 0):.0f} ms" if event else "-",
+                str(saved.relative_to(Path.cwd()))
+                if saved and saved.is_relative_to(Path.cwd())
+                else str(saved or "-"),
+            )
+        )
+    headers = ("key", "options", "status", "error", "input", "result", "time", "saved as")
+    widths = [max(len(str(r[i])) for r in [*rows, headers]) for i in range(len(headers))]
+    for row in (headers, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print(
+        f"{sum(1 for s in SAMPLES if s.key in events)}/{len(SAMPLES)} terminal events in "
+        f"{time.monotonic() - started:.1f} s; results in {out_dir}/"
+    )
+    return 0 if ok else 1
+
+
+def serve(pipeline: Pipeline, watch: Path | None, metadata: dict[str, str]) -> int:
+    stack = pipeline.stack
+    print(f"""local stack up (Ctrl-C stops it)
+  endpoint        {stack.endpoint}
+  input bucket    {stack.input_bucket}
+  output bucket   {stack.output_bucket}
+  topic           {stack.topic_arn}
+  queue / DLQ     {stack.queue_url} / {stack.dead_letter_queue_url}
+try, from another terminal (any credentials work, e.g. AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local):
+  aws --endpoint-url {stack.endpoint} --region us-east-1 s3 cp photo.jpg s3://{stack.input_bucket}/ \\
+      --metadata background-color=#ffffff
+  aws --endpoint-url {stack.endpoint} --region us-east-1 s3 cp s3://{stack.output_bucket}/photo.jpg .""")
+    seen: dict[Path, float] = {}
+    try:
+        while True:
+            if watch is not None:
+                for path in sorted(p for p in watch.iterdir() if p.is_file()):
+                    mtime = path.stat().st_mtime
+                    if seen.get(path) != mtime:
+                        seen[path] = mtime
+                        pipeline.upload(path.name, path.read_bytes(), metadata)
+                        print(f"uploaded {path.name}")
+            for event in pipeline.poll_events(wait_s=1):
+                detail = event["output"]["key"] if event["output"] else event["error"]["code"]
+                print(f"{event['status']:9} {event['input']['key']} -> {detail}")
+    except KeyboardInterrupt:
+        print("\nstopping")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bgremove_local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command")
+    run_cmd = sub.add_parser("run", help="process the samples end to end (default)")
+    run_cmd.add_argument("--out", type=Path, default=Path("out"))
+    run_cmd.add_argument("--timeout", type=float, default=300)
+    run_cmd.add_argument("--verbose", action="store_true", help="show the function's logs and metrics")
+    serve_cmd = sub.add_parser("serve", help="keep the stack up for the aws cli")
+    serve_cmd.add_argument("--port", type=int, default=4577)
+    serve_cmd.add_argument("--watch", type=Path, help="upload files that appear in this folder")
+    serve_cmd.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="metadata for --watch uploads (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        metadata = dict(item.split("=", 1) for item in args.metadata)
+        with running_pipeline(port=args.port) as pipeline:
+            return serve(pipeline, args.watch, metadata)
+    out = getattr(args, "out", Path("out"))
+    timeout = getattr(args, "timeout", 300)
+    with running_pipeline(quiet=not getattr(args, "verbose", False)) as pipeline:
+        return run_samples(pipeline, out, timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

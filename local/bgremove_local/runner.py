@@ -1,0 +1,127 @@
+"""The whole pipeline on one machine: emulator + the real handler + an event collector."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bgremove_local.emulator import LocalCloud, LocalStack
+from bgremove_local.poller import EventSourceMapping, load_handler
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+QUIET_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+TEMPLATE = REPO_ROOT / "template.yaml"
+
+
+class Pipeline:
+    """A running local stack: upload objects, collect completion events, fetch outputs."""
+
+    def __init__(self, cloud: LocalCloud, stack: LocalStack, mapping: EventSourceMapping) -> None:
+        self.cloud = cloud
+        self.stack = stack
+        self.mapping = mapping
+        self.s3 = cloud.client("s3")
+        self.sqs = cloud.client("sqs")
+        self._seen: list[dict[str, Any]] = []
+
+    def upload(self, key: str, data: bytes, metadata: Mapping[str, str] | None = None) -> str:
+        response = self.s3.put_object(
+            Bucket=self.stack.input_bucket, Key=key, Body=data, Metadata=dict(metadata or {})
+        )
+        return str(response["ETag"]).strip('"')
+
+    def poll_events(self, wait_s: int = 1) -> list[dict[str, Any]]:
+        """Completion events that arrived since the last call (from the subscriber queue)."""
+        response = self.sqs.receive_message(
+            QueueUrl=self.stack.subscriber_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
+        )
+        events = []
+        for message in response.get("Messages", []):
+            envelope = json.loads(message["Body"])
+            event = json.loads(envelope["Message"])
+            event["_attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+            events.append(event)
+            self.sqs.delete_message(
+                QueueUrl=self.stack.subscriber_queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+        self._seen.extend(events)
+        return events
+
+    def wait_for(self, keys: set[str], timeout_s: float) -> dict[str, dict[str, Any]]:
+        """Wait until every input key has a terminal event; returns key -> event (missing on timeout)."""
+        found = {e["input"]["key"]: e for e in self._seen if e["input"]["key"] in keys}
+        deadline = time.monotonic() + timeout_s
+        while set(found) != keys and time.monotonic() < deadline:
+            for event in self.poll_events():
+                if event["input"]["key"] in keys:
+                    found[event["input"]["key"]] = event
+        return found
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        response = self.sqs.receive_message(
+            QueueUrl=self.stack.dead_letter_queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+        )
+        return list(response.get("Messages", []))
+
+    def download(self, key: str, folder: Path) -> Path:
+        target = folder / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        body = self.s3.get_object(Bucket=self.stack.output_bucket, Key=key)["Body"].read()
+        target.write_bytes(body)
+        return target
+
+
+@contextmanager
+def running_pipeline(
+    *,
+    port: int = 0,
+    overrides: Mapping[str, str] | None = None,
+    retry_delay_s: int = 1,
+    template: Path = TEMPLATE,
+    quiet: bool = False,
+) -> Iterator[Pipeline]:
+    """Start the emulator, create the stack, run the handler behind an SQS poller; stop all on exit.
+
+    The handler reads its settings from the environment at first use, so the process environment is set
+    to the function's (as Lambda would) for the duration and restored afterwards. ``quiet`` keeps the
+    function's INFO logs and metric blobs (Lambda's CloudWatch output) off the terminal.
+    """
+    cloud = LocalCloud(template, port=port, overrides=overrides)
+    stack = cloud.start()
+    saved = dict(os.environ)
+    mapping: EventSourceMapping | None = None
+    try:
+        os.environ.update({k: v for k, v in cloud.function_environment().items() if v != ""})
+        if quiet:
+            os.environ.update(QUIET_ENVIRONMENT)
+            warnings.filterwarnings("ignore", message="No application metrics to publish")
+        handler = load_handler(stack.function)
+        _reset_handler_caches(handler)
+        mapping = EventSourceMapping(
+            cloud.client("sqs"), stack.queue_url, stack.function, handler, retry_delay_s=retry_delay_s
+        )
+        mapping.start()
+        yield Pipeline(cloud, stack, mapping)
+    finally:
+        if mapping is not None:
+            mapping.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        cloud.stop()
+
+
+def _reset_handler_caches(handler: Any) -> None:
+    """A handler module imported earlier in this process may hold clients for an old endpoint."""
+    module = __import__(handler.__module__, fromlist=["get_processor"])
+    get_processor = getattr(module, "get_processor", None)
+    if get_processor is not None and hasattr(get_processor, "cache_clear"):
+        get_processor.cache_clear()
