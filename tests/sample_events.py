@@ -18,7 +18,7 @@ EXAMPLE_ETAG = "d41d8cd98f00b204e9800998ecf8427e"
 
 
 def event_names() -> list[str]:
-    return sorted(p.stem for p in EVENTS_DIR.glob("*.json"))
+    return sorted(p.stem for p in EVENTS_DIR.glob("*.json") if p.name != "env.json")
 
 
 def load_event(
