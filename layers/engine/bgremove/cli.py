@@ -39,13 +39,15 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders (searched recursively)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (created if missing)")
     group = parser.add_argument_group("output options (as the S3 metadata keys of the same names)")
-    group.add_argument("--format", choices=[f.value for f in OutputFormat] + ["jpg"], help="default auto")
+    group.add_argument(
+        "--format", choices=[f.value for f in OutputFormat] + ["jpg", "delta-png"], help="default auto"
+    )
     group.add_argument("--jpeg-quality", type=int, metavar="1..100", help="JPEG/WebP quality, default 75")
     group.add_argument("--background-color", metavar="#RRGGBB", help="paint the background (opaque result)")
     group.add_argument("--background-type", choices=[b.value for b in BackgroundType], help="default rgba")
     group.add_argument("--threshold", type=float, metavar="0..1", help="0 keeps soft edges (default)")
     group.add_argument("--crop-to-foreground", action="store_true", help="crop to the subject")
-    group.add_argument("--margin", metavar="'10px 5%%'", help="1 to 4 CSS-like lengths in px or %%")
+    group.add_argument("--margin", metavar="'10px 5%'", help="1 to 4 CSS-like lengths in px or %%")
     group.add_argument("--target-size", metavar="'W H'", help="fit the result inside W x H")
     group.add_argument("--vertical-alignment", choices=[v.value for v in VerticalAlignment])
     group.add_argument(

@@ -150,6 +150,8 @@ class Engine:
             raise
         except MemoryError:
             raise ProcessingError("out of memory while processing the image") from None
+        except Exception as error:  # a bug: callers still get the documented error type and code
+            raise ProcessingError(f"unexpected {type(error).__name__}: {error}") from error
 
     def _process(self, data: bytes, options: Options) -> Result:
         clock = _Stopwatch()

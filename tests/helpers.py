@@ -1,0 +1,193 @@
+"""Shared test helpers: synthetic images, encoders and a fake segmentation model.
+
+The fake model returns a matte computed from the work image's size by a plain function, at exactly that
+size, so the engine's resize step is a no-op and tests know every alpha value in advance.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bgremove import Engine, EngineSettings, ModelRegistry, ModelSpec
+from bgremove.models import SessionConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "images"
+MODELS_DIR = REPO_ROOT / "models"
+MODEL_FILE = MODELS_DIR / "u2netp.onnx"
+PHOTOS = ("astronaut", "coffee", "chelsea")
+
+MatteFn = Callable[[int, int], np.ndarray]
+"""``(width, height) -> uint8 array of shape (height, width)``."""
+
+
+# --------------------------------------------------------------------------------------------- mattes
+
+
+def ellipse_matte(width: int, height: int) -> np.ndarray:
+    """A hard centred ellipse with semi-axes of 30% of the width and 35% of the height."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    inside = ((xs - cx) / (0.30 * width)) ** 2 + ((ys - cy) / (0.35 * height)) ** 2 <= 1.0
+    return np.where(inside, 255, 0).astype(np.uint8)
+
+
+def soft_ellipse_matte(width: int, height: int) -> np.ndarray:
+    """Like :func:`ellipse_matte` but with a ring of half-transparent (128) pixels around a solid core."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    radius = ((xs - cx) / (0.30 * width)) ** 2 + ((ys - cy) / (0.35 * height)) ** 2
+    return np.where(radius <= 0.6, 255, np.where(radius <= 1.0, 128, 0)).astype(np.uint8)
+
+
+def rect_matte(left: float, top: float, right: float, bottom: float, value: int = 255) -> MatteFn:
+    """A hard rectangle given as fractions of the width and height (right and bottom exclusive)."""
+
+    def matte(width: int, height: int) -> np.ndarray:
+        out = np.zeros((height, width), dtype=np.uint8)
+        out[round(top * height) : round(bottom * height), round(left * width) : round(right * width)] = value
+        return out
+
+    return matte
+
+
+def gradient_matte(width: int, height: int) -> np.ndarray:
+    """Alpha rising linearly from 0 at the left edge to 255 at the right edge."""
+    row = np.rint(np.linspace(0, 255, width)).astype(np.uint8)
+    return np.repeat(row[np.newaxis, :], height, axis=0)
+
+
+def empty_matte(width: int, height: int) -> np.ndarray:
+    return np.zeros((height, width), dtype=np.uint8)
+
+
+# ----------------------------------------------------------------------------------------- fake model
+
+
+class FakeSegmenter:
+    """Implements the engine's ``Segmenter`` contract without ONNX: the matte comes from ``matte_fn``."""
+
+    def __init__(self, spec: ModelSpec, matte_fn: MatteFn) -> None:
+        self.spec = spec
+        self.matte_fn = matte_fn
+        self.seen_sizes: list[tuple[int, int]] = []
+        self.seen_modes: list[str] = []
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        self.seen_sizes.append(image.size)
+        self.seen_modes.append(image.mode)
+        return np.array(image.size, dtype=np.int64)
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        return tensor
+
+    def to_matte(self, prediction: np.ndarray) -> Image.Image:
+        width, height = (int(v) for v in prediction)
+        matte = self.matte_fn(width, height)
+        assert matte.shape == (height, width) and matte.dtype == np.uint8
+        return Image.fromarray(matte, "L")
+
+
+class FakeRegistry(ModelRegistry):
+    """A registry that knows one model, ``fake``, and serves a :class:`FakeSegmenter` for it."""
+
+    def __init__(self, matte_fn: MatteFn = ellipse_matte, name: str = "fake") -> None:
+        spec = ModelSpec(name=name, source=f"{name}.onnx", input_size=(64, 64))
+        super().__init__([], SessionConfig(), specs=[spec])
+        self.fake = FakeSegmenter(spec, matte_fn)
+
+    def get(self, name: str) -> Any:
+        self.spec(name)  # unknown names fail exactly as in the real registry
+        return self.fake
+
+
+def fake_engine(matte_fn: MatteFn = ellipse_matte) -> Engine:
+    settings = EngineSettings(model_dirs=(), default_model="fake", threads=1)
+    return Engine(settings, registry=FakeRegistry(matte_fn))
+
+
+# ------------------------------------------------------------------------------------------- images
+
+
+def photo_bytes(name: str) -> bytes:
+    return (FIXTURES / f"{name}.jpg").read_bytes()
+
+
+def photo(name: str) -> Image.Image:
+    with Image.open(FIXTURES / f"{name}.jpg") as image:
+        return image.convert("RGB")
+
+
+def textured(width: int, height: int, seed: int = 0) -> Image.Image:
+    """A smooth-ish colourful RGB image with many distinct pixel values (a crop of a real photo)."""
+    base = photo("coffee")
+    rng = np.random.default_rng(seed)
+    left = int(rng.integers(0, base.width - min(width, base.width) + 1))
+    top = int(rng.integers(0, base.height - min(height, base.height) + 1))
+    crop = base.crop((left, top, left + min(width, base.width), top + min(height, base.height)))
+    return crop.resize((width, height), Image.Resampling.BILINEAR) if crop.size != (width, height) else crop
+
+
+QUADRANT_COLOURS = {
+    "top_left": (255, 0, 0),
+    "top_right": (0, 255, 0),
+    "bottom_left": (0, 0, 255),
+    "bottom_right": (255, 255, 255),
+}
+
+
+def quadrants(width: int = 96, height: int = 64) -> Image.Image:
+    """Four solid quadrants of different colours: no rotation or mirror maps it onto itself."""
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    hw, hh = width // 2, height // 2
+    pixels[:hh, :hw] = QUADRANT_COLOURS["top_left"]
+    pixels[:hh, hw:] = QUADRANT_COLOURS["top_right"]
+    pixels[hh:, :hw] = QUADRANT_COLOURS["bottom_left"]
+    pixels[hh:, hw:] = QUADRANT_COLOURS["bottom_right"]
+    return Image.fromarray(pixels, "RGB")
+
+
+def quadrant_means(image: Image.Image) -> dict[str, tuple[float, float, float]]:
+    """Mean colour of the inner half of each quadrant (away from edges blurred by JPEG)."""
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+    height, width = pixels.shape[:2]
+    hw, hh = width // 2, height // 2
+    qw, qh = hw // 4, hh // 4
+    boxes = {
+        "top_left": (0, 0),
+        "top_right": (hw, 0),
+        "bottom_left": (0, hh),
+        "bottom_right": (hw, hh),
+    }
+    out = {}
+    for name, (x, y) in boxes.items():
+        region = pixels[y + qh : y + hh - qh, x + qw : x + hw - qw]
+        out[name] = tuple(float(v) for v in region.reshape(-1, 3).mean(axis=0))
+    return out  # type: ignore[return-value]
+
+
+def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def open_bytes(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def colour_close(actual: tuple[float, ...], expected: tuple[float, ...], tolerance: float) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0

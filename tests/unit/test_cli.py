@@ -1,0 +1,379 @@
+"""The ``bgremove`` command line, with the fake model swapped in for the engine the CLI builds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bgremove import Engine, EngineSettings, cli
+from tests.helpers import (
+    MODEL_FILE,
+    FakeRegistry,
+    encode,
+    open_bytes,
+    photo,
+    photo_bytes,
+    soft_ellipse_matte,
+    textured,
+)
+
+
+@pytest.fixture
+def engines(monkeypatch: pytest.MonkeyPatch) -> list[Engine]:
+    """Make the CLI build fake-model engines; the list collects every engine it built."""
+    built: list[Engine] = []
+
+    def factory(settings: EngineSettings | None = None, **kwargs: Any) -> Engine:
+        chosen = settings or EngineSettings(model_dirs=(), threads=1)
+        engine = Engine(
+            replace(chosen, default_model="fake"), registry=FakeRegistry(soft_ellipse_matte), **kwargs
+        )
+        built.append(engine)
+        return engine
+
+    monkeypatch.setattr(cli, "Engine", factory)
+    return built
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "coffee.jpg").write_bytes(photo_bytes("coffee"))
+    (folder / "cat.png").write_bytes(encode(photo("chelsea"), "PNG"))
+    (folder / "texture.webp").write_bytes(encode(textured(120, 80), "WEBP", quality=90))
+    (folder / "bad.jpg").write_bytes(b"this is not a JPEG, just text\n" * 10)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.txt").write_text("not an image suffix: never read")
+    (folder / "sub" / "astronaut.JPG").write_bytes(photo_bytes("astronaut"))
+    return folder
+
+
+GOOD = {"coffee": (600, 400), "cat": (451, 300), "texture": (120, 80), "sub/astronaut": (512, 512)}
+
+
+def test_folder_of_mixed_images(
+    engines: list[Engine], mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    out = tmp_path / "out" / "nested"  # created on demand
+    code = cli.main([str(mixed_folder), "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    for stem, size in GOOD.items():
+        written = out / f"{stem}.png"
+        assert written.is_file(), stem
+        picture = open_bytes(written.read_bytes())
+        assert picture.format == "PNG" and picture.mode == "RGBA" and picture.size == size
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
+        f"{stem}.png" for stem in GOOD
+    )
+    assert f"{mixed_folder / 'bad.jpg'}: NOT_AN_IMAGE" in captured.err
+    assert f"{mixed_folder / 'empty.png'}: EMPTY_INPUT" in captured.err
+    assert "2 of 6 failed" in captured.err
+    assert "notes.txt" not in captured.err
+    assert captured.out == ""
+    assert len(engines) == 1  # one engine for the whole batch
+
+
+def test_json_prints_one_object_per_file(
+    engines: list[Engine], mixed_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    code = cli.main([str(mixed_folder), "-o", str(tmp_path / "out"), "--json", "--format", "jpg"])
+    captured = capsys.readouterr()
+    assert code == 1
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(lines) == 6
+    by_name = {Path(line["input"]).name: line for line in lines}
+    assert by_name["bad.jpg"]["status"] == "FAILED"
+    assert by_name["bad.jpg"]["error"]["code"] == "NOT_AN_IMAGE"
+    assert by_name["empty.png"]["error"]["code"] == "EMPTY_INPUT"
+    for name, size in (("coffee.jpg", [600, 400]), ("astronaut.JPG", [512, 512])):
+        line = by_name[name]
+        assert line["status"] == "COMPLETED"
+        assert line["output"].endswith(".jpg")
+        assert Path(line["output"]).is_file()
+        assert line["report"]["result_size"] == size
+        assert line["report"]["format"] == "jpeg"
+        assert line["report"]["model"] == "fake"
+        assert line["report"]["options"] == {"format": "jpeg"}
+
+
+def test_all_good_exits_zero(engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    source = tmp_path / "single.jpeg"
+    source.write_bytes(photo_bytes("coffee"))
+    code = cli.main([str(source), "-o", str(tmp_path / "out")])
+    assert code == 0
+    assert (tmp_path / "out" / "single.png").is_file()
+    assert "single.png 600x400" in capsys.readouterr().err
+
+
+def test_options_are_passed_through(engines: list[Engine], tmp_path: Path):
+    source = tmp_path / "coffee.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    code = cli.main(
+        [
+            str(source),
+            "-o",
+            str(tmp_path / "out"),
+            "--background-type",
+            "white",
+            "--format",
+            "png",
+            "--crop-to-foreground",
+            "--margin",
+            "10px",
+            "--target-size",
+            "300 200",
+            "--vertical-alignment",
+            "top",
+            "--test",
+            "--max-pixels",
+            "60000",
+            "--threshold",
+            "0.5",
+            "--jpeg-quality",
+            "80",
+        ]
+    )
+    assert code == 0
+    picture = open_bytes((tmp_path / "out" / "coffee.png").read_bytes())
+    assert picture.mode == "RGB"
+    assert picture.size == (300, 200)
+
+
+def test_background_color_flag(engines: list[Engine], tmp_path: Path):
+    source = tmp_path / "t.png"
+    source.write_bytes(encode(textured(100, 60), "PNG"))
+    assert (
+        cli.main([str(source), "-o", str(tmp_path), "--background-color", "00ff00", "--format", "png"]) == 0
+    )
+    picture = open_bytes((tmp_path / "t.png").read_bytes())
+    assert picture.getpixel((0, 0)) == (0, 255, 0)
+
+
+def test_same_stem_files_do_not_collide(engines: list[Engine], tmp_path: Path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "x.jpg").write_bytes(photo_bytes("coffee"))
+    (folder / "x.png").write_bytes(encode(textured(50, 40), "PNG"))
+    assert cli.main([str(folder), "-o", str(tmp_path / "out")]) == 0
+    assert open_bytes((tmp_path / "out" / "x_jpg.png").read_bytes()).size == (600, 400)
+    assert open_bytes((tmp_path / "out" / "x_png.png").read_bytes()).size == (50, 40)
+
+
+@pytest.mark.parametrize(
+    ("args", "code_text"),
+    [
+        (["--margin", "abc"], "INVALID_OPTION"),
+        (["--jpeg-quality", "0"], "INVALID_OPTION"),
+        (["--background-type", "map", "--background-color", "#ffffff"], "INVALID_OPTION"),
+        (["--model", "no-such-model"], "INVALID_OPTION"),
+    ],
+)
+def test_bad_options_exit_2(
+    engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code_text: str
+):
+    source = tmp_path / "c.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    assert cli.main([str(source), "-o", str(tmp_path / "out"), *args]) == 2
+    assert code_text in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_argparse_errors_exit_2(engines: list[Engine], tmp_path: Path):
+    with pytest.raises(SystemExit) as caught:
+        cli.main([str(tmp_path), "-o", str(tmp_path), "--background-type", "purple"])
+    assert caught.value.code == 2
+    with pytest.raises(SystemExit) as caught:
+        cli.main([str(tmp_path)])  # -o is required
+    assert caught.value.code == 2
+
+
+def test_no_images_exit_2(engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "readme.md").write_text("nothing here")
+    assert cli.main([str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 2
+    assert "no images" in capsys.readouterr().err
+
+
+def test_threads_flag(engines: list[Engine], tmp_path: Path):
+    source = tmp_path / "c.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    assert cli.main([str(source), "-o", str(tmp_path / "out"), "--threads", "3"]) == 0
+    assert engines[0].settings.threads == 3
+
+
+def test_custom_model_path(engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    source = tmp_path / "c.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    model = tmp_path / "models" / "mymodel.onnx"
+    code = cli.main(
+        [
+            str(source),
+            "-o",
+            str(tmp_path / "out"),
+            "--json",
+            "--model",
+            str(model),
+            "--model-descriptor",
+            '{"input_size": [256, 192], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}',
+        ]
+    )
+    assert code == 0
+    spec = engines[0].registry.spec("mymodel")
+    assert spec.source == str(model.resolve())
+    assert spec.input_size == (256, 192)
+    assert spec.mean == (0.5, 0.5, 0.5)
+    assert json.loads(capsys.readouterr().out)["report"]["model"] == "mymodel"
+
+
+def test_custom_model_bad_descriptor(
+    engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    source = tmp_path / "c.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    code = cli.main([str(source), "-o", str(tmp_path), "--model", "m.onnx", "--model-descriptor", "{oops"])
+    assert code == 2
+    assert "MODEL_LOAD_FAILED" in capsys.readouterr().err
+
+
+def test_unexpected_error_on_one_file_does_not_stop_the_batch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    def fragile(width: int, height: int) -> np.ndarray:
+        if width == 77:
+            raise RuntimeError("cannot handle width 77")
+        return soft_ellipse_matte(width, height)
+
+    def factory(settings: EngineSettings | None = None, **kwargs: Any) -> Engine:
+        chosen = replace(settings or EngineSettings(model_dirs=()), default_model="fake")
+        return Engine(chosen, registry=FakeRegistry(fragile), **kwargs)
+
+    monkeypatch.setattr(cli, "Engine", factory)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(encode(textured(77, 40), "PNG"))
+    (folder / "b.png").write_bytes(encode(textured(78, 40), "PNG"))
+    assert cli.main([str(folder), "-o", str(tmp_path / "out")]) == 1
+    assert f"{folder / 'a.png'}: INTERNAL_ERROR" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["b.png"]
+
+
+def test_missing_file_is_a_read_error(
+    engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    good = tmp_path / "good.jpg"
+    good.write_bytes(photo_bytes("coffee"))
+    missing = tmp_path / "missing.jpg"
+    assert cli.main([str(missing), str(good), "-o", str(tmp_path / "out"), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert f"{missing}: READ_ERROR" in captured.err
+    statuses = [json.loads(line)["status"] for line in captured.out.splitlines()]
+    assert statuses == ["FAILED", "COMPLETED"]
+    assert (tmp_path / "out" / "good.png").is_file()
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    assert "--margin '10px 5%'" in out
+    assert "%%" not in out
+
+
+# ----------------------------------------------------------------------------------- decode-delta
+
+
+def test_decode_delta_round_trip(engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    source = tmp_path / "in" / "cat.png"
+    source.parent.mkdir()
+    source.write_bytes(encode(photo("chelsea"), "PNG"))
+    assert cli.main([str(source), "-o", str(tmp_path / "delta"), "--format", "delta_png"]) == 0
+    assert cli.main([str(source), "-o", str(tmp_path / "plain")]) == 0
+    delta = tmp_path / "delta" / "cat.png"
+    target = tmp_path / "rebuilt" / "cut.png"
+    assert cli.main(["decode-delta", str(source), str(delta), "-o", str(target)]) == 0
+    assert "451x300" in capsys.readouterr().err
+    rebuilt = open_bytes(target.read_bytes())
+    plain = open_bytes((tmp_path / "plain" / "cat.png").read_bytes())
+    assert rebuilt.mode == "RGBA" and rebuilt.size == (451, 300)
+    assert np.array_equal(np.asarray(rebuilt), np.asarray(plain))
+    # And by definition: foreground keeps the input colour, background is fully transparent.
+    alpha = soft_ellipse_matte(451, 300)
+    pixels = np.asarray(rebuilt)
+    assert np.array_equal(pixels[..., 3], alpha)
+    assert np.array_equal(pixels[alpha == 255, :3], np.asarray(photo("chelsea"))[alpha == 255])
+
+
+def test_decode_delta_into_folder(tmp_path: Path):
+    image = textured(60, 40)
+    source = tmp_path / "pic.png"
+    source.write_bytes(encode(image, "PNG"))
+    delta = np.zeros((40, 60, 4), dtype=np.uint8)
+    delta[:, 30:] = (255, 255, 255, 0)  # right half: keep the input
+    (tmp_path / "delta.png").write_bytes(encode(Image.fromarray(delta, "RGBA"), "PNG"))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert cli.main(["decode-delta", str(source), str(tmp_path / "delta.png"), "-o", str(out)]) == 0
+    rebuilt = np.asarray(open_bytes((out / "pic.png").read_bytes()))
+    assert (rebuilt[:, :30] == 0).all()
+    assert np.array_equal(rebuilt[:, 30:, :3], np.asarray(image)[:, 30:])
+    assert (rebuilt[:, 30:, 3] == 255).all()
+
+
+def test_decode_delta_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    source = tmp_path / "pic.png"
+    source.write_bytes(encode(textured(60, 40), "PNG"))
+    (tmp_path / "delta.png").write_bytes(encode(Image.new("RGBA", (40, 60)), "PNG"))
+    code = cli.main(["decode-delta", str(source), str(tmp_path / "delta.png"), "-o", str(tmp_path / "o.png")])
+    assert code == 1
+    assert "DELTA_MISMATCH" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
+# ----------------------------------------------------------------------------------------- models
+
+
+def test_models_lists_builtins(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    assert cli.main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    u2netp = next(line for line in lines if line.startswith("u2netp"))
+    assert u2netp.startswith("u2netp (default):")
+    assert "input 320x320" in u2netp
+    assert ("ready" if MODEL_FILE.is_file() else "not fetched") in u2netp
+    isnet = next(line for line in lines if line.startswith("isnet"))
+    assert "input 1024x1024" in isnet
+    assert "(default)" not in isnet
+
+
+def test_models_reflects_default_model_setting(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("BGREMOVE_DEFAULT_MODEL", "isnet")
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "isnet (default):" in out
+    assert "u2netp (default)" not in out
+
+
+# ------------------------------------------------------------------------------------ file naming
+
+
+def test_iter_images_and_output_names(tmp_path: Path):
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    for name in ("a/one.jpg", "a/one.PNG", "a/deep/two.webp", "a/skip.txt", "a/three.heic"):
+        (tmp_path / name).write_bytes(b"x")
+    single = tmp_path / "lone.tiff"
+    single.write_bytes(b"x")
+    files = list(cli.iter_images([tmp_path / "a", single]))
+    relative = [r.as_posix() for _, r in files]
+    assert relative == ["deep/two.webp", "one.PNG", "one.jpg", "three.heic", "lone.tiff"]
+    names = [n.as_posix() for n in cli.output_names(files)]
+    assert names == ["deep/two", "one_png", "one_jpg", "three", "lone"]
