@@ -20,7 +20,8 @@ help:
 	@echo "make test    - unit, functional and integration tests, template lint"
 	@echo "make lint    - ruff + mypy"
 	@echo "make model [MODEL=u2netp|isnet] - fetch and verify model weights into $(MODELS_DIR)/"
-	@echo "make build   - sam build (no Docker needed)"
+	@echo "make build [ARCH=x86_64|arm64] - sam build (no Docker needed), prints layer sizes"
+	@echo "make validate - sam validate --lint and cfn-lint on template.yaml (offline)"
 	@echo "make bench   - speed, memory and quality benchmark against rembg"
 
 $(STAMP): pyproject.toml
@@ -65,3 +66,36 @@ fmt: $(STAMP)
 
 clean:
 	rm -rf .aws-sam out .pytest_cache .mypy_cache .ruff_cache
+
+# ---- template checks and sam build (no Docker) -------------------------------------------------------
+# sam and cfn-lint run fully offline: `sam validate --lint` is cfn-lint alone (no AWS call, no credentials),
+# the region is given on the command line and telemetry is off. AWS_EC2_METADATA_DISABLED stops botocore
+# from probing the instance metadata service if anything looks for credentials.
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+ARCH ?= x86_64
+# Lambda's limit on a function plus all its layers, unzipped: 250 MB = 262,144,000 bytes.
+LAMBDA_UNZIPPED_LIMIT := 262144000
+
+validate: $(STAMP)
+	$(SAM_ENV) $(VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+	$(SAM_ENV) $(VENV)/bin/cfn-lint template.yaml
+
+# sam builds each layer with its own Makefile (layers/*/Makefile) and the function with the python3.12
+# builder (no requirements.txt: every dependency comes from the layers). MAKEFLAGS is dropped so this make's
+# flags and variables do not leak into the layer builds; the architecture reaches them as LAMBDA_ARCH, and
+# the venv's python 3.12 is first on PATH for sam's python builder.
+build: $(STAMP)
+	@case "$(ARCH)" in x86_64|arm64) ;; *) echo "ARCH must be x86_64 or arm64, got '$(ARCH)'" >&2; exit 1;; esac
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(SAM_ENV) PATH="$(abspath $(VENV))/bin:$$PATH" \
+		LAMBDA_ARCH=$(ARCH) BUILD_PYTHON="$(abspath $(PY))" \
+		$(VENV)/bin/sam build --template template.yaml --region us-east-1 \
+		--parameter-overrides Architecture=$(ARCH)
+	@total=0; echo "unzipped sizes ($(ARCH)):"; \
+	for dir in .aws-sam/build/*/; do \
+		bytes=$$(find "$$dir" -type f -printf '%s\n' | awk '{ s += $$1 } END { printf "%d", s }'); \
+		total=$$((total + bytes)); \
+		awk -v n="$$(basename "$$dir")" -v b=$$bytes 'BEGIN { printf "  %-20s %7.1f MB\n", n, b / 1e6 }'; \
+	done; \
+	awk -v b=$$total -v l=$(LAMBDA_UNZIPPED_LIMIT) 'BEGIN { printf "  %-20s %7.1f MB (limit %.1f MB)\n", "total", b / 1e6, l / 1e6 }'; \
+	if [ "$$total" -gt $(LAMBDA_UNZIPPED_LIMIT) ]; then \
+		echo "function + layers exceed Lambda's 250 MB unzipped limit" >&2; exit 1; fi
