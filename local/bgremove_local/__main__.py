@@ -9,6 +9,7 @@ serve  keep the stack up on a fixed port for the aws cli or boto3, print events 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -133,6 +134,8 @@ try, from another terminal (any credentials work, e.g. AWS_ACCESS_KEY_ID=local A
                 detail = event["output"]["key"] if event["output"] else event["error"]["code"]
                 print(f"{event['status']:9} {event['input']['key']} -> {detail}")
     except KeyboardInterrupt:
+        # A second Ctrl-C (or a signal forwarded by a wrapper) must not cut the clean shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("\nstopping")
     return 0
 
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd = sub.add_parser("serve", help="keep the stack up for the aws cli")
     serve_cmd.add_argument("--port", type=int, default=4577)
     serve_cmd.add_argument("--watch", type=Path, help="upload files that appear in this folder")
+    serve_cmd.add_argument("--verbose", action="store_true", help="show the function's logs and metrics")
     serve_cmd.add_argument(
         "--metadata",
         action="append",
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         metadata = dict(item.split("=", 1) for item in args.metadata)
-        with running_pipeline(port=args.port) as pipeline:
+        with running_pipeline(port=args.port, quiet=not args.verbose) as pipeline:
             return serve(pipeline, args.watch, metadata)
     out = getattr(args, "out", Path("out"))
     timeout = getattr(args, "timeout", 300)

@@ -15,7 +15,7 @@ from bgremove_local.emulator import LocalCloud, LocalStack
 from bgremove_local.poller import EventSourceMapping, load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-QUIET_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+QUIET_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
 TEMPLATE = REPO_ROOT / "template.yaml"
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
     IdempotencyConfig,
@@ -245,6 +246,8 @@ class ImageProcessor:
         if self._metrics is None:
             return
         self._metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+        if is_metrics_disabled():
+            return
         # Per-code counts need their own dimension, so they go out as a separate EMF blob.
         with single_metric(name="FailedByCode", unit=MetricUnit.Count, value=1) as by_code:
             by_code.add_dimension(name="ErrorCode", value=error.code)
