@@ -140,6 +140,12 @@ try, from another terminal (any credentials work, e.g. AWS_ACCESS_KEY_ID=local A
     return 0
 
 
+def _key_value(text: str) -> str:
+    if "=" not in text or text.startswith("="):
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bgremove_local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
+        type=_key_value,
         help="metadata for --watch uploads (repeatable)",
     )
     args = parser.parse_args(argv)

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class LocalStack:
     table: str
     function: FunctionSpec
     max_receive_count: int
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class LocalCloud:

@@ -122,6 +122,7 @@ def running_pipeline(
 def _reset_handler_caches(handler: Any) -> None:
     """A handler module imported earlier in this process may hold clients for an old endpoint."""
     module = __import__(handler.__module__, fromlist=["get_processor"])
-    get_processor = getattr(module, "get_processor", None)
-    if get_processor is not None and hasattr(get_processor, "cache_clear"):
-        get_processor.cache_clear()
+    for name in ("get_processor", "get_engine"):
+        cached = getattr(module, name, None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from PIL import Image
 
+from bgremove import ModelSpec
 from processor import completion, handler
 from processor.service import ImageProcessor, output_key_for
 from processor.settings import ProcessorSettings
@@ -26,12 +27,18 @@ SCHEMA = json.loads(
 )
 
 
-def sqs_event(*uploads: tuple[str, str], ids: list[str] | None = None) -> dict[str, Any]:
+def sqs_event(
+    *uploads: tuple[str, str], ids: list[str] | None = None, sequencer: str | None = None
+) -> dict[str, Any]:
     """An SQS batch, one message per (key, etag), each wrapping an S3 notification."""
     records = []
     for index, (key, etag) in enumerate(uploads):
         record = load_event("sqs-s3-put", bucket=INPUT_BUCKET, key=key, etag=etag)["Records"][0]
         record["messageId"] = ids[index] if ids else f"message-{index}"
+        if sequencer:
+            notification = json.loads(record["body"])
+            notification["Records"][0]["s3"]["object"]["sequencer"] = sequencer
+            record["body"] = json.dumps(notification)
         records.append(record)
     return {"Records": records}
 
@@ -144,6 +151,8 @@ def test_s3_batch_operations_backfill(
         ("PermanentFailure", "NOT_AN_IMAGE")
     ]
     assert "old/item one.png" in aws.outputs()
+    written = aws.s3.head_object(Bucket=OUTPUT_BUCKET, Key="old/item one.png")["Metadata"]
+    assert written["source-etag"]  # looked up: batch tasks carry no ETag
     assert sorted(e["status"] for e in aws.events()) == ["COMPLETED", "FAILED"]
 
 
@@ -229,6 +238,72 @@ def test_a_new_upload_of_the_same_key_is_processed_again(
     assert [e["input"]["etag"] for e in aws.events()] == [first, second]
 
 
+def test_same_bytes_uploaded_again_with_new_options_is_a_new_upload(
+    aws: Stack, photo: bytes, context: FakeContext
+) -> None:
+    first = aws.upload("again.jpg", photo, {"background-type": "map"})
+    handler.lambda_handler(sqs_event(("again.jpg", first), sequencer="0055AED6DCD90281E5"), context)
+    second = aws.upload("again.jpg", photo, {"background-type": "white"})
+    assert second == first  # identical bytes: S3 gives the same ETag
+    handler.lambda_handler(sqs_event(("again.jpg", second), sequencer="0055AED6DCD90281F9"), context)
+    events = aws.events()
+    assert [e["output"]["content_type"] for e in events] == ["image/png", "image/jpeg"]
+    assert events[0]["event_id"] != events[1]["event_id"]
+    assert set(aws.outputs()) == {"again.png", "again.jpg"}
+
+
+def test_overwritten_before_read_fails_as_source_not_found(
+    aws: Stack, photo: bytes, context: FakeContext
+) -> None:
+    notified = aws.upload("race.jpg", photo)
+    aws.upload("race.jpg", b"newer bytes arrived")  # unversioned bucket: the notified ETag is gone
+    assert handler.lambda_handler(sqs_event(("race.jpg", notified)), context) == {"batchItemFailures": []}
+    [event] = aws.events()
+    assert event["error"]["code"] == "SOURCE_NOT_FOUND"
+    assert "overwritten" in event["error"]["message"]
+
+
+def test_oversized_object_fails_before_reading(
+    aws: Stack, photo: bytes, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_INPUT_BYTES", "4096")
+    etag = aws.upload("huge.jpg", photo)
+    assert handler.lambda_handler(sqs_event(("huge.jpg", etag)), context) == {"batchItemFailures": []}
+    [event] = aws.events()
+    assert event["error"]["code"] == "IMAGE_TOO_LARGE"
+
+
+def test_model_not_deployed_is_an_option_error(aws: Stack, photo: bytes, context: FakeContext) -> None:
+    handler.get_engine().registry.register(
+        ModelSpec(name="not-deployed", source="not-deployed.onnx", input_size=(320, 320))
+    )
+    etag = aws.upload("m.jpg", photo, {"model": "not-deployed"})
+    assert handler.lambda_handler(sqs_event(("m.jpg", etag)), context) == {"batchItemFailures": []}
+    [event] = aws.events()
+    assert (event["error"]["code"], event["error"]["option"]) == ("INVALID_OPTION", "model")
+
+
+def test_folder_markers_are_skipped(aws: Stack, context: FakeContext) -> None:
+    etag = aws.upload("photos/", b"")
+    assert handler.lambda_handler(sqs_event(("photos/", etag)), context) == {"batchItemFailures": []}
+    assert aws.events() == []
+    assert aws.outputs() == {}
+
+
+def test_records_that_cannot_finish_in_time_are_given_back(aws: Stack, photo: bytes) -> None:
+    etag = aws.upload("late.jpg", photo)
+
+    class AlmostOutOfTime(FakeContext):
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 3_000
+
+    response = handler.lambda_handler(sqs_event(("late.jpg", etag), ids=["m-late"]), AlmostOutOfTime())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-late"}]}
+    assert aws.outputs() == {}
+    assert aws.events() == []
+
+
 # --- transient faults: injected with botocore's event hooks on real (moto) clients --------------------------
 
 
@@ -305,7 +380,7 @@ def test_sns_failure_after_upload_retries_without_duplicates(
     aws: Stack, photo: bytes, context: FakeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, s3, sns = build_processor(aws, monkeypatch)
-    etag = aws.upload("partial.jpg", photo)
+    etag = aws.upload("partial.jpg", photo, {"background-color": "#ffffff", "job-id": "j-7"})
     calls = fail_first(
         sns, "Publish", EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com")
     )
@@ -316,16 +391,19 @@ def test_sns_failure_after_upload_retries_without_duplicates(
     first = handler.lambda_handler(event, context)
     assert first == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     assert aws.events() == []  # nothing announced yet
-    assert len(aws.outputs()["partial.png"]) == 1  # but the output exists
+    assert len(aws.outputs()["partial.jpg"]) == 1  # but the output exists
 
     second = handler.lambda_handler(event, context)
     assert second == {"batchItemFailures": []}
     assert calls[0] == 2
     assert puts[0] == 1  # the retry found the output and did not write (or compute) it again
-    assert len(aws.outputs()["partial.png"]) == 1
+    assert len(aws.outputs()["partial.jpg"]) == 1
     [announced] = aws.events()
     assert announced["status"] == "COMPLETED"
     assert announced["report"]["replayed"] is True
+    assert announced["report"]["format"] == "jpeg"
+    assert announced["job_id"] == "j-7"
+    assert announced["_attributes"]["format"] == "jpeg"
     assert_valid(announced)
 
     third = handler.lambda_handler(event, context)  # a late duplicate after success: silent

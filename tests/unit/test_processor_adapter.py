@@ -105,3 +105,50 @@ def test_message_attributes_never_empty() -> None:
         "format": "none",
         "model": "none",
     }
+
+
+def test_sns_wrapped_notification_is_unwrapped() -> None:
+    inner = load_event("sqs-s3-put")["Records"][0]["body"]
+    envelope = json.dumps(
+        {"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:1:fanout", "Message": inner}
+    )
+    assert [(r.bucket, r.key) for r in sources.refs_from_sqs_body(envelope)] == [
+        (EXAMPLE_BUCKET, EXAMPLE_KEY)
+    ]
+
+
+def test_folder_markers_and_quoted_etags() -> None:
+    event = load_event("s3-put")
+    event["Records"][0]["s3"]["object"]["key"] = "photos%2F"
+    assert sources.refs_from_s3_notification(event) == []
+    quoted = sources.ObjectRef("b", "k", etag='"abc"')
+    assert quoted.etag == "abc"
+    assert quoted.identity() == sources.ObjectRef("b", "k", etag="abc").identity()
+
+
+def test_result_metadata_stays_under_the_s3_limit() -> None:
+    from bgremove import BBox, Report
+
+    report = Report(
+        input_size=(4000, 3000),
+        result_size=(1200, 1200),
+        orientation=6,
+        input_foreground=BBox(10, 20, 3000, 2900),
+        result_foreground=BBox(5, 5, 1190, 1190),
+        model="u2netp",
+        format="png",
+        content_type="image/png",
+        source_format="JPEG",
+    )
+    long_key = "写真/" + "長い名前" * 180 + ".jpg"  # ~2 KB of UTF-8: 3x longer once percent-encoded
+    meta = metadata.result_metadata(
+        report, source_key=long_key, source_etag="e" * 32, source_sequencer="0" * 18, job_id="ü" * 256
+    )
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in meta.items())
+    assert size < 2048
+    assert all(v.isascii() for v in meta.values())
+    assert meta["source-key"].startswith("sha256:")
+    short = metadata.result_metadata(
+        report, source_key="a b/c.jpg", source_etag=None, source_sequencer=None, job_id="j 1"
+    )
+    assert (short["source-key"], short["job-id"], short["format"]) == ("a%20b/c.jpg", "j%201", "png")

@@ -28,9 +28,8 @@ class Publisher(Protocol):
 def event_id_for(ref: ObjectRef) -> str:
     """Deterministic per upload: a redelivered event carries the same id, so subscribers can de-duplicate."""
     identity = ref.identity()
-    return str(
-        uuid.uuid5(uuid.NAMESPACE_URL, f"s3://{identity['bucket']}/{identity['key']}#{identity['version']}")
-    )
+    name = f"s3://{identity['bucket']}/{identity['key']}#{identity['version']}#{identity['sequencer']}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@
 
     BgRemoveError (engine)
     ├── InputError ...................... FAILED event, message acknowledged, never retried
-    │   └── SourceNotFoundError           SOURCE_NOT_FOUND  (object deleted before we read it)
+    │   └── SourceNotFoundError           SOURCE_NOT_FOUND  (object deleted or overwritten before we read it)
     ├── ModelError ...................... retried, then DLQ (a deployment fault)
     └── ProcessingError ................. retried, then DLQ
-    TransientError ...................... retried (throttling, 5xx, timeouts, publish failures), then DLQ
+    anything else (botocore errors: throttling, 5xx, timeouts; SNS publish failures; OutOfTimeError)
+                                          retried, then DLQ
 
 Only :class:`bgremove.InputError` ends an upload with a FAILED event; everything else is reported to the
 event source as a failed item so it is delivered again, and lands in the dead-letter queue (with its alarm)
@@ -21,7 +22,3 @@ from bgremove.exceptions import InputError
 
 class SourceNotFoundError(InputError):
     code = "SOURCE_NOT_FOUND"
-
-
-class TransientError(Exception):
-    """A failure worth retrying; wraps the AWS error that caused it."""

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import functools
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
@@ -81,6 +85,33 @@ def get_processor() -> ImageProcessor:
     )
 
 
+class OutOfTimeError(RuntimeError):
+    """Not enough of the invocation left to process another record; it is retried later."""
+
+
+class _TimeBudget:
+    """Stops taking records when the remaining time is below twice the slowest record so far (min 10 s)."""
+
+    MINIMUM_RESERVE_MS = 10_000
+
+    def __init__(self, context: LambdaContext) -> None:
+        self._context = context
+        self._slowest_ms = 0.0
+
+    def check(self) -> None:
+        reserve = max(self.MINIMUM_RESERVE_MS, 2 * self._slowest_ms)
+        if self._context.get_remaining_time_in_millis() < reserve:
+            raise OutOfTimeError(f"less than {reserve / 1000:.0f} s left in this invocation")
+
+    @contextmanager
+    def measure(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._slowest_ms = max(self._slowest_ms, (time.perf_counter() - started) * 1000)
+
+
 def _process_all(processor: ImageProcessor, refs: list[ObjectRef]) -> None:
     failures = []
     for ref in refs:
@@ -88,6 +119,7 @@ def _process_all(processor: ImageProcessor, refs: list[ObjectRef]) -> None:
             processor.process(ref)
         except Exception as error:  # keep going, re-raise once the others are done
             logger.exception("object failed; will be retried", extra={"bucket": ref.bucket, "key": ref.key})
+            metrics.add_metric(name="RetryableFailure", unit=MetricUnit.Count, value=1)
             failures.append(error)
     if failures:
         raise failures[0]
@@ -125,9 +157,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     kind = detect(event)
     logger.debug("event received", extra={"source": kind.value})
     if kind is SourceKind.SQS:
+        budget = _TimeBudget(context)
 
         def handle_record(record: SQSRecord) -> None:
-            _process_all(processor, refs_from_sqs_body(record.body))
+            # Give back what cannot finish in time: a Lambda timeout would fail (and count a receive
+            # against) every message of the batch, including those that succeeded.
+            budget.check()
+            with budget.measure():
+                _process_all(processor, refs_from_sqs_body(record.body))
 
         response = process_partial_response(
             event=event,
@@ -143,3 +180,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     _process_all(processor, refs)
     return {"processed": len(refs)}
+
+
+# In Lambda, build everything during the init phase: the model load then never counts against the first
+# batch's timeout. Elsewhere (tests, the local runner) it is built on first use, once the environment is set.
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    get_processor()

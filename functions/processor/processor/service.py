@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -22,7 +23,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from botocore.exceptions import ClientError
 
-from bgremove import BgRemoveError, Engine, InputError, Options, output_format
+from bgremove import BgRemoveError, Engine, ImageTooLargeError, InputError, Options, output_format
 from processor import completion, metadata
 from processor.exceptions import SourceNotFoundError
 from processor.settings import SERVICE_NAME, ProcessorSettings
@@ -31,6 +32,7 @@ from processor.sources import ObjectRef
 logger = Logger(service=SERVICE_NAME, child=True)
 
 _MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+_CHANGED_OBJECT_CODES = frozenset({"PreconditionFailed", "412"})
 
 
 def output_key_for(source_key: str, extension: str, prefix: str) -> str:
@@ -107,6 +109,8 @@ class ImageProcessor:
             Anything but an input problem (throttling, 5xx, timeouts, publish failures, model faults):
             the caller reports the item as failed so the event source delivers it again.
         """
+        if ref.etag is None and ref.version_id is None:
+            ref = self._with_etag(ref)  # S3 Batch Operations tasks name no ETag: look it up
         logger.append_keys(bucket=ref.bucket, key=ref.key, version_id=ref.version_id)
         logger.set_correlation_id(completion.event_id_for(ref))
         try:
@@ -146,7 +150,11 @@ class ImageProcessor:
                 Body=result.data,
                 ContentType=result.content_type,
                 Metadata=metadata.result_metadata(
-                    result.report, source_key=ref.key, source_etag=ref.etag, job_id=job_id
+                    result.report,
+                    source_key=ref.key,
+                    source_etag=ref.etag,
+                    source_sequencer=ref.sequencer,
+                    job_id=job_id,
                 ),
             )
             timings["upload"] = (time.perf_counter() - began) * 1000
@@ -176,18 +184,42 @@ class ImageProcessor:
         logger.info("processed", extra={"output_key": output_key, "timings_ms": event["timings_ms"]})
         return event
 
+    def _with_etag(self, ref: ObjectRef) -> ObjectRef:
+        try:
+            head = self._s3.head_object(Bucket=ref.bucket, Key=ref.key)
+        except ClientError as error:
+            if _error_code(error) in _MISSING_OBJECT_CODES:
+                return ref  # reading it will report SOURCE_NOT_FOUND
+            raise
+        return replace(ref, etag=str(head.get("ETag", "")), size=head.get("ContentLength"))
+
     def _read(self, ref: ObjectRef) -> tuple[bytes, dict[str, str], int]:
-        """One GetObject: the bytes and the user metadata (S3 events carry no metadata)."""
+        """One GetObject: the bytes and the user metadata (S3 events carry no metadata).
+
+        On an unversioned bucket the read is pinned to the notified ETag: if the key was overwritten in the
+        meantime, these bytes are not the upload this event is about (its own event will follow).
+        """
         request: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             request["VersionId"] = ref.version_id
+        elif ref.etag:
+            request["IfMatch"] = f'"{ref.etag}"'
         try:
             response = self._s3.get_object(**request)
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = _error_code(error)
             if code in _MISSING_OBJECT_CODES:
                 raise SourceNotFoundError(f"s3://{ref.bucket}/{ref.key} no longer exists") from None
+            if code in _CHANGED_OBJECT_CODES:
+                raise SourceNotFoundError(
+                    f"s3://{ref.bucket}/{ref.key} was overwritten before this upload could be read"
+                ) from None
             raise
+        length = int(response.get("ContentLength") or 0)
+        if length > self._settings.max_input_bytes:
+            response["Body"].close()
+            limit_mb = self._settings.max_input_bytes / 1e6
+            raise ImageTooLargeError(f"the object is {length / 1e6:.1f} MB; the limit is {limit_mb:.0f} MB")
         body: bytes = response["Body"].read()
         return body, dict(response.get("Metadata") or {}), len(body)
 
@@ -199,15 +231,20 @@ class ImageProcessor:
         A retry after a partial success (output written, event not published) must neither write a
         second output nor skip the event.
         """
+        if not ref.etag:
+            return None
         try:
             head = self._s3.head_object(Bucket=self._settings.output_bucket, Key=output_key)
         except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code", "")) in _MISSING_OBJECT_CODES:
+            if _error_code(error) in _MISSING_OBJECT_CODES:
                 return None
             raise
         written = head.get("Metadata") or {}
-        if written.get("source-etag") != (ref.etag or "").strip('"') or not ref.etag:
-            return None  # an older upload's result under the same key: process this one
+        same_upload = written.get("source-etag") == ref.etag and written.get("source-sequencer", "") == (
+            ref.sequencer or ""
+        )
+        if not same_upload:
+            return None  # another upload's result under the same key: process this one
         width, height = (int(v) for v in written.get("result-size", "0 0").split())
         output = completion.OutputObject(
             self._settings.output_bucket,
@@ -224,8 +261,9 @@ class ImageProcessor:
             "input_foreground": _parse_box(written.get("input-foreground")),
             "result_foreground": _parse_box(written.get("result-foreground")),
             "model": written.get("model"),
-            "format": output_key.rpartition(".")[2],
+            "format": written.get("format"),
             "content_type": output.content_type,
+            "source_format": written.get("source-format"),
             "replayed": True,
         }
         return completion.completed_event(
@@ -251,6 +289,10 @@ class ImageProcessor:
         # Per-code counts need their own dimension, so they go out as a separate EMF blob.
         with single_metric(name="FailedByCode", unit=MetricUnit.Count, value=1) as by_code:
             by_code.add_dimension(name="ErrorCode", value=error.code)
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _parse_box(text: str | None) -> list[int] | None:

@@ -16,11 +16,14 @@ class Env:
     IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
     IDEMPOTENCY_TTL_SECONDS = "IDEMPOTENCY_TTL_SECONDS"
     SAGEMAKER_ENDPOINT_NAME = "SAGEMAKER_ENDPOINT_NAME"
+    MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
     SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
 
 DEFAULT_METRICS_NAMESPACE = "BgRemove"
+# A 32 MP image (the decoder's limit) is at most ~100 MB even as an uncompressed 8-bit RGB TIFF.
+DEFAULT_MAX_INPUT_BYTES = 100 * 1024 * 1024
 # Loggers are created at import; template.yaml sets the name, the default serves local runs and tests.
 SERVICE_NAME = os.environ.get(Env.SERVICE_NAME, "bgremove")
 
@@ -46,7 +49,9 @@ class ProcessorSettings:
     idempotency_ttl_seconds
         How long a processed object is remembered.
     sagemaker_endpoint
-        Offload inference to this endpoint; empty runs the model in the function.
+        Reserved for offloading inference to a SageMaker endpoint; not used by this version.
+    max_input_bytes
+        Larger objects fail with ``IMAGE_TOO_LARGE`` before their bytes are read (protects memory).
     """
 
     output_bucket: str
@@ -55,6 +60,7 @@ class ProcessorSettings:
     idempotency_table: str = ""
     idempotency_ttl_seconds: int = 86_400
     sagemaker_endpoint: str = ""
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
@@ -65,7 +71,11 @@ class ProcessorSettings:
         ttl_raw = env.get(Env.IDEMPOTENCY_TTL_SECONDS) or "86400"
         if not ttl_raw.isdigit() or int(ttl_raw) < 60:
             raise SettingsError(f"{Env.IDEMPOTENCY_TTL_SECONDS} must be an integer >= 60, got {ttl_raw!r}")
+        max_bytes_raw = env.get(Env.MAX_INPUT_BYTES) or str(DEFAULT_MAX_INPUT_BYTES)
+        if not max_bytes_raw.isdigit() or int(max_bytes_raw) < 1024:
+            raise SettingsError(f"{Env.MAX_INPUT_BYTES} must be an integer >= 1024, got {max_bytes_raw!r}")
         return cls(
+            max_input_bytes=int(max_bytes_raw),
             output_bucket=env[Env.OUTPUT_BUCKET],
             topic_arn=env[Env.COMPLETION_TOPIC_ARN],
             output_prefix=env.get(Env.OUTPUT_PREFIX, ""),

@@ -27,21 +27,41 @@ class UnrecognisedEventError(ValueError):
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """One uploaded object to process. ``key`` is already URL-decoded."""
+    """One uploaded object to process.
+
+    ``key`` is URL-decoded; ``etag`` has no surrounding quotes; ``sequencer`` is S3's per-key event order
+    (notifications and EventBridge carry it, S3 Batch Operations does not).
+    """
 
     bucket: str
     key: str
     version_id: str | None = None
     etag: str | None = None
     size: int | None = None
+    sequencer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.etag is not None:
+            object.__setattr__(self, "etag", self.etag.strip('"') or None)
 
     def identity(self) -> dict[str, str]:
-        """What makes an upload unique: bucket, key and version id (or ETag on unversioned buckets)."""
+        """What makes an upload unique, for idempotency and event ids.
+
+        Version id (or ETag on unversioned buckets) tells contents apart; the sequencer tells apart two
+        uploads of identical bytes (same ETag) with, say, different options, while a redelivered
+        notification keeps its sequencer and so stays a duplicate.
+        """
         return {
             "bucket": self.bucket,
             "key": self.key,
             "version": self.version_id or self.etag or "",
+            "sequencer": self.sequencer or "",
         }
+
+    @property
+    def is_folder_marker(self) -> bool:
+        """Zero-byte "folder" objects the S3 console creates (``photos/``): not uploads."""
+        return self.key.endswith("/")
 
 
 def detect(event: Any) -> SourceKind:
@@ -82,9 +102,10 @@ def refs_from_s3_notification(notification: dict[str, Any]) -> list[ObjectRef]:
                 version_id=obj.get("versionId") or None,
                 etag=obj.get("eTag") or obj.get("etag") or None,
                 size=obj.get("size"),
+                sequencer=obj.get("sequencer"),
             )
         )
-    return refs
+    return [ref for ref in refs if not ref.is_folder_marker]
 
 
 def refs_from_eventbridge(event: dict[str, Any]) -> list[ObjectRef]:
@@ -92,27 +113,35 @@ def refs_from_eventbridge(event: dict[str, Any]) -> list[ObjectRef]:
         return []
     detail = event["detail"]
     obj = detail["object"]
-    return [
-        ObjectRef(
-            bucket=detail["bucket"]["name"],
-            key=unquote_plus(obj["key"]),
-            version_id=obj.get("version-id") or None,
-            etag=obj.get("etag") or None,
-            size=obj.get("size"),
-        )
-    ]
+    ref = ObjectRef(
+        bucket=detail["bucket"]["name"],
+        key=unquote_plus(obj["key"]),
+        version_id=obj.get("version-id") or None,
+        etag=obj.get("etag") or None,
+        size=obj.get("size"),
+        sequencer=obj.get("sequencer"),
+    )
+    return [] if ref.is_folder_marker else [ref]
 
 
 def refs_from_sqs_body(body: str) -> list[ObjectRef]:
-    """An SQS message body holds an S3 notification or an EventBridge event."""
-    try:
-        document = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise UnrecognisedEventError(f"SQS message body is not JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise UnrecognisedEventError("SQS message body is not a JSON object")
+    """An SQS message body holds an S3 notification or an EventBridge event, possibly in an SNS envelope
+    (S3 -> SNS -> SQS fan-out)."""
+    document = _json_object(body)
+    if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
+        document = _json_object(document["Message"])
     if document.get("source") == "aws.s3" and "detail" in document:
         return refs_from_eventbridge(document)
     if "Records" in document or document.get("Event") == "s3:TestEvent":
         return refs_from_s3_notification(document)
     raise UnrecognisedEventError("SQS message body is neither an S3 notification nor an EventBridge event")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UnrecognisedEventError(f"SQS message body is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise UnrecognisedEventError("SQS message body is not a JSON object")
+    return document

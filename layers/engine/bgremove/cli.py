@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bgremove._decode import SUPPORTED_FORMATS
 from bgremove.delta import apply_delta
 from bgremove.engine import Engine
 from bgremove.exceptions import BgRemoveError, ModelLoadError
@@ -27,7 +26,6 @@ from bgremove.options import BackgroundType, Options, OutputFormat, VerticalAlig
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 )
-_ = SUPPORTED_FORMATS  # the suffix list mirrors the decoder's formats
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from PIL import Image
 from bgremove import _compose, _encode, _geometry, _matte
 from bgremove._decode import decode
 from bgremove.delta import make_delta
-from bgremove.exceptions import BgRemoveError, InvalidOptionError, ProcessingError
+from bgremove.exceptions import BgRemoveError, InvalidOptionError, ModelNotFoundError, ProcessingError
 from bgremove.models import ModelFetcher, ModelRegistry, OnnxSegmenter, SessionConfig
 from bgremove.options import BackgroundType, Options, OutputFormat
 from bgremove.report import FOREGROUND_ALPHA_LEVEL, BBox, Report
@@ -164,9 +164,9 @@ class Engine:
             raise InvalidOptionError(
                 "max_pixels",
                 f"delta_png keeps the input size, but the {width}x{height} input is over max_pixels "
-                f"({options.max_pixels}); raise max_pixels or use another format",
+                f"({options.max_pixels}); raise max_pixels (up to 25,000,000) or use another format",
             )
-        segmenter = self.registry.get(model_name)
+        segmenter = self._segmenter_for(options)
         image = decoded.image
         with clock.stage("preprocess"):
             tensor = segmenter.prepare(image)
@@ -206,6 +206,17 @@ class Engine:
             options=options.to_dict(),
         )
         return Result(encoded.data, encoded.content_type, encoded.extension, report)
+
+    def _segmenter_for(self, options: Options) -> OnnxSegmenter:
+        try:
+            return self.segmenter(options.model)
+        except ModelNotFoundError as error:
+            if options.model and options.model != self.settings.default_model:
+                # A model the request asked for but this deployment lacks: the request is at fault.
+                raise InvalidOptionError(
+                    "model", f"{options.model!r} is not deployed here ({error.message})"
+                ) from None
+            raise
 
     @staticmethod
     def _compose(
