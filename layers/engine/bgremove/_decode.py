@@ -162,7 +162,9 @@ def _to_rgb_or_rgba(image: Image.Image, icc_profile: bytes | None) -> Image.Imag
     if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I"}:
         # 16-bit grayscale: Pillow's own conversion clips at 255 instead of scaling.
         pixels = np.asarray(image)
-        shift = 8 if mode != "I" or int(pixels.max(initial=0)) > 255 else 0
+        # I;16* are 16-bit containers; plain I (32-bit) holds whatever depth the file had: use its peak.
+        peak_bits = int(pixels.max(initial=0)).bit_length()
+        shift = 8 if mode != "I" else max(0, peak_bits - 8)
         image = Image.fromarray((pixels >> shift).clip(0, 255).astype(np.uint8), "L")
         mode = "L"
     elif mode == "F":
