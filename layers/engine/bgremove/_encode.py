@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from bgremove._png import encode_png
 from bgremove.options import OutputFormat
 
 CONTENT_TYPES = {
@@ -40,11 +41,18 @@ def resolve_format(requested: OutputFormat, *, transparent: bool, mask: bool) ->
     return OutputFormat.PNG if transparent or mask else OutputFormat.JPEG
 
 
-def encode(image: Image.Image, fmt: OutputFormat, *, quality: int, png_compress_level: int) -> Encoded:
-    """Encode ``image`` (``RGBA``, ``RGB`` or ``L``); JPEG flattens transparency onto white."""
+def encode(
+    image: Image.Image, fmt: OutputFormat, *, quality: int, png_compress_level: int, threads: int = 1
+) -> Encoded:
+    """Encode ``image`` (``RGBA``, ``RGB`` or ``L``); JPEG flattens transparency onto white.
+
+    PNG goes through the engine's own writer (:mod:`bgremove._png`: one filter, parallel ISA-L deflate),
+    about 4x faster than Pillow's at level 1 on large cut-outs for files within a few percent of its size.
+    """
     buffer = io.BytesIO()
     if fmt in (OutputFormat.PNG, OutputFormat.DELTA_PNG):
-        image.save(buffer, "PNG", compress_level=png_compress_level)
+        data = encode_png(image, level=png_compress_level, threads=threads)
+        return Encoded(data, fmt, CONTENT_TYPES[fmt], EXTENSIONS[fmt])
     elif fmt is OutputFormat.JPEG:
         if image.mode == "RGBA":
             flat = Image.new("RGB", image.size, (255, 255, 255))

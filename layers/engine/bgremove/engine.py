@@ -191,6 +191,7 @@ class Engine:
                 fmt,
                 quality=options.jpeg_quality,
                 png_compress_level=self.settings.png_compress_level,
+                threads=self.settings.threads,
             )
         report = Report(
             input_size=decoded.input_size,
