@@ -100,9 +100,8 @@ class OnnxSegmenter:
         return prediction.reshape(prediction.shape[-2:])
 
     def to_matte(self, prediction: np.ndarray) -> Image.Image:
-        """Map the network output to an 8-bit matte at the network's resolution."""
+        """Map the network output to probabilities (``F`` image, 0..1) at the network's resolution."""
         if self.spec.minmax_output:
             low, high = float(prediction.min()), float(prediction.max())
             prediction = (prediction - low) * (1.0 / max(high - low, 1e-6))
-        matte = np.clip(prediction * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(matte, "L")
+        return Image.fromarray(np.clip(prediction, 0.0, 1.0).astype(np.float32), "F")
