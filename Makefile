@@ -99,3 +99,31 @@ build: $(STAMP)
 	awk -v b=$$total -v l=$(LAMBDA_UNZIPPED_LIMIT) 'BEGIN { printf "  %-20s %7.1f MB (limit %.1f MB)\n", "total", b / 1e6, l / 1e6 }'; \
 	if [ "$$total" -gt $(LAMBDA_UNZIPPED_LIMIT) ]; then \
 		echo "function + layers exceed Lambda's 250 MB unzipped limit" >&2; exit 1; fi
+
+# ---- benchmark (bench/README.md): its own venv, so rembg never reaches .venv or the Lambda layers ----------
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_START := $(if $(filter bench,$(MAKECMDGOALS)),$(shell date +%s))
+# Run the measurements in an empty network namespace where the machine allows it (the scripts also refuse
+# and count any network access themselves). Recursive (=): only evaluated by the bench recipes.
+BENCH_NONET = $(shell unshare -n true >/dev/null 2>&1 && echo unshare -n)
+
+$(BENCH_STAMP): pyproject.toml bench/requirements.txt
+	@test -n "$(BOOT_PYTHON)" || { echo "need python3.12 or python3 >= 3.11" >&2; exit 1; }
+	@test -x $(BENCH_PY) || $(BOOT_PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet --upgrade pip
+	$(BENCH_PY) -m pip install --quiet -r bench/requirements.txt -e .
+	@# pymatting (a rembg dependency) compiles its numba cache on first import: do it now, not while timing
+	$(BENCH_PY) -c "import rembg"
+	@touch $(BENCH_STAMP)
+
+# The function runs with template.yaml's MALLOC_MMAP_THRESHOLD_; measure memory under the same setting.
+bench: setup $(BENCH_STAMP)
+	MALLOC_MMAP_THRESHOLD_=1048576 $(BENCH_NONET) $(BENCH_PY) bench/run_speed.py
+	$(BENCH_NONET) $(BENCH_PY) bench/run_quality.py
+	$(BENCH_PY) bench/report.py $(if $(BENCH_START),--total-since $(BENCH_START))
+
+bench-quality: setup $(BENCH_STAMP)
+	$(BENCH_NONET) $(BENCH_PY) bench/run_quality.py
+	$(BENCH_PY) bench/report.py

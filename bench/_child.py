@@ -1,0 +1,101 @@
+"""One fresh process: import an engine, load the model, produce one result; print timings and peak memory.
+
+    _child.py ENGINE INPUT FORMAT THREADS LAUNCHED_AT [PATCH]
+
+``LAUNCHED_AT`` is the parent's ``time.monotonic()`` just before it started this process (the clock is
+system-wide), so ``first_result_s`` covers interpreter start, imports, model load and the first image.
+Then it processes the image a second time: ONNX Runtime allocates its memory pattern on the second run, so
+the peak of a long-lived process (a warm Lambda) is only reached then. Peak memory is ``VmHWM`` of this
+process image, after the first image and after the second (``ru_maxrss`` can carry a forking parent's peak
+across exec).
+``PATCH`` (experiments only) is a ``module:function`` from bench/experiments applied before the engine loads.
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import _netguard
+
+_netguard.install()
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def main() -> None:
+    engine, path, fmt, threads, launched = (
+        sys.argv[1],
+        sys.argv[2],
+        sys.argv[3],
+        int(sys.argv[4]),
+        float(sys.argv[5]),
+    )
+    started = time.monotonic()
+    if len(sys.argv) > 6:
+        import importlib  # noqa: PLC0415
+        import os  # noqa: PLC0415
+
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "experiments"))
+        module, _, function = sys.argv[6].partition(":")
+        getattr(importlib.import_module(module), function)()
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if engine == "ours":
+        import os  # noqa: PLC0415
+
+        os.environ["BGREMOVE_THREADS"] = str(threads)
+        from bgremove import Engine, Options  # noqa: PLC0415
+        from bgremove.options import OutputFormat  # noqa: PLC0415
+
+        imported = time.monotonic()
+        remover = Engine()
+        remover.warm_up()
+        loaded = time.monotonic()
+        rss_loaded = _status_kib("VmRSS")
+        options = Options(format=OutputFormat(fmt))
+        out = remover.process(data, options).data
+        done = time.monotonic()
+        first_peak = _status_kib("VmHWM")
+        remover.process(data, options)
+    else:
+        import onnxruntime as ort  # noqa: PLC0415
+        from rembg import new_session, remove  # noqa: PLC0415
+
+        imported = time.monotonic()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = new_session("u2netp", sess_opts=options)
+        loaded = time.monotonic()
+        rss_loaded = _status_kib("VmRSS")
+        if fmt != "png":
+            raise SystemExit("the cold-start child measures PNG output only")
+        out = remove(data, session=session)
+        done = time.monotonic()
+        first_peak = _status_kib("VmHWM")
+        remove(data, session=session)
+    result = {
+        "engine": engine,
+        "interpreter_s": started - launched,
+        "import_s": imported - started,
+        "load_s": loaded - imported,
+        "first_image_s": done - loaded,
+        "first_result_s": done - launched,
+        "out_bytes": len(out),
+        "rss_loaded_kib": rss_loaded,
+        "first_image_peak_rss_kib": first_peak,
+        "peak_rss_kib": _status_kib("VmHWM"),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""Shared pieces of the benchmark: paths, the two engines behind one interface, statistics, JSON output.
+
+Only the standard library is imported at module level; the engines are imported when first built, so a
+cold-start child that imports this module pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+RESULTS = BENCH / "results"
+RAW = RESULTS / "raw"  # git-ignored: generated inputs, predictions, logs
+INPUTS_DIR = RAW / "inputs"  # resized photos made at run time
+MODELS = REPO / "models"
+# The shared material sits next to the repository (../shared); BENCH_SHARED_DIR overrides it.
+SHARED = Path(os.environ.get("BENCH_SHARED_DIR") or REPO.parent / "shared").resolve()
+PHOTOS = SHARED / "bench" / "photos"
+EVAL = SHARED / "eval"
+U2NET_HOME = RAW / "u2net_home"
+
+FORMATS = ("png", "jpeg", "webp")
+JPEG_QUALITY = 75  # the engine's default; rembg's JPEG/WebP are saved with the same settings
+
+
+def require_shared(*paths: Path) -> bool:
+    """True when every path exists; otherwise print why the step is skipped."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        print(
+            f"SKIPPED: shared benchmark material not found ({', '.join(str(p) for p in missing)}). "
+            f"It is expected at {SHARED} (the repository's ../shared) or in $BENCH_SHARED_DIR.",
+            flush=True,
+        )
+        return False
+    return True
+
+
+def cpu_count() -> int:
+    from bgremove.settings import available_cpus  # noqa: PLC0415 - keep module import cheap
+
+    return available_cpus()
+
+
+def prepare_rembg_home() -> Path:
+    """Point rembg at the project's own u2netp file so it never downloads one.
+
+    rembg looks for ``$U2NET_HOME/models/u2netp/u2netp.onnx`` and then ``$U2NET_HOME/u2netp.onnx`` and uses an
+    existing file as is; only a missing file sends it to pooch (which would download and md5-check it).
+    """
+    U2NET_HOME.mkdir(parents=True, exist_ok=True)
+    link = U2NET_HOME / "u2netp.onnx"
+    target = MODELS / "u2netp.onnx"
+    if not target.is_file():
+        raise SystemExit(f"{target} is missing: run `make setup` (or `make model`) first")
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target)
+    os.environ["U2NET_HOME"] = str(U2NET_HOME)
+    return link
+
+
+def bench_env(threads: int | None = None) -> dict[str, str]:
+    """Environment for child processes: rembg's model home, the network log, thread count."""
+    env = dict(os.environ)
+    env["U2NET_HOME"] = str(U2NET_HOME)
+    env.setdefault("BENCH_NET_LOG", str(RAW / "network_attempts.log"))
+    if threads is not None:
+        env["BGREMOVE_THREADS"] = str(threads)
+    return env
+
+
+class Remover(Protocol):
+    name: str
+
+    def process(self, data: bytes, fmt: str) -> tuple[bytes, dict[str, float]]: ...
+
+    def mask(self, data: bytes) -> bytes: ...
+
+
+class Ours:
+    """bgremove's Engine, threads set the way a deployment sets them (BGREMOVE_THREADS)."""
+
+    name = "ours"
+
+    def __init__(self, threads: int, model: str | None = None) -> None:
+        from bgremove import Engine  # noqa: PLC0415
+        from bgremove.options import BackgroundType, Options, OutputFormat  # noqa: PLC0415
+        from bgremove.settings import EngineSettings  # noqa: PLC0415
+
+        self._options, self._format, self._map = Options, OutputFormat, BackgroundType.MAP
+        settings = EngineSettings.from_env({**os.environ, "BGREMOVE_THREADS": str(threads)})
+        self._engine = Engine(settings)
+        self._model = model
+        self._engine.warm_up(model)
+
+    def process(self, data: bytes, fmt: str) -> tuple[bytes, dict[str, float]]:
+        result = self._engine.process(data, self._options(format=self._format(fmt), model=self._model))
+        return result.data, dict(result.report.timings_ms)
+
+    def mask(self, data: bytes) -> bytes:
+        return self._engine.process(
+            data, self._options(background_type=self._map, format=self._format.PNG, model=self._model)
+        ).data
+
+
+class Rembg:
+    """rembg 2.0.x with an onnxruntime session that has the same intra-op thread count as ours.
+
+    PNG is rembg's own bytes -> bytes call. rembg has no JPEG/WebP output, so for those the bytes are opened
+    with Pillow, ``remove()`` returns a PIL image (with ``bgcolor`` white for JPEG, as ours flattens onto
+    white) and it is saved with the engine's settings (quality 75, the engine's WebP method, lossless-quality
+    alpha).
+    """
+
+    name = "rembg"
+
+    def __init__(self, threads: int, model: str = "u2netp") -> None:
+        import onnxruntime as ort  # noqa: PLC0415
+        from rembg import new_session, remove  # noqa: PLC0415
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = (
+            threads  # everything else: onnxruntime's defaults, as rembg leaves them
+        )
+        self._remove = remove
+        self._session = new_session(model, sess_opts=options)
+
+    def process(self, data: bytes, fmt: str) -> tuple[bytes, dict[str, float]]:
+        from PIL import Image  # noqa: PLC0415
+
+        from bgremove._encode import WEBP_METHOD  # noqa: PLC0415 - the engine's own WebP effort
+
+        if fmt == "png":
+            out: bytes = self._remove(data, session=self._session)
+            return out, {}
+        buffer = io.BytesIO()
+        image = Image.open(io.BytesIO(data))
+        if fmt == "jpeg":
+            cut = self._remove(image, session=self._session, bgcolor=(255, 255, 255, 255))
+            cut.convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY)
+        elif fmt == "webp":
+            cut = self._remove(image, session=self._session)
+            cut.save(buffer, "WEBP", quality=JPEG_QUALITY, method=WEBP_METHOD, alpha_quality=100)
+        else:
+            raise ValueError(fmt)
+        return buffer.getvalue(), {}
+
+    def mask(self, data: bytes) -> bytes:
+        mask: bytes = self._remove(data, session=self._session, only_mask=True)
+        return mask
+
+
+def make_remover(engine: str, threads: int, model: str | None = None) -> Remover:
+    if engine == "ours":
+        return Ours(threads, model)
+    if engine == "rembg":
+        return Rembg(threads, model or "u2netp")
+    raise ValueError(engine)
+
+
+@dataclass
+class Timer:
+    """Wall and CPU (all threads of this process) time of one call."""
+
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    _wall: float = field(default=0.0, repr=False)
+    _cpu: float = field(default=0.0, repr=False)
+
+    def __enter__(self) -> Timer:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall_s = time.perf_counter() - self._wall
+        self.cpu_s = time.process_time() - self._cpu
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (``q`` in 0..100), like numpy's default."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "median": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "min": min(values) if values else math.nan,
+        "max": max(values) if values else math.nan,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    import onnxruntime  # noqa: PLC0415
+    import PIL  # noqa: PLC0415
+
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpus_usable": cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "onnxruntime": onnxruntime.__version__,
+        "pillow": PIL.__version__,
+        "loadavg_at_start": os.getloadavg(),
+        "network_interfaces": sorted(name for _, name in socket.if_nameindex()),
+    }
+    try:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        info["rembg"] = version("rembg")
+    except Exception:  # rembg lives only in .venv-bench
+        info["rembg"] = None
+    info["engine_commit"] = _engine_commit()
+    info.update(_engine_choices())
+    return info
+
+
+def _engine_choices() -> dict[str, Any]:
+    """Settings of the installed engine that the report's recommendations refer to."""
+    from bgremove import _encode, _matte  # noqa: PLC0415
+
+    return {
+        "engine_png_writer": "bgremove._png" if importlib.util.find_spec("bgremove._png") else "Pillow",
+        "engine_matte": "logit" if hasattr(_matte, "upsample_probability") else "8-bit bilinear",
+        "engine_webp_method": getattr(_encode, "WEBP_METHOD", None),
+    }
+
+
+def _engine_commit() -> str | None:
+    """The repository's commit, with "+changes" when the engine's files differ from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "layers/engine"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+changes" if dirty else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value.relative_to(REPO)) if value.is_relative_to(REPO) else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(type(value))
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """Round floats recursively (keeps the committed JSON small and diffable)."""
+    if isinstance(value, float):
+        return round(value, digits) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
