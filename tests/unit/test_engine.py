@@ -586,3 +586,11 @@ def test_delta_of_rotated_jpeg(image: Image.Image):
     rebuilt = np.asarray(apply_delta(data, result.data))
     upright = open_bytes(data).transpose(Image.Transpose.ROTATE_90).convert("RGB")
     assert np.array_equal(rebuilt, _expected_cutout(upright, soft_ellipse_matte(200, 100)))
+
+
+def test_blur_margins_continue_the_blurred_background(png: bytes, image: Image.Image):
+    _, picture = _run(png, {"background_type": "blur", "format": "png", "margin": "20px"})
+    pixels = np.asarray(picture).astype(np.float32)
+    band = np.concatenate([pixels[:20].reshape(-1, 3), pixels[-20:].reshape(-1, 3)])
+    # not black bars: the margin holds the (blurred) picture's own colours
+    assert band.mean() > 0.5 * np.asarray(image).astype(np.float32).mean()

@@ -55,6 +55,10 @@ def compose(image: Image.Image, alpha: Image.Image, options: Options, layout: La
 
     if layout.canvas_size == content.size and layout.offset == (0, 0):
         result = content
+    elif background_type is BackgroundType.BLUR:
+        # Margins and target-size bars continue the blurred background instead of showing black bands.
+        result = backdrop.resize(layout.canvas_size, Image.Resampling.BILINEAR)
+        result.paste(content, layout.offset)
     else:
         result = Image.new(mode, layout.canvas_size, padding)
         result.paste(content, layout.offset)
