@@ -191,3 +191,13 @@ def colour_close(actual: tuple[float, ...], expected: tuple[float, ...], toleran
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def expected_cutout(image: Image.Image, alpha: np.ndarray) -> np.ndarray:
+    """The RGBA cut-out by definition: background fully transparent, the rest input colour + alpha."""
+    rgb = np.asarray(image.convert("RGB"))
+    out = np.zeros((*alpha.shape, 4), dtype=np.uint8)
+    visible = alpha > 0
+    out[visible, :3] = rgb[visible]
+    out[..., 3] = alpha
+    return out

@@ -8,7 +8,7 @@ from PIL import Image
 
 from bgremove import apply_delta
 from bgremove.delta import make_delta
-from tests.helpers import encode, open_bytes, textured
+from tests.helpers import encode, expected_cutout, open_bytes, textured
 
 
 def _matte(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -20,15 +20,6 @@ def _matte(width: int, height: int, seed: int = 0) -> np.ndarray:
     matte[:, 2 * width // 3 : 2 * width // 3 + width // 6] = edge
     matte[0, :255] = np.arange(1, 256)[: min(255, width)]  # every level appears at least once
     return matte
-
-
-def _expected_cutout(image: Image.Image, alpha: np.ndarray) -> np.ndarray:
-    rgb = np.asarray(image.convert("RGB"))
-    out = np.zeros((*alpha.shape, 4), dtype=np.uint8)
-    visible = alpha > 0
-    out[visible, :3] = rgb[visible]
-    out[..., 3] = alpha
-    return out
 
 
 def test_make_delta_by_definition():
@@ -54,7 +45,7 @@ def test_round_trip_equals_cutout(fmt: str):
     rebuilt = apply_delta(source, delta_png)
     assert rebuilt.mode == "RGBA"
     assert rebuilt.size == (300, 40)
-    assert np.array_equal(np.asarray(rebuilt), _expected_cutout(image, matte))
+    assert np.array_equal(np.asarray(rebuilt), expected_cutout(image, matte))
 
 
 def test_round_trip_with_white_input_pixels():
@@ -65,7 +56,7 @@ def test_round_trip_with_white_input_pixels():
     matte[:, 5:10] = 77
     source = encode(image, "PNG")
     delta_png = encode(make_delta(image, Image.fromarray(matte, "L")), "PNG")
-    assert np.array_equal(np.asarray(apply_delta(source, delta_png)), _expected_cutout(image, matte))
+    assert np.array_equal(np.asarray(apply_delta(source, delta_png)), expected_cutout(image, matte))
 
 
 def test_round_trip_of_a_jpeg_input():
@@ -74,7 +65,7 @@ def test_round_trip_of_a_jpeg_input():
     decoded = open_bytes(source).convert("RGB")  # what any client holding the JPEG decodes
     matte = _matte(120, 80, seed=6)
     delta_png = encode(make_delta(decoded, Image.fromarray(matte, "L")), "PNG")
-    assert np.array_equal(np.asarray(apply_delta(source, delta_png)), _expected_cutout(decoded, matte))
+    assert np.array_equal(np.asarray(apply_delta(source, delta_png)), expected_cutout(decoded, matte))
 
 
 def test_delta_compresses_better_than_cutout():

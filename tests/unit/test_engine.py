@@ -19,6 +19,7 @@ from tests.helpers import (
     MatteFn,
     empty_matte,
     encode,
+    expected_cutout,
     fake_engine,
     gradient_matte,
     open_bytes,
@@ -519,16 +520,6 @@ def test_model_option_selects_registered_model(png: bytes):
 # --------------------------------------------------------------------------------------- delta
 
 
-def _expected_cutout(image: Image.Image, alpha: np.ndarray) -> np.ndarray:
-    """The RGBA cut-out by definition: background fully transparent, the rest input colour + alpha."""
-    rgb = np.asarray(image.convert("RGB"))
-    out = np.zeros((*alpha.shape, 4), dtype=np.uint8)
-    visible = alpha > 0
-    out[visible, :3] = rgb[visible]
-    out[..., 3] = alpha
-    return out
-
-
 def test_delta_through_engine(png: bytes, image: Image.Image):
     result, delta = _run(png, {"format": "delta_png"}, matte=soft_ellipse_matte)
     assert delta.mode == "RGBA" and delta.size == (200, 100)
@@ -540,7 +531,7 @@ def test_delta_through_engine(png: bytes, image: Image.Image):
     assert np.array_equal(pixels[partial, :3], np.asarray(image)[partial])
     assert (pixels[partial, 3] == 128).all()
     rebuilt = np.asarray(apply_delta(png, result.data))
-    assert np.array_equal(rebuilt, _expected_cutout(image, alpha))
+    assert np.array_equal(rebuilt, expected_cutout(image, alpha))
 
 
 def test_delta_rebuilds_the_plain_cutout(png: bytes):
@@ -585,7 +576,7 @@ def test_delta_of_rotated_jpeg(image: Image.Image):
     assert delta.size == (200, 100)
     rebuilt = np.asarray(apply_delta(data, result.data))
     upright = open_bytes(data).transpose(Image.Transpose.ROTATE_90).convert("RGB")
-    assert np.array_equal(rebuilt, _expected_cutout(upright, soft_ellipse_matte(200, 100)))
+    assert np.array_equal(rebuilt, expected_cutout(upright, soft_ellipse_matte(200, 100)))
 
 
 def test_blur_margins_continue_the_blurred_background(png: bytes, image: Image.Image):

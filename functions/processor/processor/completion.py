@@ -57,13 +57,34 @@ def _input_dict(ref: ObjectRef, size: int | None) -> dict[str, Any]:
         "bucket": ref.bucket,
         "key": ref.key,
         "version_id": ref.version_id,
-        "etag": (ref.etag or "").strip('"') or None,
+        "etag": ref.etag,
         "size": size if size is not None else ref.size,
     }
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _event(
+    ref: ObjectRef,
+    status: str,
+    *,
+    job_id: str | None,
+    input_size: int | None,
+    timings_ms: dict[str, float],
+    **rest: Any,
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id_for(ref),
+        "status": status,
+        "job_id": job_id,
+        "timestamp": _now(),
+        "input": _input_dict(ref, input_size),
+        **rest,
+        "timings_ms": {k: round(v, 1) for k, v in timings_ms.items()},
+    }
 
 
 def completed_event(
@@ -75,19 +96,17 @@ def completed_event(
     report: dict[str, Any],
     timings_ms: dict[str, float],
 ) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "event_id": event_id_for(ref),
-        "status": COMPLETED,
-        "job_id": job_id,
-        "timestamp": _now(),
-        "input": _input_dict(ref, input_size),
-        "output": output.to_dict(),
-        "report": report,
-        "error": None,
-        "model": report.get("model"),
-        "timings_ms": {k: round(v, 1) for k, v in timings_ms.items()},
-    }
+    return _event(
+        ref,
+        COMPLETED,
+        job_id=job_id,
+        input_size=input_size,
+        timings_ms=timings_ms,
+        output=output.to_dict(),
+        report=report,
+        error=None,
+        model=report.get("model"),
+    )
 
 
 def failed_event(
@@ -99,19 +118,17 @@ def failed_event(
     model: str | None,
     timings_ms: dict[str, float],
 ) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "event_id": event_id_for(ref),
-        "status": FAILED,
-        "job_id": job_id,
-        "timestamp": _now(),
-        "input": _input_dict(ref, input_size),
-        "output": None,
-        "report": None,
-        "error": error.to_dict(),
-        "model": model,
-        "timings_ms": {k: round(v, 1) for k, v in timings_ms.items()},
-    }
+    return _event(
+        ref,
+        FAILED,
+        job_id=job_id,
+        input_size=input_size,
+        timings_ms=timings_ms,
+        output=None,
+        report=None,
+        error=error.to_dict(),
+        model=model,
+    )
 
 
 def message_attributes(event: dict[str, Any]) -> dict[str, dict[str, str]]:
