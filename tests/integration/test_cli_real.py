@@ -90,3 +90,38 @@ def test_models_lists_u2netp_ready(capsys: pytest.CaptureFixture[str]):
     line = next(line for line in out.splitlines() if line.startswith("u2netp"))
     assert line.startswith("u2netp (default): ready")
     assert "Apache-2.0" in line
+
+
+def test_custom_model_descriptor_that_contradicts_the_network_fails_at_load(tmp_path: Path, capsys):
+    code = cli.main(
+        [
+            str(tmp_path / "unused.jpg"),
+            "-o",
+            str(tmp_path),
+            "--model",
+            str(MODEL_FILE),
+            "--model-descriptor",
+            '{"input_size": 1024}',
+        ]
+    )
+    assert code == 2  # refused before any image, not an INTERNAL_ERROR per image
+    assert "MODEL_LOAD_FAILED" in capsys.readouterr().err
+
+
+def test_custom_model_by_path(tmp_path: Path):
+    source = tmp_path / "in.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    descriptor = '{"input_size": 320, "scale_by_max": true, "minmax_output": true}'
+    code = cli.main(
+        [
+            str(source),
+            "-o",
+            str(tmp_path / "out"),
+            "--model",
+            str(MODEL_FILE),
+            "--model-descriptor",
+            descriptor,
+        ]
+    )
+    assert code == 0
+    assert open_bytes((tmp_path / "out" / "in.png").read_bytes()).mode == "RGBA"

@@ -67,6 +67,14 @@ class OnnxSegmenter:
         except Exception as error:  # onnxruntime raises its own untyped errors for bad files
             raise ModelLoadError(f"model {spec.name!r}: cannot load {path}: {error}") from None
         model_input = self._session.get_inputs()[0]
+        fixed = model_input.shape[-2:] if len(model_input.shape) == 4 else []
+        width, height = spec.input_size
+        if all(isinstance(d, int) for d in fixed) and list(fixed) != [height, width]:
+            # Caught here once, at load, rather than as an inference error on every image.
+            raise ModelLoadError(
+                f"model {spec.name!r}: the descriptor says input {width}x{height} but the network takes "
+                f"{fixed[1]}x{fixed[0]}"
+            )
         self._input_name: str = model_input.name
         self._input_dtype = np.float16 if "float16" in model_input.type else np.float32
         outputs = self._session.get_outputs()
