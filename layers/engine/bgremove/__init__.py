@@ -15,6 +15,7 @@ from bgremove.delta import apply_delta
 from bgremove.engine import Engine, OutputFormatInfo, Result, output_format
 from bgremove.exceptions import (
     BgRemoveError,
+    ConfigurationError,
     CorruptImageError,
     DeltaMismatchError,
     EmptyInputError,
@@ -39,6 +40,7 @@ __all__ = [
     "BBox",
     "BackgroundType",
     "BgRemoveError",
+    "ConfigurationError",
     "CorruptImageError",
     "DeltaMismatchError",
     "EmptyInputError",

@@ -17,9 +17,7 @@ from bgremove.exceptions import (
     NotAnImageError,
     UnsupportedFormatError,
 )
-
-# Refused before any pixel is decoded: a small file can claim a huge canvas (decompression bomb).
-HARD_PIXEL_LIMIT = 32_000_000
+from bgremove.limits import MAX_DECODE_PIXELS
 
 # Pillow format names we accept. MPO is the multi-picture JPEG many phones write.
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF", "HEIF", "AVIF"})
@@ -127,10 +125,10 @@ def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
     image = _open(data)
     fmt = image.format or "UNKNOWN"
     width, height = image.size
-    if width * height > HARD_PIXEL_LIMIT:
+    if width * height > MAX_DECODE_PIXELS:
         raise ImageTooLargeError(
             f"the image is {width}x{height} ({width * height / 1e6:.1f} MP); the limit is "
-            f"{HARD_PIXEL_LIMIT / 1e6:.0f} MP"
+            f"{MAX_DECODE_PIXELS / 1e6:.0f} MP"
         )
     orientation = read_orientation(image)
     swapped = orientation >= 5

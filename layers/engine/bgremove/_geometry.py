@@ -6,10 +6,9 @@ import math
 from dataclasses import dataclass
 
 from bgremove.exceptions import InvalidOptionError
+from bgremove.limits import MAX_RESULT_PIXELS
 from bgremove.options import Margin, VerticalAlignment
 from bgremove.report import BBox
-
-MAX_RESULT_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from bgremove._decode import decode
 from bgremove.exceptions import DeltaMismatchError, NotAnImageError
-from bgremove.options import MAX_PIXELS_RANGE
+from bgremove.limits import MAX_WORK_PIXELS
 
 
 def make_delta(image: Image.Image, alpha: Image.Image) -> Image.Image:
@@ -42,7 +42,7 @@ def apply_delta(input_data: bytes, delta_data: bytes) -> Image.Image:
     DeltaMismatchError
         The delta is not an RGBA PNG of the input's (EXIF-oriented) size.
     """
-    source = decode(input_data, max_pixels=MAX_PIXELS_RANGE[1]).image.convert("RGB")
+    source = decode(input_data, max_pixels=MAX_WORK_PIXELS).image.convert("RGB")
     try:
         delta_image = Image.open(io.BytesIO(delta_data))
         delta_image.load()

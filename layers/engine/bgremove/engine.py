@@ -13,6 +13,7 @@ from bgremove import _compose, _encode, _geometry, _matte
 from bgremove._decode import decode
 from bgremove.delta import make_delta
 from bgremove.exceptions import BgRemoveError, InvalidOptionError, ModelNotFoundError, ProcessingError
+from bgremove.limits import MAX_WORK_PIXELS
 from bgremove.models import ModelFetcher, ModelRegistry, OnnxSegmenter, SessionConfig
 from bgremove.options import BackgroundType, Options, OutputFormat
 from bgremove.report import FOREGROUND_ALPHA_LEVEL, BBox, Report
@@ -164,7 +165,7 @@ class Engine:
             raise InvalidOptionError(
                 "max_pixels",
                 f"delta_png keeps the input size, but the {width}x{height} input is over max_pixels "
-                f"({options.max_pixels}); raise max_pixels (up to 25,000,000) or use another format",
+                f"({options.max_pixels}); raise max_pixels (up to {MAX_WORK_PIXELS:,}) or use another format",
             )
         segmenter = self._segmenter_for(options)
         image = decoded.image

@@ -14,6 +14,7 @@
     ├── ModelError                     the deployment is at fault: fix the model setup
     │   ├── ModelNotFoundError         MODEL_NOT_FOUND
     │   └── ModelLoadError             MODEL_LOAD_FAILED
+    ├── ConfigurationError             INVALID_SETTING     (a malformed environment variable or setting)
     └── ProcessingError                INTERNAL_ERROR      (a bug or resource exhaustion)
 
 Callers branch on the class (``except InputError``) or on ``code``; codes never change once published,
@@ -92,6 +93,19 @@ class ModelNotFoundError(ModelError):
 
 class ModelLoadError(ModelError):
     code = "MODEL_LOAD_FAILED"
+
+
+class ConfigurationError(BgRemoveError):
+    """A setting read from the environment is missing or malformed; ``setting`` names it."""
+
+    code = "INVALID_SETTING"
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "setting": self.setting}
 
 
 class ProcessingError(BgRemoveError):
