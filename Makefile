@@ -17,7 +17,7 @@ MODELS_DIR := models
 help:
 	@echo "make setup   - create .venv, install the engine, the CLI and dev tools, fetch the default model"
 	@echo "make run     - run the whole S3 pipeline locally on an embedded AWS emulator"
-	@echo "make test    - unit, functional and integration tests, template lint"
+	@echo "make test    - ruff + mypy, unit, functional and integration tests, template lint"
 	@echo "make lint    - ruff + mypy"
 	@echo "make model [MODEL=u2netp|isnet] - fetch and verify model weights into $(MODELS_DIR)/"
 	@echo "make build [ARCH=x86_64|arm64] - sam build (no Docker needed), prints layer sizes"
@@ -38,7 +38,9 @@ setup: $(STAMP)
 model: $(STAMP)
 	$(PY) layers/model/fetch_model.py $(MODEL) --dest $(MODELS_DIR)
 
+# Lint first: it takes seconds and the README promises ruff- and mypy-clean code.
 test: setup
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory validate
 

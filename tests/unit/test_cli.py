@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bgremove import Engine, EngineSettings, cli
+from bgremove import Engine, EngineSettings, Options, cli
+from bgremove.options import OPTION_FIELDS, OPTION_NAMES
 from tests.helpers import (
     MODEL_FILE,
     FakeRegistry,
@@ -377,3 +378,49 @@ def test_iter_images_and_output_names(tmp_path: Path):
     assert relative == ["deep/two.webp", "one.PNG", "one.jpg", "three.heic", "lone.tiff"]
     names = [n.as_posix() for n in cli.output_names(files)]
     assert names == ["deep/two", "one_png", "one_jpg", "three", "lone"]
+
+
+SAMPLE_VALUES = {
+    "format": "webp",
+    "jpeg_quality": "90",
+    "background_color": "#102030",
+    "background_type": "rgba",
+    "threshold": "0.25",
+    "crop_to_foreground": None,  # a flag
+    "margin": "10px 5%",
+    "target_size": "640 480",
+    "vertical_alignment": "bottom",
+    "max_pixels": "1000000",
+    "test": None,
+    "model": "u2netp",
+}
+
+
+def test_every_option_is_a_flag_named_after_its_metadata_key():
+    assert set(SAMPLE_VALUES) == set(OPTION_NAMES), "give the new option a sample value here"
+    argv = ["in.jpg", "-o", "out"]
+    for row in OPTION_FIELDS:
+        value = SAMPLE_VALUES[row.name]
+        argv += [row.cli_flag] if value is None else [row.cli_flag, value]
+    args = cli._build_parser().parse_args(argv)
+    from_flags = Options.parse(cli._options_from(args))
+    from_metadata = Options.parse(
+        {row.metadata_key: SAMPLE_VALUES[row.name] or "true" for row in OPTION_FIELDS}
+    )
+    assert from_flags == from_metadata
+    assert from_flags.to_dict().keys() == set(OPTION_NAMES) - {"background_type"}
+
+
+def test_no_flags_means_default_options():
+    args = cli._build_parser().parse_args(["in.jpg", "-o", "out"])
+    assert cli._options_from(args) == {}
+
+
+def test_bad_flag_value_is_an_invalid_option(
+    engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    source = tmp_path / "a.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    code = cli.main([str(source), "-o", str(tmp_path / "out"), "--jpeg-quality", "٣"])
+    assert code == 2
+    assert "INVALID_OPTION: jpeg_quality" in capsys.readouterr().err

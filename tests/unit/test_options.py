@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from pathlib import Path
+
 import pytest
 
 from bgremove import BackgroundType, InvalidOptionError, Options, OutputFormat, VerticalAlignment
-from bgremove.options import OPTION_NAMES, Length, Margin
+from bgremove.options import (
+    OPTION_FIELDS,
+    OPTION_NAMES,
+    Length,
+    Margin,
+    OptionField,
+    markdown_table,
+    option_field,
+)
 
 
 def test_defaults():
@@ -324,15 +335,39 @@ def test_background_color_with_explicit_rgba_is_fine():
 # --------------------------------------------------------------------------- direct construction
 
 
-def test_direct_construction_normalises_strings():
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("format", "jpg"),
+        ("jpeg_quality", "80"),
+        ("background_color", "00ff00"),
+        ("threshold", "0.5"),
+        ("margin", "5px"),
+        ("target_size", "10 20"),
+        ("crop_to_foreground", "yes"),
+        ("vertical_alignment", "top"),
+        ("max_pixels", "1000"),
+        ("test", "true"),
+    ],
+)
+def test_direct_construction_takes_typed_values_only(name: str, text: str):
+    """Text is read in one place, ``parse``; the constructor refuses it instead of guessing."""
+    with pytest.raises(InvalidOptionError) as caught:
+        Options(**{name: text})  # type: ignore[arg-type]
+    assert caught.value.option == name
+    assert "Options.parse" in caught.value.message
+    assert getattr(Options.parse({name: text}), name) is not None
+
+
+def test_direct_construction_with_typed_values():
     options = Options(
-        format="jpg",  # type: ignore[arg-type]
-        jpeg_quality="80",  # type: ignore[arg-type]
-        background_color="00ff00",  # type: ignore[arg-type]
+        format=OutputFormat.JPEG,
+        jpeg_quality=80,
+        background_color=(0, 255, 0),
         threshold=1,
-        margin="5px",  # type: ignore[arg-type]
-        target_size="10 20",  # type: ignore[arg-type]
-        crop_to_foreground="yes",  # type: ignore[arg-type]
+        margin=Margin(Length(5), Length(5), Length(5), Length(5)),
+        target_size=(10, 20),
+        crop_to_foreground=True,
     )
     assert options == Options.parse(
         {
@@ -363,6 +398,12 @@ def test_direct_construction_normalises_strings():
         ({"background_color": (-1, 0, 0)}, "background_color"),
         ({"background_color": (1, 2, 3), "background_type": BackgroundType.MAP}, "background_color"),
         ({"format": "bmp"}, "format"),
+        ({"crop_to_foreground": 1}, "crop_to_foreground"),
+        ({"max_pixels": 1000.0}, "max_pixels"),
+        ({"target_size": (10.0, 20)}, "target_size"),
+        ({"background_color": (1, 2)}, "background_color"),
+        ({"margin": Margin(Length(-1), Length(0), Length(0), Length(0))}, "margin"),
+        ({"model": ""}, "model"),
     ],
 )
 def test_direct_construction_validates(kwargs: dict[str, object], option: str):
@@ -424,3 +465,141 @@ def test_to_dict_lists_only_non_defaults_in_canonical_form():
         "target_size": "640 480",
         "crop_to_foreground": "true",
     }
+
+
+# ------------------------------------------------------------------------------- the option table
+
+
+def test_table_rows_are_the_dataclass_fields_in_order():
+    assert [row.name for row in OPTION_FIELDS] == [f.name for f in fields(Options)]
+    assert all(row.default == f.default for row, f in zip(OPTION_FIELDS, fields(Options), strict=True))
+    assert Options() == Options(**{row.name: row.default for row in OPTION_FIELDS})
+
+
+def test_metadata_keys_and_cli_flags_derive_from_names():
+    row = option_field("background_color")
+    assert row.metadata_key == "background-color"
+    assert row.cli_flag == "--background-color"
+
+
+@pytest.mark.parametrize("row", OPTION_FIELDS, ids=lambda row: row.name)
+def test_every_option_has_help_and_a_json_schema(row: OptionField):
+    schema = row.json_schema()
+    assert row.help and schema["description"] == row.help
+    assert schema["type"] in {"string", "integer", "number", "boolean"}
+    if row.default is not None:
+        assert Options.parse({row.name: schema["default"]}) == Options()
+
+
+@pytest.mark.parametrize(
+    "row", [row for row in OPTION_FIELDS if row.default is not None], ids=lambda row: row.name
+)
+def test_every_default_dumps_and_parses_back(row: OptionField):
+    assert row.read(row.name, row.dump(row.default)) == row.default
+
+
+def test_readme_options_table_is_generated_from_the_table():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, (
+        "README options table is stale: paste the output of bgremove.options.markdown_table()"
+    )
+
+
+# ---------------------------------------------------------------------- a dialect's own names
+
+
+DIALECT = {"background.color": "background_color", "result.margin": "margin", "output.format": "format"}
+
+
+def test_dialect_names_map_onto_fields():
+    options = Options.parse(
+        {"background.color": "#ff0000", "Result.Margin": "5%", "output.format": "jpg"}, names=DIALECT
+    )
+    assert options.background_color == (255, 0, 0)
+    assert options.margin is not None and options.margin.top == Length(5, True)
+    assert options.format is OutputFormat.JPEG
+
+
+def test_dialect_errors_name_the_option_as_the_client_spells_it():
+    with pytest.raises(InvalidOptionError) as caught:
+        Options.parse({"result.margin": "10em"}, names=DIALECT)
+    assert caught.value.option == "result.margin"
+
+
+def test_dialect_cross_field_error_names_the_client_spelling():
+    names = {**DIALECT, "bg": "background_type"}
+    with pytest.raises(InvalidOptionError) as caught:
+        Options.parse({"background.color": "#ffffff", "bg": "map"}, names=names)
+    assert caught.value.option == "background.color"
+
+
+def test_dialect_accepts_only_its_own_names():
+    with pytest.raises(InvalidOptionError) as caught:
+        Options.parse({"background_color": "#ffffff"}, names=DIALECT)
+    assert caught.value.option == "background_color"
+    assert Options.parse({"background_color": "#ffffff"}, names=DIALECT, ignore_unknown=True) == Options()
+
+
+def test_two_spellings_of_one_option_must_agree():
+    assert Options.parse({"background-color": "#FFFFFF", "background_color": "ffffff"}).background_color
+    with pytest.raises(InvalidOptionError) as caught:
+        Options.parse({"background-color": "#ffffff", "background_color": "#000000"})
+    assert caught.value.option == "background_color"
+
+
+# ------------------------------------------------------------------------------------ JSON values
+
+
+def test_json_values():
+    options = Options.parse(
+        {"jpeg_quality": 80, "threshold": 1, "crop_to_foreground": True, "target_size": [640, 480]}
+    )
+    assert (options.jpeg_quality, options.threshold, options.crop_to_foreground) == (80, 1.0, True)
+    assert options.target_size == (640, 480)
+    assert Options.parse({"jpeg_quality": 80.0}).jpeg_quality == 80
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("jpeg_quality", 7.5),
+        ("jpeg_quality", True),
+        ("threshold", False),
+        ("target_size", [640]),
+        ("target_size", [640, "x"]),
+        ("target_size", [0, 10]),
+    ],
+)
+def test_bad_json_values(key: str, value: object):
+    with pytest.raises(InvalidOptionError) as caught:
+        Options.parse({key: value})
+    assert caught.value.option == key
+
+
+# ----------------------------------------------------------------------------- hostile text
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("jpeg_quality", "²"),  # str.isdigit() says yes, int() says no
+        ("jpeg_quality", "٣"),  # int() says 3: only ASCII digits are numbers here
+        ("max_pixels", "１０００"),
+        ("max_pixels", "9" * 5000),  # over Python's int-string limit
+        ("threshold", "٠.٥"),
+        ("threshold", "1" * 5000),
+        ("target_size", "٣ ٣"),
+        ("target_size", "²0 10"),
+        ("target_size", "9" * 5000 + " 1"),
+        ("margin", "٣px"),
+        ("margin", "1" * 400 + "px"),
+        ("background_color", "#" + "f" * 5000),
+        ("format", "png" * 1000),
+        ("model", "m" * 1000),
+    ],
+)
+def test_hostile_values_are_invalid_options(key: str, value: str):
+    with pytest.raises(InvalidOptionError) as caught:
+        Options.parse({key: value})
+    assert caught.value.option == key
+    assert len(caught.value.message) < 600

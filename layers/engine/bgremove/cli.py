@@ -21,7 +21,7 @@ from bgremove.delta import apply_delta
 from bgremove.engine import Engine
 from bgremove.exceptions import BgRemoveError, ModelLoadError
 from bgremove.models import ModelSpec
-from bgremove.options import BackgroundType, Options, OutputFormat, VerticalAlignment
+from bgremove.options import OPTION_FIELDS, BoolKind, EnumKind, OptionField, Options
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -37,22 +37,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders (searched recursively)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (created if missing)")
     group = parser.add_argument_group("output options (as the S3 metadata keys of the same names)")
-    group.add_argument(
-        "--format", choices=[f.value for f in OutputFormat] + ["jpg", "delta-png"], help="default auto"
-    )
-    group.add_argument("--jpeg-quality", type=int, metavar="1..100", help="JPEG/WebP quality, default 75")
-    group.add_argument("--background-color", metavar="#RRGGBB", help="paint the background (opaque result)")
-    group.add_argument("--background-type", choices=[b.value for b in BackgroundType], help="default rgba")
-    group.add_argument("--threshold", type=float, metavar="0..1", help="0 keeps soft edges (default)")
-    group.add_argument("--crop-to-foreground", action="store_true", help="crop to the subject")
-    group.add_argument("--margin", metavar="'10px 5%'", help="1 to 4 CSS-like lengths in px or %%")
-    group.add_argument("--target-size", metavar="'W H'", help="fit the result inside W x H")
-    group.add_argument("--vertical-alignment", choices=[v.value for v in VerticalAlignment])
-    group.add_argument(
-        "--max-pixels", type=int, metavar="N", help="downscale larger inputs (default 25000000)"
-    )
-    group.add_argument("--test", action="store_true", help="watermarked preview")
-    group.add_argument("--model", help="registry name (u2netp, isnet) or path to your own .onnx")
+    for row in OPTION_FIELDS:
+        _add_option_flag(group, row)
     group.add_argument(
         "--model-descriptor",
         metavar="JSON",
@@ -64,27 +50,24 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_option_flag(group: argparse._ArgumentGroup, row: OptionField) -> None:
+    """One flag per row of the option table; values stay text for ``Options.parse`` to read."""
+    help_text = row.help.replace("%", "%%")
+    if isinstance(row.kind, BoolKind):
+        group.add_argument(row.cli_flag, action="store_true", default=None, help=help_text)
+        return
+    if row.default is not None:
+        help_text += f" (default {row.kind.describe_value(row.default)})"
+    if row.name == "model":
+        help_text += "; or a path to your own .onnx (see --model-descriptor)"
+    if isinstance(row.kind, EnumKind):
+        group.add_argument(row.cli_flag, choices=[*row.kind.choices, *row.kind.aliases], help=help_text)
+    else:
+        group.add_argument(row.cli_flag, metavar=row.kind.metavar, help=help_text)
+
+
 def _options_from(args: argparse.Namespace) -> dict[str, Any]:
-    raw: dict[str, Any] = {}
-    for name in (
-        "format",
-        "jpeg_quality",
-        "background_color",
-        "background_type",
-        "threshold",
-        "margin",
-        "target_size",
-        "vertical_alignment",
-        "max_pixels",
-        "model",
-    ):
-        value = getattr(args, name)
-        if value is not None:
-            raw[name] = value
-    for flag in ("crop_to_foreground", "test"):
-        if getattr(args, flag):
-            raw[flag] = True
-    return raw
+    return {row.name: getattr(args, row.name) for row in OPTION_FIELDS if getattr(args, row.name) is not None}
 
 
 def iter_images(inputs: Iterable[Path]) -> Iterator[tuple[Path, Path]]:

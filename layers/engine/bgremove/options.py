@@ -1,25 +1,43 @@
-"""Output options: one typed, validated, immutable object.
+"""Output options: one table of fields, one typed, validated, immutable :class:`Options`.
 
-Options arrive as strings from S3 metadata, CLI flags or HTTP forms; :meth:`Options.parse` turns such a
-mapping into an :class:`Options`, and direct construction validates the same way. Every bad value raises
-:class:`~bgremove.exceptions.InvalidOptionError` naming the option.
+Each option is declared once, as a field of :class:`Options` whose metadata is an :class:`OptionField`: its
+name, default, kind (type, limits, parser and canonical form) and help text. Everything else derives from
+that table:
+
+- :meth:`Options.parse` reads strings (S3 metadata, CLI flags, HTTP forms) and JSON values;
+- :meth:`Options.to_dict` writes the canonical strings that :meth:`Options.parse` reads back;
+- :data:`OPTION_FIELDS` gives the CLI its flags, the pipeline its metadata keys (``background-color``),
+  the HTTP APIs their JSON schema (:meth:`OptionField.json_schema`) and the README its options table
+  (:func:`markdown_table`).
+
+A client that spells options its own way (an HTTP dialect) passes ``names``, a plain mapping from its names
+onto field names, to :meth:`Options.parse`; it writes no parsing code of its own::
+
+    Options.parse(form, names={"background.color": "background_color", "result.margin": "margin"})
+
+The constructor takes typed values only; :meth:`Options.parse` is the one place where strings are read.
+Every bad value raises :class:`~bgremove.exceptions.InvalidOptionError` naming the option as the caller
+spelled it.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from bgremove.exceptions import InvalidOptionError
+from bgremove.limits import MAX_MARGIN_PX, MAX_TARGET_PIXELS, MAX_WORK_PIXELS, MIN_WORK_PIXELS
 
-MAX_PIXELS_DEFAULT = 25_000_000
-MAX_PIXELS_RANGE = (100, 25_000_000)
-TARGET_SIZE_MAX_PIXELS = 25_000_000
 JPEG_QUALITY_DEFAULT = 75
+# Long enough for any real value, short enough that no regex or int() conversion can be made to crawl.
+MAX_VALUE_CHARS = 200
+
+T = TypeVar("T")
+RGB = tuple[int, int, int]
 
 
 class OutputFormat(StrEnum):
@@ -43,15 +61,6 @@ class VerticalAlignment(StrEnum):
     TOP = "top"
     MIDDLE = "middle"
     BOTTOM = "bottom"
-
-
-_FORMAT_ALIASES = {"jpg": "jpeg", "delta-png": "delta_png"}
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-_LENGTH = re.compile(r"^(\d+(?:\.\d+)?)(px|%)?$")
-_HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{6})$")
-
-RGB = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -95,215 +104,425 @@ class Margin:
         return " ".join(str(part) for part in (self.top, self.right, self.bottom, self.left))
 
 
-def _parse_enum(
-    option: str, enum: type[StrEnum], aliases: Mapping[str, str] | None = None
-) -> Callable[[Any], Any]:
-    def parse(raw: Any) -> StrEnum:
-        text = str(raw).strip().lower()
-        text = (aliases or {}).get(text, text)
+# ----------------------------------------------------------------------------------------------- kinds
+# A kind knows one type: how to read it from text or JSON, how to check a typed value, how to write it back.
+
+
+def _text(option: str, raw: object) -> str:
+    text = str(raw).strip()
+    if len(text) > MAX_VALUE_CHARS:
+        raise InvalidOptionError(option, f"is longer than {MAX_VALUE_CHARS} characters")
+    return text
+
+
+class Kind(Generic[T]):
+    """How one option's values are read, checked and written.
+
+    Subclasses implement :meth:`read` (text or JSON value -> typed value) and may narrow :meth:`check`
+    (typed value -> the same value, or :class:`InvalidOptionError`).
+    """
+
+    python_type: type | tuple[type, ...] = object
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+
+    def read(self, option: str, raw: object) -> T:
+        raise NotImplementedError
+
+    def check(self, option: str, value: T) -> T:
+        return value
+
+    def dump(self, value: T) -> str:
+        return str(value)
+
+    def describe(self) -> str:
+        """The accepted values, in words (README table, CLI help)."""
+        return self.metavar or ""
+
+    def describe_value(self, value: T) -> str:
+        """One value as the README shows it."""
+        return self.dump(value)
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+    def typed(self, option: str, value: object) -> T:
+        """``value`` from the constructor: the right Python type, then :meth:`check`."""
+        # bool is an int subclass: True is no jpeg_quality, and 1 is no crop_to_foreground.
+        wrong_bool = isinstance(value, bool) != (self.python_type is bool)
+        if wrong_bool or not isinstance(value, self.python_type):
+            expected = getattr(self.python_type, "__name__", str(self.python_type))
+            raise InvalidOptionError(
+                option,
+                f"expects {expected}, got {type(value).__name__} {value!r} (use Options.parse for text)",
+            )
+        return self.check(option, value)  # type: ignore[arg-type]
+
+
+class EnumKind(Kind[StrEnum]):
+    def __init__(self, enum: type[StrEnum], aliases: Mapping[str, str] | None = None) -> None:
+        self.enum = enum
+        self.python_type = enum
+        self.aliases = dict(aliases or {})
+        self.choices = tuple(member.value for member in enum)
+
+    def read(self, option: str, raw: object) -> StrEnum:
+        text = _text(option, raw).lower()
         try:
-            return enum(text)
+            return self.enum(self.aliases.get(text, text))
         except ValueError:
-            allowed = ", ".join(member.value for member in enum)
-            raise InvalidOptionError(option, f"{raw!r} is not one of {allowed}") from None
+            raise InvalidOptionError(option, f"{raw!r} is not one of {', '.join(self.choices)}") from None
 
-    return parse
+    def dump(self, value: StrEnum) -> str:
+        return value.value
+
+    def describe(self) -> str:
+        names = {member.value: f"`{member.value}`" for member in self.enum}
+        for alias, target in self.aliases.items():
+            names[target] += f" (`{alias}`)"
+        return ", ".join(names.values())
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": [*self.choices, *self.aliases]}
 
 
-def _parse_bool(option: str) -> Callable[[Any], bool]:
-    def parse(raw: Any) -> bool:
+class BoolKind(Kind[bool]):
+    python_type = bool
+    metavar = "true/false"
+    TRUE: ClassVar[frozenset[str]] = frozenset({"1", "true", "yes", "on"})
+    FALSE: ClassVar[frozenset[str]] = frozenset({"0", "false", "no", "off"})
+
+    def read(self, option: str, raw: object) -> bool:
         if isinstance(raw, bool):
             return raw
-        text = str(raw).strip().lower()
-        if text in _TRUE:
+        text = _text(option, raw).lower()
+        if text in self.TRUE:
             return True
-        if text in _FALSE:
+        if text in self.FALSE:
             return False
         raise InvalidOptionError(option, f"{raw!r} is not a boolean (true/false)")
 
-    return parse
+    def dump(self, value: bool) -> str:
+        return "true" if value else "false"
+
+    def describe(self) -> str:
+        return "`true`/`false`"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
 
 
-def _parse_int(option: str) -> Callable[[Any], int]:
-    def parse(raw: Any) -> int:
-        if isinstance(raw, bool):
-            raise InvalidOptionError(option, f"{raw!r} is not an integer")
-        if isinstance(raw, int):
+class IntKind(Kind[int]):
+    python_type = int
+    _PATTERN = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*")  # ASCII digits only: int() also takes '٣'
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+        self.metavar = f"{low}..{high}"
+
+    def read(self, option: str, raw: object) -> int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
-        text = str(raw).strip().replace("_", "")
-        if not re.fullmatch(r"[+-]?\d+", text):
+        if isinstance(raw, float) and raw.is_integer():  # JSON clients may send 80.0
+            return int(raw)
+        text = _text(option, raw)
+        if len(text) > 20 or not self._PATTERN.fullmatch(text):
             raise InvalidOptionError(option, f"{raw!r} is not an integer")
         return int(text)
 
-    return parse
+    def check(self, option: str, value: int) -> int:
+        if not self.low <= value <= self.high:
+            raise InvalidOptionError(option, f"{value} is not in {self.low}..{self.high}")
+        return value
+
+    def describe(self) -> str:
+        return f"{self.low:,}..{self.high:,}"
+
+    def describe_value(self, value: int) -> str:
+        return f"{value:,}"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.low, "maximum": self.high}
 
 
-def _parse_float(option: str) -> Callable[[Any], float]:
-    def parse(raw: Any) -> float:
-        try:
+class FloatKind(Kind[float]):
+    python_type = (float, int)
+    _PATTERN = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+        self.metavar = f"{low:g}..{high:g}"
+
+    def read(self, option: str, raw: object) -> float:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
             value = float(raw)
-        except (TypeError, ValueError):
-            raise InvalidOptionError(option, f"{raw!r} is not a number") from None
+        else:
+            text = _text(option, raw)
+            if not self._PATTERN.fullmatch(text):
+                raise InvalidOptionError(option, f"{raw!r} is not a number")
+            value = float(text)
         if not math.isfinite(value):
             raise InvalidOptionError(option, f"{raw!r} is not a finite number")
         return value
 
-    return parse
+    def check(self, option: str, value: float) -> float:
+        if not math.isfinite(value) or not self.low <= value <= self.high:
+            raise InvalidOptionError(option, f"{value:g} is not in {self.low:g}..{self.high:g}")
+        return float(value)
+
+    def dump(self, value: float) -> str:
+        return f"{value:g}"
+
+    def describe(self) -> str:
+        return f"{self.low:g}..{self.high:g}"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "number", "minimum": self.low, "maximum": self.high}
 
 
-def parse_color(raw: Any, option: str = "background_color") -> RGB:
-    """Parse ``#RRGGBB`` (the ``#`` may be left out, shells treat it as a comment)."""
-    if isinstance(raw, tuple) and len(raw) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in raw):
-        return (raw[0], raw[1], raw[2])
-    match = _HEX_COLOR.match(str(raw).strip())
-    if not match:
-        raise InvalidOptionError(option, f"{raw!r} is not a colour of the form #RRGGBB")
-    value = int(match.group(1), 16)
-    return (value >> 16 & 0xFF, value >> 8 & 0xFF, value & 0xFF)
+class ColorKind(Kind[RGB]):
+    python_type = tuple
+    metavar = "#RRGGBB"
+    _PATTERN = re.compile(r"#?([0-9a-fA-F]{6})")
 
-
-def parse_margin(raw: Any) -> Margin:
-    """Parse 1 to 4 CSS-like lengths (``10px``, ``5%``, bare numbers are pixels)."""
-    if isinstance(raw, Margin):
-        return raw
-    parts = str(raw).replace(",", " ").split()
-    if not 1 <= len(parts) <= 4:
-        raise InvalidOptionError("margin", f"{raw!r} needs 1 to 4 values such as '10px 5%'")
-    lengths = []
-    for part in parts:
-        match = _LENGTH.match(part.strip().lower())
+    def read(self, option: str, raw: object) -> RGB:
+        match = self._PATTERN.fullmatch(_text(option, raw))
         if not match:
-            raise InvalidOptionError("margin", f"{part!r} is not a length in px or % (e.g. 10px, 5%)")
-        value, unit = float(match.group(1)), match.group(2)
-        if unit == "%" and value > 100:
-            raise InvalidOptionError("margin", f"{part!r} is over 100%")
-        if unit != "%" and value > 10_000:
-            raise InvalidOptionError("margin", f"{part!r} is over 10000px")
-        lengths.append(Length(value, unit == "%"))
-    # CSS shorthand: 1 = all, 2 = vertical horizontal, 3 = top horizontal bottom, 4 = top right bottom left.
-    if len(lengths) == 1:
-        expanded = (lengths[0],) * 4
-    elif len(lengths) == 2:
-        expanded = (lengths[0], lengths[1], lengths[0], lengths[1])
-    elif len(lengths) == 3:
-        expanded = (lengths[0], lengths[1], lengths[2], lengths[1])
-    else:
-        expanded = (lengths[0], lengths[1], lengths[2], lengths[3])
-    return Margin(*expanded)
+            raise InvalidOptionError(option, f"{raw!r} is not a colour of the form #RRGGBB")
+        value = int(match.group(1), 16)
+        return (value >> 16 & 0xFF, value >> 8 & 0xFF, value & 0xFF)
+
+    def check(self, option: str, value: RGB) -> RGB:
+        if len(value) != 3 or not all(type(c) is int and 0 <= c <= 255 for c in value):
+            raise InvalidOptionError(option, f"{value!r} is not three integers in 0..255")
+        return value
+
+    def dump(self, value: RGB) -> str:
+        return "#{:02x}{:02x}{:02x}".format(*value)
+
+    def describe(self) -> str:
+        return "`#RRGGBB` (the `#` may be omitted)"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^#?[0-9a-fA-F]{6}$"}
 
 
-def parse_target_size(raw: Any) -> tuple[int, int]:
-    """Parse ``"W H"`` (also ``WxH`` or ``W,H``)."""
-    if isinstance(raw, tuple) and len(raw) == 2:
-        width, height = raw
-    else:
-        parts = re.split(r"[\s,x×]+", str(raw).strip().lower())
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise InvalidOptionError("target_size", f"{raw!r} is not two positive integers 'W H'")
-        width, height = int(parts[0]), int(parts[1])
-    if width < 1 or height < 1:
-        raise InvalidOptionError("target_size", f"{raw!r}: width and height must be at least 1")
-    if width * height > TARGET_SIZE_MAX_PIXELS:
-        raise InvalidOptionError("target_size", f"{raw!r} is over {TARGET_SIZE_MAX_PIXELS} pixels")
-    return (int(width), int(height))
+class MarginKind(Kind[Margin]):
+    python_type = Margin
+    metavar = "'10px 5%'"
+    _LENGTH = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,6})?)(px|%)?")
+
+    def read(self, option: str, raw: object) -> Margin:
+        parts = _text(option, raw).replace(",", " ").split()
+        if not 1 <= len(parts) <= 4:
+            raise InvalidOptionError(option, f"{raw!r} needs 1 to 4 values such as '10px 5%'")
+        lengths = []
+        for part in parts:
+            match = self._LENGTH.fullmatch(part.lower())
+            if not match:
+                raise InvalidOptionError(option, f"{part!r} is not a length in px or % (e.g. 10px, 5%)")
+            lengths.append(Length(float(match.group(1)), match.group(2) == "%"))
+        # CSS shorthand: 1 = all, 2 = vertical horizontal, 3 = top horizontal bottom, 4 = each side.
+        top, right, bottom, left = {
+            1: (0, 0, 0, 0),
+            2: (0, 1, 0, 1),
+            3: (0, 1, 2, 1),
+            4: (0, 1, 2, 3),
+        }[len(lengths)]
+        return self.check(option, Margin(lengths[top], lengths[right], lengths[bottom], lengths[left]))
+
+    def check(self, option: str, value: Margin) -> Margin:
+        for part in (value.top, value.right, value.bottom, value.left):
+            if part.value < 0 or not math.isfinite(part.value):
+                raise InvalidOptionError(option, f"{part} is negative")
+            if part.percent and part.value > 100:
+                raise InvalidOptionError(option, f"{part} is over 100%")
+            if not part.percent and part.value > MAX_MARGIN_PX:
+                raise InvalidOptionError(option, f"{part} is over {MAX_MARGIN_PX}px")
+        return value
+
+    def describe(self) -> str:
+        return "1 to 4 CSS-like lengths in px or %, e.g. `10px 20% 5px 15%`"
 
 
-def _optional(parser: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def parse(raw: Any) -> Any:
+class SizeKind(Kind[tuple[int, int]]):
+    python_type = tuple
+    metavar = "'W H'"
+    _PATTERN = re.compile(r"([0-9]{1,9})[\s,x×]+([0-9]{1,9})")
+
+    def read(self, option: str, raw: object) -> tuple[int, int]:
+        if isinstance(raw, list | tuple) and len(raw) == 2:  # JSON clients: [640, 480]
+            width, height = (IntKind(1, MAX_TARGET_PIXELS).read(option, v) for v in raw)
+            return self.check(option, (width, height))
+        match = self._PATTERN.fullmatch(_text(option, raw).lower())
+        if not match:
+            raise InvalidOptionError(option, f"{raw!r} is not two positive integers 'W H'")
+        return self.check(option, (int(match.group(1)), int(match.group(2))))
+
+    def check(self, option: str, value: tuple[int, int]) -> tuple[int, int]:
+        if len(value) != 2 or not all(type(v) is int for v in value):
+            raise InvalidOptionError(option, f"{value!r} is not two integers (width, height)")
+        width, height = value
+        if width < 1 or height < 1:
+            raise InvalidOptionError(option, f"{width} {height}: width and height must be at least 1")
+        if width * height > MAX_TARGET_PIXELS:
+            raise InvalidOptionError(option, f"{width} {height} is over {MAX_TARGET_PIXELS:,} pixels")
+        return value
+
+    def dump(self, value: tuple[int, int]) -> str:
+        return f"{value[0]} {value[1]}"
+
+    def describe(self) -> str:
+        return f"`W H` (also `WxH`), at most {MAX_TARGET_PIXELS:,} pixels"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"^[0-9]+[ ,xX×]+[0-9]+$"}
+
+
+class NameKind(Kind[str]):
+    python_type = str
+    metavar = "NAME"
+
+    def describe(self) -> str:
+        return "a name"
+
+    def read(self, option: str, raw: object) -> str:
+        text = _text(option, raw)
+        if not text:
+            raise InvalidOptionError(option, "must not be empty")
+        return text
+
+    def check(self, option: str, value: str) -> str:
+        return self.read(option, value)
+
+
+# ----------------------------------------------------------------------------------------------- table
+
+OPTION_KEY = "bgremove.option"
+"""Key of the :class:`OptionField` in each :class:`Options` field's metadata."""
+
+
+@dataclass(frozen=True)
+class OptionField:
+    """One row of the option table.
+
+    Attributes
+    ----------
+    name
+        Field name, with ``_`` (``background_color``).
+    default
+        Value when the option is not given (``None``: the option is off or the engine decides).
+    kind
+        Type, limits, parser and canonical form.
+    help
+        One line for the CLI, the README and the API schemas.
+    """
+
+    name: str
+    default: Any
+    kind: Kind[Any]
+    help: str
+
+    @property
+    def metadata_key(self) -> str:
+        """S3 user-metadata key (``x-amz-meta-background-color`` arrives as ``background-color``)."""
+        return self.name.replace("_", "-")
+
+    @property
+    def cli_flag(self) -> str:
+        return f"--{self.metadata_key}"
+
+    @property
+    def optional(self) -> bool:
+        return self.default is None
+
+    def read(self, option: str, raw: object) -> Any:
+        """A value from text or JSON; ``None`` and blank text (and ``none``/``null``) mean the default."""
         if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "none", "null"}):
-            return None
-        return parser(raw)
+            return self.default
+        return self.kind.check(option, self.kind.read(option, raw))
 
-    return parse
+    def dump(self, value: Any) -> str:
+        return self.kind.dump(value)
+
+    def json_schema(self) -> dict[str, Any]:
+        schema = {**self.kind.json_schema(), "description": self.help}
+        if self.default is not None:
+            schema["default"] = self.default.value if isinstance(self.default, StrEnum) else self.default
+        return schema
 
 
-def _parse_model(raw: Any) -> str:
-    text = str(raw).strip()
-    if not text:
-        raise InvalidOptionError("model", "must not be empty")
-    return text
-
-
-_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "format": _parse_enum("format", OutputFormat, _FORMAT_ALIASES),
-    "jpeg_quality": _parse_int("jpeg_quality"),
-    "background_color": _optional(parse_color),
-    "background_type": _parse_enum("background_type", BackgroundType),
-    "threshold": _parse_float("threshold"),
-    "crop_to_foreground": _parse_bool("crop_to_foreground"),
-    "margin": _optional(parse_margin),
-    "target_size": _optional(parse_target_size),
-    "vertical_alignment": _parse_enum("vertical_alignment", VerticalAlignment),
-    "max_pixels": _parse_int("max_pixels"),
-    "test": _parse_bool("test"),
-    "model": _optional(_parse_model),
-}
+def option(default: T, kind: Kind[Any], help: str) -> T:
+    # Returns a dataclasses.Field at run time; typed as the default so mypy checks the field's type.
+    row = OptionField("", default, kind, help)
+    return field(default=default, metadata={OPTION_KEY: row})
 
 
 @dataclass(frozen=True)
 class Options:
     """Everything a caller can ask of one result. Defaults give a transparent PNG cut-out.
 
-    Parameters
-    ----------
-    format
-        ``auto`` picks PNG when the result has transparency (and for ``map``), JPEG when opaque.
-    jpeg_quality
-        1..100, used by JPEG and WebP.
-    background_color
-        RGB triple painted behind the subject; the result is opaque. Only with ``background_type=rgba``.
-    background_type
-        ``rgba`` transparent, ``map`` the matte as grayscale, ``green``/``white`` solid, ``blur`` the original
-        background blurred, ``overlay`` the matte shown over the image.
-    threshold
-        0 keeps soft edges; above 0 the matte is cut hard at that level (higher removes more).
-    crop_to_foreground
-        Crop to the subject's bounding box.
-    margin
-        Added around the result (inside ``target_size`` when both are set).
-    target_size
-        ``(width, height)``: the result is scaled to fit inside, centred horizontally.
-    vertical_alignment
-        Where spare vertical space goes with ``target_size``.
-    max_pixels
-        Larger inputs are downscaled to this many pixels before processing.
-    test
-        Adds a visible watermark (free preview mode).
-    model
-        Registry name of the segmentation model; ``None`` uses the engine's default.
+    Each field is one option; its :class:`OptionField` (type, limits, help) is the documentation. Build
+    from text with :meth:`parse`; the constructor takes typed values and validates them the same way.
     """
 
-    format: OutputFormat = OutputFormat.AUTO
-    jpeg_quality: int = JPEG_QUALITY_DEFAULT
-    background_color: RGB | None = None
-    background_type: BackgroundType = BackgroundType.RGBA
-    threshold: float = 0.0
-    crop_to_foreground: bool = False
-    margin: Margin | None = None
-    target_size: tuple[int, int] | None = None
-    vertical_alignment: VerticalAlignment = VerticalAlignment.MIDDLE
-    max_pixels: int = MAX_PIXELS_DEFAULT
-    test: bool = False
-    model: str | None = field(default=None)
+    format: OutputFormat = option(
+        OutputFormat.AUTO,
+        EnumKind(OutputFormat, {"jpg": "jpeg", "delta-png": "delta_png"}),
+        "auto: PNG when the result has transparency (and for `map`), JPEG when opaque",
+    )
+    jpeg_quality: int = option(JPEG_QUALITY_DEFAULT, IntKind(1, 100), "JPEG and WebP quality")
+    background_color: RGB | None = option(
+        None,
+        ColorKind(),
+        "paint the background; the result is opaque. Only with `background-type=rgba`",
+    )
+    background_type: BackgroundType = option(
+        BackgroundType.RGBA,
+        EnumKind(BackgroundType),
+        "transparent; the matte as grayscale; solid green/white; original background blurred behind the "
+        "subject; the matte shown as a magenta tint over the background",
+    )
+    threshold: float = option(
+        0.0,
+        FloatKind(0.0, 1.0),
+        "0 keeps soft edges; above 0 the matte is cut hard at that level (higher = more aggressive)",
+    )
+    crop_to_foreground: bool = option(False, BoolKind(), "crop to the subject's bounding box (alpha >= 10%)")
+    margin: Margin | None = option(
+        None,
+        MarginKind(),
+        "added around the result (top right bottom left). % of the result's width/height, or of "
+        "`target-size` when set (margins then lie inside it). Margins show the background: transparent, "
+        "the colour, the blurred picture for `blur`, black for `map` and `overlay`",
+    )
+    target_size: tuple[int, int] | None = option(
+        None, SizeKind(), "fit the result inside W x H (scaling up or down), centred horizontally"
+    )
+    vertical_alignment: VerticalAlignment = option(
+        VerticalAlignment.MIDDLE,
+        EnumKind(VerticalAlignment),
+        "where spare vertical space goes with `target-size`",
+    )
+    max_pixels: int = option(
+        MAX_WORK_PIXELS,
+        IntKind(MIN_WORK_PIXELS, MAX_WORK_PIXELS),
+        "larger inputs are downscaled to this many pixels before processing",
+    )
+    test: bool = option(False, BoolKind(), 'watermarked preview (a repeated "PREVIEW" stamp)')
+    model: str | None = option(
+        None,
+        NameKind(),
+        "which model segments: a name from `bgremove models` (`u2netp`, `isnet` if deployed, or a custom "
+        "model's name); empty uses the deployment's default",
+    )
 
     def __post_init__(self) -> None:
-        # Normalise loosely typed values (plain strings, lists) so direct construction is as safe as parse().
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is not None and not _has_canonical_type(f.name, value):
-                object.__setattr__(self, f.name, _PARSERS[f.name](value))
-        # Tuples pass the type check above, but their values still need the parsers' range checks.
-        if self.target_size is not None:
-            object.__setattr__(self, "target_size", parse_target_size(self.target_size))
-        if self.background_color is not None:
-            object.__setattr__(self, "background_color", parse_color(self.background_color))
-        if not 1 <= self.jpeg_quality <= 100:
-            raise InvalidOptionError("jpeg_quality", f"{self.jpeg_quality} is not in 1..100")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise InvalidOptionError("threshold", f"{self.threshold:g} is not in 0..1")
-        low, high = MAX_PIXELS_RANGE
-        if not low <= self.max_pixels <= high:
-            raise InvalidOptionError("max_pixels", f"{self.max_pixels} is not in {low}..{high}")
+        for row in OPTION_FIELDS:
+            value = getattr(self, row.name)
+            if value is None and row.optional:
+                continue
+            object.__setattr__(self, row.name, row.kind.typed(row.name, value))
         if self.background_color is not None and self.background_type is not BackgroundType.RGBA:
             raise InvalidOptionError(
                 "background_color",
@@ -311,28 +530,62 @@ class Options:
             )
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any], *, ignore_unknown: bool = False) -> Options:
-        """Build options from a mapping of strings (metadata, form fields, CLI).
+    def parse(
+        cls,
+        raw: Mapping[str, Any],
+        *,
+        names: Mapping[str, str] | None = None,
+        ignore_unknown: bool = False,
+    ) -> Options:
+        """Build options from text or JSON values (metadata, form fields, CLI flags, request bodies).
 
-        Keys may use ``-`` or ``_`` and any case. ``None`` or empty values mean "default".
+        Parameters
+        ----------
+        raw
+            Option values by name. ``None``, blank text, ``none`` and ``null`` mean "default".
+        names
+            A caller's own spelling of the options, mapped onto field names, e.g.
+            ``{"bg_color": "background_color"}``. Without it, keys are the field names in any case, with
+            ``-`` or ``_``. With it, only its keys are accepted (case-insensitive) and errors name the
+            option as the caller spells it.
+        ignore_unknown
+            Skip keys that name no option (S3 metadata also carries other tools' keys).
 
         Raises
         ------
         InvalidOptionError
-            For a bad value, or an unknown key unless ``ignore_unknown``.
+            For a bad value, a value given twice under two spellings, or an unknown key unless
+            ``ignore_unknown``.
         """
+        lookup = (
+            {key.strip().lower(): (key, target) for key, target in names.items()}
+            if names is not None
+            else None
+        )
         values: dict[str, Any] = {}
+        spelled: dict[str, str] = {}
         for key, value in raw.items():
-            name = key.strip().lower().replace("-", "_")
-            parser = _PARSERS.get(name)
-            if parser is None:
+            if lookup is None:
+                option = key.strip().lower().replace("-", "_")
+                target = option
+            else:
+                option, target = lookup.get(key.strip().lower(), (key, ""))
+            row = _BY_NAME.get(target)
+            if row is None:
                 if ignore_unknown:
                     continue
-                raise InvalidOptionError(name, "is not a known option")
-            if value is None or (isinstance(value, str) and not value.strip() and name != "test"):
-                continue
-            values[name] = parser(value)
-        return cls(**values)
+                raise InvalidOptionError(option, "is not a known option")
+            parsed = row.read(option, value)
+            if target in values and values[target] != parsed:
+                raise InvalidOptionError(option, f"conflicts with {spelled[target]!r} given too")
+            values[target] = parsed
+            spelled[target] = option
+        try:
+            return cls(**values)
+        except InvalidOptionError as error:  # a cross-field rule: name the option as the caller did
+            if error.option in spelled:
+                raise InvalidOptionError(spelled[error.option], error.message.partition(": ")[2]) from None
+            raise
 
     @property
     def is_delta(self) -> bool:
@@ -340,42 +593,50 @@ class Options:
 
     def to_dict(self) -> dict[str, str]:
         """Options that differ from the defaults, as canonical strings (for reports and metadata)."""
-        defaults = Options()
-        out: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value == getattr(defaults, f.name):
-                continue
-            if f.name == "background_color" and value is not None:
-                out[f.name] = "#{:02x}{:02x}{:02x}".format(*value)
-            elif f.name == "target_size" and value is not None:
-                out[f.name] = f"{value[0]} {value[1]}"
-            elif isinstance(value, bool):
-                out[f.name] = str(value).lower()
-            elif isinstance(value, float):
-                out[f.name] = f"{value:g}"
-            else:
-                out[f.name] = str(value)
-        return out
+        return {
+            row.name: row.dump(getattr(self, row.name))
+            for row in OPTION_FIELDS
+            if getattr(self, row.name) != row.default
+        }
 
 
-def _has_canonical_type(name: str, value: Any) -> bool:
-    canonical: dict[str, Callable[[Any], bool]] = {
-        "format": lambda v: isinstance(v, OutputFormat),
-        "background_type": lambda v: isinstance(v, BackgroundType),
-        "vertical_alignment": lambda v: isinstance(v, VerticalAlignment),
-        "jpeg_quality": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "max_pixels": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "threshold": lambda v: isinstance(v, float),
-        "crop_to_foreground": lambda v: isinstance(v, bool),
-        "test": lambda v: isinstance(v, bool),
-        "margin": lambda v: isinstance(v, Margin),
-        "target_size": lambda v: isinstance(v, tuple) and len(v) == 2 and all(isinstance(i, int) for i in v),
-        "background_color": lambda v: isinstance(v, tuple) and len(v) == 3,
-        "model": lambda v: isinstance(v, str),
-    }
-    return canonical[name](value)
+def _table() -> tuple[OptionField, ...]:
+    rows = []
+    for dataclass_field in fields(Options):
+        row: OptionField = dataclass_field.metadata[OPTION_KEY]
+        rows.append(OptionField(dataclass_field.name, row.default, row.kind, row.help))
+    return tuple(rows)
 
 
-OPTION_NAMES: tuple[str, ...] = tuple(_PARSERS)
+OPTION_FIELDS: tuple[OptionField, ...] = _table()
+"""The option table, in documentation order."""
+
+_BY_NAME = {row.name: row for row in OPTION_FIELDS}
+
+OPTION_NAMES: tuple[str, ...] = tuple(_BY_NAME)
 """Every option name, in documentation order."""
+
+
+def option_field(name: str) -> OptionField:
+    """The table row of one option (``KeyError`` for an unknown name)."""
+    return _BY_NAME[name]
+
+
+def parse_margin(raw: str) -> Margin:
+    """Parse 1 to 4 CSS-like lengths (``10px``, ``5%``; bare numbers are pixels)."""
+    value: Margin = option_field("margin").read("margin", raw)
+    return value
+
+
+def markdown_table() -> str:
+    """The README's options table, generated from the option table (a test keeps the README in step)."""
+    lines = ["| metadata key / CLI flag | values | meaning |", "|---|---|---|"]
+    for row in OPTION_FIELDS:
+        values = row.kind.describe()
+        if isinstance(row.kind, EnumKind):
+            default = f"`{row.dump(row.default)}`"
+            values = values.replace(default, f"{default} (default)", 1)
+        elif row.default is not None and not isinstance(row.kind, BoolKind):
+            values += f", default {row.kind.describe_value(row.default)}"
+        lines.append(f"| `{row.metadata_key}` | {values} | {row.help} |")
+    return "\n".join(lines)
