@@ -1,31 +1,21 @@
-"""Shared test helpers: synthetic images, encoders and a fake segmentation model.
-
-The fake model returns a matte computed from the work image's size by a plain function, at exactly that
-size, so the engine's resize step is a no-op and tests know every alpha value in advance.
-"""
+"""Shared test helpers: synthetic images, encoders and mattes for the fake model (``tests/fakes.py``)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from bgremove import Engine, EngineSettings, ModelRegistry, ModelSpec
-from bgremove.models import SessionConfig
+from tests.fakes import MatteFn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "images"
 MODELS_DIR = REPO_ROOT / "models"
 MODEL_FILE = MODELS_DIR / "u2netp.onnx"
 PHOTOS = ("astronaut", "coffee", "chelsea")
-
-MatteFn = Callable[[int, int], np.ndarray]
-"""``(width, height) -> uint8 array of shape (height, width)``."""
-
 
 # --------------------------------------------------------------------------------------------- mattes
 
@@ -65,51 +55,6 @@ def gradient_matte(width: int, height: int) -> np.ndarray:
 
 def empty_matte(width: int, height: int) -> np.ndarray:
     return np.zeros((height, width), dtype=np.uint8)
-
-
-# ----------------------------------------------------------------------------------------- fake model
-
-
-class FakeSegmenter:
-    """Implements the engine's ``Segmenter`` contract without ONNX: the matte comes from ``matte_fn``."""
-
-    def __init__(self, spec: ModelSpec, matte_fn: MatteFn) -> None:
-        self.spec = spec
-        self.matte_fn = matte_fn
-        self.seen_sizes: list[tuple[int, int]] = []
-        self.seen_modes: list[str] = []
-
-    def prepare(self, image: Image.Image) -> np.ndarray:
-        self.seen_sizes.append(image.size)
-        self.seen_modes.append(image.mode)
-        return np.array(image.size, dtype=np.int64)
-
-    def infer(self, tensor: np.ndarray) -> np.ndarray:
-        return tensor
-
-    def to_matte(self, prediction: np.ndarray) -> Image.Image:
-        width, height = (int(v) for v in prediction)
-        matte = self.matte_fn(width, height)
-        assert matte.shape == (height, width) and matte.dtype == np.uint8
-        return Image.fromarray(matte, "L")
-
-
-class FakeRegistry(ModelRegistry):
-    """A registry that knows one model, ``fake``, and serves a :class:`FakeSegmenter` for it."""
-
-    def __init__(self, matte_fn: MatteFn = ellipse_matte, name: str = "fake") -> None:
-        spec = ModelSpec(name=name, source=f"{name}.onnx", input_size=(64, 64))
-        super().__init__([], SessionConfig(), specs=[spec])
-        self.fake = FakeSegmenter(spec, matte_fn)
-
-    def get(self, name: str) -> Any:
-        self.spec(name)  # unknown names fail exactly as in the real registry
-        return self.fake
-
-
-def fake_engine(matte_fn: MatteFn = ellipse_matte) -> Engine:
-    settings = EngineSettings(model_dirs=(), default_model="fake", threads=1)
-    return Engine(settings, registry=FakeRegistry(matte_fn))
 
 
 # ------------------------------------------------------------------------------------------- images

@@ -13,9 +13,9 @@ from PIL import Image
 
 from bgremove import Engine, EngineSettings, Options, cli
 from bgremove.options import OPTION_FIELDS, OPTION_NAMES
+from tests.fakes import FakeRegistry
 from tests.helpers import (
     MODEL_FILE,
-    FakeRegistry,
     encode,
     open_bytes,
     photo,

@@ -7,20 +7,31 @@ from the input image and that matte, independently of the engine's code.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bgremove import BBox, InvalidOptionError, Options, apply_delta, output_format
+from bgremove import (
+    BBox,
+    Engine,
+    EngineSettings,
+    InvalidOptionError,
+    ModelNotFoundError,
+    ModelRegistry,
+    ModelSpec,
+    Options,
+    apply_delta,
+    output_format,
+)
 from bgremove._matte import refine
 from bgremove.report import STAGES
+from tests.fakes import FAKE_MODEL, FakeRegistry, MatteFn, fake_engine, fake_registry
 from tests.helpers import (
-    MatteFn,
     empty_matte,
     encode,
     expected_cutout,
-    fake_engine,
     gradient_matte,
     open_bytes,
     rect_matte,
@@ -421,7 +432,7 @@ def test_input_transparency_stays_transparent(image: Image.Image):
     assert (out[:, :100] == 0).all()
     assert (out[:, 100:150] == 255).all()
     assert (np.abs(out[:, 150:].astype(int) - 128) <= 1).all()
-    assert engine.registry.fake.seen_modes == ["RGBA"]  # type: ignore[attr-defined]
+    assert fake_registry(engine).fake.seen_modes == ["RGBA"]
     assert result.report.input_foreground == BBox(100, 0, 100, 100)
 
 
@@ -477,7 +488,7 @@ def test_report_basics(png: bytes):
 def test_report_with_downscale(png: bytes):
     engine = fake_engine(RECT)
     result = engine.process(png, Options(max_pixels=5000))  # 200 x 100 -> 100 x 50
-    assert engine.registry.fake.seen_sizes == [(100, 50)]  # type: ignore[attr-defined]
+    assert fake_registry(engine).fake.seen_sizes == [(100, 50)]
     assert result.report.input_size == (200, 100)
     assert result.report.result_size == (100, 50)
     assert result.report.input_foreground == RECT_BOX  # input coordinates
@@ -515,6 +526,128 @@ def test_model_option_selects_registered_model(png: bytes):
     result = fake_engine(RECT).process(png, Options(model="fake"))
     assert result.report.model == "fake"
     assert result.report.options == {"model": "fake"}
+
+
+# ------------------------------------------------------------------------------ model resolution
+#
+# The rule: a name the *request* gives that this deployment cannot serve is the request's fault
+# (INVALID_OPTION, option "model"); a default model that is misspelt or missing is the deployment's fault
+# (MODEL_NOT_FOUND), and so is the default's file missing even when a request names it.
+
+MISSPELT = "u2netpp"
+
+
+def _engine(default: str = FAKE_MODEL, *, undeployed: tuple[str, ...] = ()) -> tuple[Engine, FakeRegistry]:
+    registry = FakeRegistry(RECT, names=(FAKE_MODEL, "other", "absent"), undeployed=("absent", *undeployed))
+    settings = EngineSettings(model_dirs=(), default_model=default, threads=1)
+    return Engine(settings, registry=registry), registry
+
+
+def test_resolve_model_without_a_request_is_the_default():
+    engine, _ = _engine()
+    assert engine.resolve_model(None) == engine.registry.spec(FAKE_MODEL)
+    assert engine.resolve_model("") == engine.registry.spec(FAKE_MODEL)  # the option unset
+    assert engine.model_name(None) == FAKE_MODEL
+
+
+def test_resolve_model_with_a_request():
+    engine, _ = _engine()
+    assert engine.resolve_model("other").name == "other"
+    assert engine.model_name("other") == "other"
+    assert engine.model_name("no-such-model") == "no-such-model"  # names only; nothing is checked
+
+
+def test_requested_model_selects_the_segmenter(png: bytes):
+    engine, registry = _engine()
+    result = engine.process(png, Options(model="other"))
+    assert result.report.model == "other"
+    assert registry.loads == ["other"]
+
+
+@pytest.mark.parametrize("requested", ["no-such-model", MISSPELT])
+def test_unknown_requested_model_is_an_invalid_option(png: bytes, requested: str):
+    engine, registry = _engine()
+    for call in (engine.resolve_model, engine.segmenter, engine.warm_up):
+        with pytest.raises(InvalidOptionError) as caught:
+            call(requested)
+        assert caught.value.option == "model"
+        assert repr(requested) in caught.value.message
+    with pytest.raises(InvalidOptionError):
+        engine.process(png, Options(model=requested))
+    assert registry.loads == []
+
+
+def test_undeployed_requested_model_is_an_invalid_option(png: bytes):
+    engine, _ = _engine()
+    with pytest.raises(InvalidOptionError) as caught:
+        engine.process(png, Options(model="absent"))
+    assert caught.value.option == "model"
+    assert "not deployed" in caught.value.message
+    with pytest.raises(InvalidOptionError):
+        engine.warm_up("absent")
+
+
+def test_misspelt_default_is_model_not_found(png: bytes):
+    engine, _ = _engine(default=MISSPELT)
+    with pytest.raises(ModelNotFoundError) as caught:
+        engine.process(png)
+    assert caught.value.code == "MODEL_NOT_FOUND"
+    assert repr(MISSPELT) in caught.value.message
+    with pytest.raises(ModelNotFoundError):
+        engine.process(png, Options())
+    with pytest.raises(ModelNotFoundError):
+        engine.resolve_model(None)
+
+
+def test_misspelt_default_fails_warm_up():
+    engine, _ = _engine(default=MISSPELT)
+    with pytest.raises(ModelNotFoundError) as caught:
+        engine.warm_up()
+    assert not isinstance(caught.value, InvalidOptionError)
+
+
+def test_misspelt_default_fails_warm_up_with_the_real_registry(tmp_path: Path):
+    # The processor's cold start: Engine(settings).warm_up() with BGREMOVE_DEFAULT_MODEL misspelt.
+    engine = Engine(EngineSettings(model_dirs=(tmp_path,), default_model=MISSPELT, threads=1))
+    assert isinstance(engine.registry, ModelRegistry)
+    with pytest.raises(ModelNotFoundError, match=MISSPELT):
+        engine.warm_up()
+
+
+def test_misspelt_default_still_serves_requests_for_real_models(png: bytes):
+    engine, _ = _engine(default=MISSPELT)
+    assert engine.process(png, Options(model="other")).report.model == "other"
+
+
+def test_request_naming_the_misspelt_default_is_an_invalid_option(png: bytes):
+    # The request asked for a model that does not exist: its fault, whatever the default says.
+    engine, _ = _engine(default=MISSPELT)
+    with pytest.raises(InvalidOptionError) as caught:
+        engine.process(png, Options(model=MISSPELT))
+    assert caught.value.option == "model"
+
+
+@pytest.mark.parametrize("requested", [None, "absent"])
+def test_undeployed_default_is_model_not_found_even_when_requested(png: bytes, requested: str | None):
+    # Every request would fail the same way: the deployment is at fault, not this request.
+    engine, _ = _engine(default="absent")
+    with pytest.raises(ModelNotFoundError) as caught:
+        engine.process(png, Options(model=requested))
+    assert not isinstance(caught.value, InvalidOptionError)
+    with pytest.raises(ModelNotFoundError):
+        engine.warm_up(requested)
+
+
+def test_engine_takes_any_registry_implementing_the_protocol(png: bytes):
+    registry = FakeRegistry(RECT)
+    assert not isinstance(registry, ModelRegistry)
+    spec = ModelSpec(name="mine", source="mine.onnx", input_size=(32, 32))
+    settings = EngineSettings(model_dirs=(), default_model="mine", threads=1, custom_models=(spec,))
+    engine = Engine(settings, registry=registry)
+    assert engine.registry is registry
+    assert registry.spec("mine") is spec  # custom models are registered through the protocol
+    assert engine.segmenter() is registry.get("mine")
+    assert engine.process(png).report.model == "mine"
 
 
 # --------------------------------------------------------------------------------------- delta

@@ -14,6 +14,7 @@ from PIL import Image
 import bgremove
 from bgremove import (
     BgRemoveError,
+    ConfigurationError,
     CorruptImageError,
     DeltaMismatchError,
     EmptyInputError,
@@ -33,7 +34,8 @@ from bgremove import (
 )
 from bgremove._decode import decode, probe_format
 from bgremove.models import U2NETP, SessionConfig
-from tests.helpers import encode, fake_engine, photo_bytes, textured
+from tests.fakes import fake_engine, fake_registry
+from tests.helpers import encode, photo_bytes, textured
 
 BIG = 25_000_000
 
@@ -82,6 +84,21 @@ def test_invalid_option_error_names_the_option():
     assert error.option == "margin"
     assert "margin" in error.message
     assert error.to_dict() == {"code": "INVALID_OPTION", "message": error.message, "option": "margin"}
+
+
+def test_configuration_error_names_the_setting():
+    error = ConfigurationError("BGREMOVE_THREADS", "must be a whole number")
+    assert error.code == "INVALID_SETTING"
+    assert error.setting == "BGREMOVE_THREADS"
+    assert error.message == "BGREMOVE_THREADS: must be a whole number"
+    assert error.to_dict() == {
+        "code": "INVALID_SETTING",
+        "message": error.message,
+        "setting": "BGREMOVE_THREADS",
+    }
+    # Neither the request's fault nor the model's: callers must not retry it or blame the upload.
+    assert isinstance(error, BgRemoveError)
+    assert not isinstance(error, (InputError, ModelError, ProcessingError, ValueError))
 
 
 def test_codes_are_unique():
@@ -149,7 +166,7 @@ def test_engine_raises_the_same_errors(case: str):
     engine = fake_engine()
     with pytest.raises(expected):
         engine.process(data, Options())
-    assert engine.registry.fake.seen_sizes == []  # type: ignore[attr-defined]  # the model never ran
+    assert fake_registry(engine).fake.seen_sizes == []  # the model never ran
 
 
 def test_oversized_png_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch):

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bgremove import Engine, EngineSettings, Env, ModelLoadError, Options
+from bgremove import BgRemoveError, ConfigurationError, Engine, EngineSettings, Env, ModelLoadError, Options
 from bgremove.settings import LAMBDA_MODELS_DIR, REPO_MODELS_DIR, available_cpus
-from tests.helpers import FakeRegistry, encode, rect_matte, textured
+from tests.fakes import FAKE_MODEL, FakeRegistry, full_matte
+from tests.helpers import encode, textured
 
 
 def test_env_names():
@@ -77,26 +78,91 @@ def test_custom_models_as_list():
     ]
 
 
-@pytest.mark.parametrize("raw", ["{not json", json.dumps({"source": "x.onnx"})])
-def test_bad_custom_models(raw: str):
-    with pytest.raises(ModelLoadError):
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{not json",
+        "[{}",
+        "42",
+        '"u2netp.onnx"',
+        "null",
+        "[1, 2]",
+        '[{"name": "ok", "source": "ok.onnx"}, "second"]',
+        "[" * 100_000,  # nesting deep enough to exhaust the JSON parser's recursion
+    ],
+)
+def test_malformed_custom_models_variable_is_a_configuration_error(raw: str):
+    with pytest.raises(ConfigurationError) as caught:
         EngineSettings.from_env({Env.CUSTOM_MODELS: raw})
+    assert caught.value.code == "INVALID_SETTING"
+    assert caught.value.setting == Env.CUSTOM_MODELS
+    assert caught.value.message.startswith(f"{Env.CUSTOM_MODELS}: ")
+    assert caught.value.to_dict()["setting"] == Env.CUSTOM_MODELS
+
+
+def test_malformed_json_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        EngineSettings.from_env({Env.CUSTOM_MODELS: "{not json"})
+
+
+@pytest.mark.parametrize(
+    "descriptors",
+    [
+        {"source": "x.onnx"},  # no name
+        [{"name": "ok", "source": "ok.onnx"}, {"name": "bad", "source": "b.onnx", "input_size": 4}],
+        {"name": "flag", "source": "f.onnx", "scale_by_max": "perhaps"},
+    ],
+)
+def test_invalid_custom_model_descriptor_stays_a_model_load_error(descriptors: object):
+    # Well-formed JSON describing a broken model: the model setup is at fault, not the variable's syntax.
+    with pytest.raises(ModelLoadError) as caught:
+        EngineSettings.from_env({Env.CUSTOM_MODELS: json.dumps(descriptors)})
+    assert caught.value.code == "MODEL_LOAD_FAILED"
+    assert Env.CUSTOM_MODELS in caught.value.message  # says where the descriptor came from
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [
         (Env.THREADS, "0"),
+        (Env.THREADS, "1025"),
         (Env.THREADS, "many"),
         (Env.THREADS, "-2"),
+        (Env.THREADS, "+2"),
+        (Env.THREADS, "2.0"),
+        (Env.THREADS, "1e2"),
+        (Env.THREADS, "0x10"),
+        (Env.THREADS, "1_0"),
+        (Env.THREADS, " 2"),
+        (Env.THREADS, "2\n"),
+        (Env.THREADS, "\u00b2"),  # superscript two: str.isdigit() accepts it, int() does not
+        (Env.THREADS, "\uff13"),  # fullwidth three: int() would accept it
+        (Env.THREADS, "\u0663"),  # Arabic-Indic three: int() would accept it
+        (Env.THREADS, "9" * 5000),  # over int()'s digit limit; refused by length first
+        (Env.THREADS, "0" * 20 + "4"),
         (Env.PNG_COMPRESS_LEVEL, "10"),
         (Env.PNG_COMPRESS_LEVEL, "-1"),
         (Env.PNG_COMPRESS_LEVEL, "fast"),
     ],
 )
 def test_bad_numbers(name: str, value: str):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ConfigurationError) as caught:
         EngineSettings.from_env({name: value})
+    assert caught.value.setting == name
+    assert caught.value.code == "INVALID_SETTING"
+    assert isinstance(caught.value, BgRemoveError)
+    assert name in caught.value.message
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", 1), ("16", 16), ("1024", 1024), ("007", 7)])
+def test_good_numbers(value: str, expected: int):
+    assert EngineSettings.from_env({Env.THREADS: value}).threads == expected
+
+
+def test_engine_from_a_bad_environment_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(Env.THREADS, "lots")
+    with pytest.raises(ConfigurationError):
+        Engine()
 
 
 def test_png_compress_level_zero_is_allowed():
@@ -134,8 +200,10 @@ def test_png_compress_level_is_used():
     data = encode(textured(300, 200), "PNG")
 
     def size_at(level: int) -> int:
-        settings = EngineSettings(model_dirs=(), default_model="fake", threads=1, png_compress_level=level)
-        engine = Engine(settings, registry=FakeRegistry(rect_matte(0, 0, 1, 1)))
+        settings = EngineSettings(
+            model_dirs=(), default_model=FAKE_MODEL, threads=1, png_compress_level=level
+        )
+        engine = Engine(settings, registry=FakeRegistry(full_matte))
         return len(engine.process(data, Options()).data)
 
     assert size_at(0) > size_at(9)

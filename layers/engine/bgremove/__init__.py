@@ -9,6 +9,8 @@ The public API is small::
     result.data, result.content_type, result.report.to_dict()
 
 Errors all derive from :class:`BgRemoveError` and carry a stable ``code``; see :mod:`bgremove.exceptions`.
+The engine runs models through two protocols, :class:`Segmenter` and :class:`SegmenterRegistry`; pass
+``Engine(registry=...)`` to run them some other way than the bundled ONNX Runtime registry.
 """
 
 from bgremove.delta import apply_delta
@@ -29,7 +31,7 @@ from bgremove.exceptions import (
     ProcessingError,
     UnsupportedFormatError,
 )
-from bgremove.models import ModelFetcher, ModelRegistry, ModelSpec
+from bgremove.models import ModelFetcher, ModelRegistry, ModelSpec, Segmenter, SegmenterRegistry
 from bgremove.options import BackgroundType, Margin, Options, OutputFormat, VerticalAlignment
 from bgremove.report import BBox, Report
 from bgremove.settings import EngineSettings, Env
@@ -64,6 +66,8 @@ __all__ = [
     "ProcessingError",
     "Report",
     "Result",
+    "Segmenter",
+    "SegmenterRegistry",
     "UnsupportedFormatError",
     "VerticalAlignment",
     "__version__",

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from bgremove.engine import Engine
 from bgremove.exceptions import BgRemoveError, ModelLoadError
 from bgremove.models import ModelSpec
 from bgremove.options import OPTION_FIELDS, BoolKind, EnumKind, OptionField, Options
+from bgremove.settings import EngineSettings
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -130,15 +132,12 @@ def run(argv: Sequence[str]) -> int:
         print("bgremove: no images found in the inputs", file=sys.stderr)
         return 2
     raw = _options_from(args)
-    engine_kwargs: dict[str, Any] = {}
-    if args.threads:
-        from dataclasses import replace  # noqa: PLC0415
-
-        from bgremove.settings import EngineSettings  # noqa: PLC0415
-
-        engine_kwargs["settings"] = replace(EngineSettings.from_env(), threads=args.threads)
     try:
-        engine = Engine(**engine_kwargs)
+        # Settings come from the environment; a malformed variable is reported like any other error.
+        settings = EngineSettings.from_env()
+        if args.threads:
+            settings = replace(settings, threads=args.threads)
+        engine = Engine(settings)
         if "model" in raw:
             raw["model"] = _register_custom_model(engine, raw["model"], args.model_descriptor)
         options = Options.parse(raw)

@@ -14,10 +14,17 @@ from bgremove._decode import decode
 from bgremove.delta import make_delta
 from bgremove.exceptions import BgRemoveError, InvalidOptionError, ModelNotFoundError, ProcessingError
 from bgremove.limits import MAX_WORK_PIXELS
-from bgremove.models import ModelFetcher, ModelRegistry, OnnxSegmenter, SessionConfig
+from bgremove.models import (
+    ModelFetcher,
+    ModelRegistry,
+    ModelSpec,
+    Segmenter,
+    SegmenterRegistry,
+    SessionConfig,
+)
 from bgremove.options import BackgroundType, Options, OutputFormat
 from bgremove.report import FOREGROUND_ALPHA_LEVEL, BBox, Report
-from bgremove.settings import EngineSettings
+from bgremove.settings import EngineSettings, Env
 
 _FOREGROUND_LUT = [0 if v < FOREGROUND_ALPHA_LEVEL else 255 for v in range(256)]
 
@@ -95,8 +102,16 @@ class Engine:
         Defaults to :meth:`EngineSettings.from_env`.
     fetcher
         Downloads ``s3://`` models (the AWS adapter passes one; the engine itself never talks to AWS).
+        Used only when ``registry`` is omitted.
     registry
-        A prepared registry, mainly for tests; built from ``settings`` when omitted.
+        Any :class:`SegmenterRegistry` (a remote one, a test fake); when omitted, a local ONNX Runtime
+        :class:`ModelRegistry` built from ``settings``. ``settings.custom_models`` are registered into it.
+
+    Notes
+    -----
+    Model names resolve in one place, :meth:`resolve_model`, with one rule: a model a *request* names that
+    this deployment cannot serve is the request's fault (``INVALID_OPTION``), while a default model
+    (``BGREMOVE_DEFAULT_MODEL``) that is unknown or missing is the deployment's (``MODEL_NOT_FOUND``).
 
     Examples
     --------
@@ -111,7 +126,7 @@ class Engine:
         settings: EngineSettings | None = None,
         *,
         fetcher: ModelFetcher | None = None,
-        registry: ModelRegistry | None = None,
+        registry: SegmenterRegistry | None = None,
     ) -> None:
         self.settings = settings or EngineSettings.from_env()
         if registry is None:
@@ -123,14 +138,65 @@ class Engine:
             )
         for spec in self.settings.custom_models:
             registry.register(spec)
-        self.registry = registry
+        self.registry: SegmenterRegistry = registry
 
-    def segmenter(self, model: str | None = None) -> OnnxSegmenter:
-        """The loaded model (loading it now if this is its first use)."""
-        return self.registry.get(model or self.settings.default_model)
+    def model_name(self, model: str | None = None) -> str:
+        """The name of the model a request uses: ``model`` (its ``model`` option; empty or None means
+        unset), else the default.
+
+        Nothing is checked, so it is safe for labelling events and logs, even of a request that failed
+        because of its model; :meth:`resolve_model` checks.
+        """
+        return model or self.settings.default_model
+
+    def resolve_model(self, model: str | None = None) -> ModelSpec:
+        """The spec of the model a request uses: ``model`` (its ``model`` option), else the default.
+
+        Raises
+        ------
+        InvalidOptionError
+            ``model`` names no known model (option ``model``): the request is at fault.
+        ModelNotFoundError
+            ``model`` is unset and the default names no known model: the deployment is at fault.
+        """
+        try:
+            return self.registry.spec(self.model_name(model))
+        except ModelNotFoundError as error:
+            if model:
+                raise InvalidOptionError("model", error.message) from None
+            raise ModelNotFoundError(f"the default model ({Env.DEFAULT_MODEL}): {error.message}") from None
+
+    def segmenter(self, model: str | None = None) -> Segmenter:
+        """The model a request uses (see :meth:`resolve_model`), loading it now if this is its first use.
+
+        Raises
+        ------
+        InvalidOptionError
+            ``model`` names a model that is unknown, or known but not deployed here (its file is absent),
+            and is not the default.
+        ModelNotFoundError
+            The default model is unknown, or its file is absent (also when a request names it).
+        ModelLoadError
+            The model's file is there but cannot be used.
+        """
+        spec = self.resolve_model(model)
+        try:
+            return self.registry.get(spec.name)
+        except ModelNotFoundError as error:
+            # Known but absent: the request's fault only if it picked a model other than the default,
+            # since a missing default fails every request alike.
+            if spec.name != self.settings.default_model:
+                raise InvalidOptionError(
+                    "model", f"{spec.name!r} is not deployed here ({error.message})"
+                ) from None
+            raise
 
     def warm_up(self, model: str | None = None) -> None:
-        """Load the model ahead of the first request (e.g. at Lambda init, outside billed latency)."""
+        """Load the model ahead of the first request (e.g. at Lambda init, outside billed latency).
+
+        Raises what :meth:`segmenter` raises; with ``model`` unset, a misspelt or missing default
+        is a ``ModelNotFoundError``, so a bad deployment fails at start-up.
+        """
         self.segmenter(model)
 
     def process(self, data: bytes, options: Options | None = None) -> Result:
@@ -156,8 +222,7 @@ class Engine:
 
     def _process(self, data: bytes, options: Options) -> Result:
         clock = _Stopwatch()
-        model_name = options.model or self.settings.default_model
-        self.registry.spec(model_name)  # an unknown model is an option error, before any decoding
+        spec = self.resolve_model(options.model)  # before decoding: a bad model fails fast, even on bad input
         with clock.stage("decode"):
             decoded = decode(data, max_pixels=options.max_pixels)
         if options.is_delta and decoded.scale != 1.0:
@@ -167,7 +232,7 @@ class Engine:
                 f"delta_png keeps the input size, but the {width}x{height} input is over max_pixels "
                 f"({options.max_pixels}); raise max_pixels (up to {MAX_WORK_PIXELS:,}) or use another format",
             )
-        segmenter = self._segmenter_for(options)
+        segmenter = self.segmenter(options.model)
         image = decoded.image
         with clock.stage("preprocess"):
             tensor = segmenter.prepare(image)
@@ -200,7 +265,7 @@ class Engine:
             orientation=decoded.orientation,
             input_foreground=_geometry.scale_box(foreground, 1 / decoded.scale, decoded.input_size),
             result_foreground=layout.map_box(foreground),
-            model=model_name,
+            model=spec.name,
             format=encoded.format.value,
             content_type=encoded.content_type,
             source_format=decoded.source_format,
@@ -208,17 +273,6 @@ class Engine:
             options=options.to_dict(),
         )
         return Result(encoded.data, encoded.content_type, encoded.extension, report)
-
-    def _segmenter_for(self, options: Options) -> OnnxSegmenter:
-        try:
-            return self.segmenter(options.model)
-        except ModelNotFoundError as error:
-            if options.model and options.model != self.settings.default_model:
-                # A model the request asked for but this deployment lacks: the request is at fault.
-                raise InvalidOptionError(
-                    "model", f"{options.model!r} is not deployed here ({error.message})"
-                ) from None
-            raise
 
     @staticmethod
     def _compose(

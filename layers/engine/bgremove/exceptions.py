@@ -19,6 +19,13 @@
 
 Callers branch on the class (``except InputError``) or on ``code``; codes never change once published,
 so event subscribers and metrics can rely on them.
+
+Who is at fault decides the class. A model the request names (the ``model`` option) that is unknown, or
+known but not deployed, is ``INVALID_OPTION``; the default model (``BGREMOVE_DEFAULT_MODEL``) unknown when
+no model is requested, or its file missing, is ``MODEL_NOT_FOUND`` (see ``Engine.resolve_model`` and
+``Engine.segmenter``). Every malformed ``BGREMOVE_*``
+variable is ``INVALID_SETTING``, except a ``BGREMOVE_CUSTOM_MODELS`` descriptor that parses but describes
+a bad model, which is ``MODEL_LOAD_FAILED`` like the same descriptor given any other way.
 """
 
 from __future__ import annotations

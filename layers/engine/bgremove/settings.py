@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bgremove.exceptions import ModelLoadError
+from bgremove.exceptions import ConfigurationError, ModelLoadError
 from bgremove.models import DEFAULT_MODEL, ModelSpec
 
 
@@ -30,6 +30,9 @@ LAMBDA_MODELS_DIR = Path("/opt/models")
 REPO_MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
 
 DEFAULT_PNG_COMPRESS_LEVEL = 1
+
+# Longer than any value in range (leading zeros allowed), short enough that int() never sees a huge string.
+_MAX_INT_CHARS = 8
 
 
 def available_cpus() -> int:
@@ -95,7 +98,16 @@ class EngineSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:
-        """Read every setting from ``environ`` (default ``os.environ``); unset means the default."""
+        """Read every setting from ``environ`` (default ``os.environ``); unset or empty means the default.
+
+        Raises
+        ------
+        ConfigurationError
+            A variable is malformed (``setting`` names it): a number out of range or not plain ASCII
+            digits, or ``BGREMOVE_CUSTOM_MODELS`` not JSON or not an object or array of objects.
+        ModelLoadError
+            ``BGREMOVE_CUSTOM_MODELS`` is well-formed but describes an invalid model.
+        """
         env = os.environ if environ is None else environ
         defaults = cls()
         model_dirs = defaults.model_dirs
@@ -103,13 +115,7 @@ class EngineSettings:
             model_dirs = tuple(Path(p) for p in env[Env.MODELS_DIR].split(os.pathsep) if p) + model_dirs
         custom: tuple[ModelSpec, ...] = ()
         if env.get(Env.CUSTOM_MODELS):
-            try:
-                descriptors = json.loads(env[Env.CUSTOM_MODELS])
-            except json.JSONDecodeError as error:
-                raise ModelLoadError(f"{Env.CUSTOM_MODELS} is not valid JSON: {error}") from None
-            if isinstance(descriptors, dict):
-                descriptors = [descriptors]
-            custom = tuple(ModelSpec.from_descriptor(d) for d in descriptors)
+            custom = _custom_models(env[Env.CUSTOM_MODELS])
         return cls(
             model_dirs=model_dirs,
             default_model=env.get(Env.DEFAULT_MODEL) or defaults.default_model,
@@ -125,13 +131,48 @@ class EngineSettings:
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int, *, low: int = 1, high: int = 1024) -> int:
+    """``env[name]`` as an int in ``low..high``; unset or empty means ``default``.
+
+    Only ASCII digits count: ``int()`` also takes signs, underscores, spaces and other scripts' digits
+    (fullwidth, Arabic-Indic), and ``str.isdigit()`` takes superscripts, which ``int()`` then refuses.
+
+    Raises
+    ------
+    ConfigurationError
+        The value is not plain digits, too long, or out of range.
+    """
     raw = env.get(name)
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_INT_CHARS):
+        raise ConfigurationError(name, f"must be a whole number in {low}..{high}, got {raw[:40]!r}")
+    value = int(raw)
     if not low <= value <= high:
-        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
+        raise ConfigurationError(name, f"must be in {low}..{high}, got {value}")
     return value
+
+
+def _custom_models(raw: str) -> tuple[ModelSpec, ...]:
+    """Parse ``BGREMOVE_CUSTOM_MODELS``: one descriptor object or an array of them.
+
+    The variable's syntax and shape are a :class:`ConfigurationError`; a descriptor that reads fine but
+    describes a bad model is a :class:`ModelLoadError`, like the same descriptor given any other way.
+    """
+    name = Env.CUSTOM_MODELS
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(name, f"is not valid JSON: {error}") from None
+    except RecursionError:  # pathologically deep nesting: still just malformed input
+        raise ConfigurationError(name, "is not valid JSON: nested too deeply") from None
+    descriptors = [parsed] if isinstance(parsed, dict) else parsed
+    if not isinstance(descriptors, list) or not all(isinstance(d, dict) for d in descriptors):
+        raise ConfigurationError(name, f"must be a JSON object or an array of objects, got {raw[:80]!r}")
+    specs = []
+    for index, descriptor in enumerate(descriptors):
+        try:
+            specs.append(ModelSpec.from_descriptor(descriptor))
+        except ModelLoadError as error:
+            where = name if isinstance(parsed, dict) else f"{name}[{index}]"
+            raise ModelLoadError(f"{where}: {error.message}") from None
+    return tuple(specs)

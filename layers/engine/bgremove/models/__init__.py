@@ -1,6 +1,10 @@
-"""Segmentation models: specs, the registry that loads them once, and the session wrapper."""
+"""Segmentation models: specs, the registry that loads them once, and the session wrapper.
 
-from bgremove.models._registry import ModelFetcher, ModelRegistry
+The engine depends only on the two protocols, :class:`Segmenter` and :class:`SegmenterRegistry`;
+:class:`ModelRegistry` and :class:`OnnxSegmenter` are the local ONNX Runtime implementation of them.
+"""
+
+from bgremove.models._registry import ModelFetcher, ModelRegistry, SegmenterRegistry
 from bgremove.models._segmenter import OnnxSegmenter, Segmenter, SessionConfig
 from bgremove.models._spec import BUILTIN_MODELS, DEFAULT_MODEL, ISNET, U2NETP, ModelSpec
 
@@ -14,5 +18,6 @@ __all__ = [
     "ModelSpec",
     "OnnxSegmenter",
     "Segmenter",
+    "SegmenterRegistry",
     "SessionConfig",
 ]

@@ -7,17 +7,50 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
-from bgremove.exceptions import InvalidOptionError, ModelLoadError, ModelNotFoundError
-from bgremove.models._segmenter import OnnxSegmenter, SessionConfig
+from bgremove.exceptions import ModelLoadError, ModelNotFoundError
+from bgremove.models._segmenter import OnnxSegmenter, Segmenter, SessionConfig
 from bgremove.models._spec import BUILTIN_MODELS, ModelSpec
 
 ModelFetcher = Callable[[str, Path], None]
 """Downloads a remote model (``s3://bucket/key``) to a local path. The AWS adapter provides one."""
 
 
+class SegmenterRegistry(Protocol):
+    """What the engine needs from a registry: models by name, each served as a :class:`Segmenter`.
+
+    A registry knows nothing of requests: every lookup of a name it lacks raises
+    :class:`~bgremove.exceptions.ModelNotFoundError`; the engine decides whether that is the request's
+    fault or the deployment's.
+    """
+
+    def register(self, spec: ModelSpec) -> None:
+        """Add or replace a model."""
+        ...
+
+    def names(self) -> list[str]:
+        """Every known name, sorted."""
+        ...
+
+    def spec(self, name: str) -> ModelSpec:
+        """The named model's spec; raises ``ModelNotFoundError`` for an unknown name."""
+        ...
+
+    def is_available(self, name: str) -> bool:
+        """Whether ``get`` can be expected to find the model; raises ``ModelNotFoundError`` if unknown."""
+        ...
+
+    def get(self, name: str) -> Segmenter:
+        """The model, ready to run.
+
+        Raises ``ModelNotFoundError`` if it is unknown or absent, ``ModelLoadError`` if it cannot be used.
+        """
+        ...
+
+
 class ModelRegistry:
-    """Knows every model by name and loads each at most once per process.
+    """Knows every model by name and loads each at most once per process; a :class:`SegmenterRegistry`.
 
     Parameters
     ----------
@@ -62,18 +95,41 @@ class ModelRegistry:
         return sorted(self._specs)
 
     def spec(self, name: str) -> ModelSpec:
+        """The named model's spec.
+
+        Raises
+        ------
+        ModelNotFoundError
+            No model has that name.
+        """
         try:
             return self._specs[name]
         except KeyError:
-            raise InvalidOptionError("model", f"{name!r} is not a known model ({', '.join(self.names())})") from None
+            raise ModelNotFoundError(
+                f"{name!r} is not a known model (known: {', '.join(self.names())})"
+            ) from None
 
     def is_available(self, name: str) -> bool:
-        """Whether the model's file is present locally (remote models count as available)."""
+        """Whether the model's file is present locally (remote models count as available).
+
+        Raises
+        ------
+        ModelNotFoundError
+            No model has that name.
+        """
         spec = self.spec(name)
         return spec.source.startswith("s3://") or self._local_path(spec) is not None
 
     def get(self, name: str) -> OnnxSegmenter:
-        """The loaded model; the first call for a name loads it, later calls reuse it."""
+        """The loaded model; the first call for a name loads it, later calls reuse it.
+
+        Raises
+        ------
+        ModelNotFoundError
+            No model has that name, or its file is in none of the search folders.
+        ModelLoadError
+            The file is there but cannot be used (bad digest, not ONNX, wrong input shape, failed download).
+        """
         spec = self.spec(name)
         loaded = self._loaded.get(name)
         if loaded is not None:
@@ -107,7 +163,9 @@ class ModelRegistry:
 
     def _download(self, spec: ModelSpec) -> Path:
         if self._fetcher is None:
-            raise ModelNotFoundError(f"model {spec.name!r}: {spec.source} is remote and no fetcher is configured")
+            raise ModelNotFoundError(
+                f"model {spec.name!r}: {spec.source} is remote and no fetcher is configured"
+            )
         key = hashlib.sha256(spec.source.encode()).hexdigest()[:16]
         target = self._cache_dir / key / Path(spec.source).name
         if target.is_file():

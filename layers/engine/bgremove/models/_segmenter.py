@@ -15,15 +15,28 @@ from bgremove.models._spec import ModelSpec
 
 
 class Segmenter(Protocol):
-    """The contract between the engine and a model: image in, matte out, in three timed steps."""
+    """The contract between the engine and a model: image in, matte out, in three timed steps.
 
-    spec: ModelSpec
+    The engine times each step separately, so an implementation that runs elsewhere (a remote endpoint)
+    may do its network call in ``infer`` and keep ``prepare`` and ``to_matte`` local.
+    """
 
-    def prepare(self, image: Image.Image) -> np.ndarray: ...
+    @property
+    def spec(self) -> ModelSpec:
+        """The model this segmenter runs."""
+        ...
 
-    def infer(self, tensor: np.ndarray) -> np.ndarray: ...
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """Turn the (already decoded and downscaled) image into the network's input."""
+        ...
 
-    def to_matte(self, prediction: np.ndarray) -> Image.Image: ...
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        """Run the network; the result is what :meth:`to_matte` takes."""
+        ...
+
+    def to_matte(self, prediction: np.ndarray) -> Image.Image:
+        """The matte as an ``L`` or ``F`` image (0..1 for ``F``), at any size: the engine resizes it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,34 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _check_input_shape(spec: ModelSpec, shape: list[Any]) -> None:
+    """Refuse a network whose input cannot take :meth:`OnnxSegmenter.prepare`'s ``1x3xHxW`` tensor.
+
+    Checked once, at load, rather than failing as an inference error on every image. Dimensions that are
+    not ints are symbolic (dynamic) and accept any size.
+
+    Raises
+    ------
+    ModelLoadError
+        The input is not 4-D, has a fixed channel count other than 3, or a fixed size other than the spec's.
+    """
+    if len(shape) != 4:
+        raise ModelLoadError(
+            f"model {spec.name!r}: expects a 4-D NCHW input (1x3xHxW), the network's input has shape {shape}"
+        )
+    channels, fixed = shape[1], shape[2:]
+    if isinstance(channels, int) and channels != 3:
+        raise ModelLoadError(
+            f"model {spec.name!r}: expects 3 colour channels (RGB), the network's input has shape {shape}"
+        )
+    width, height = spec.input_size
+    if all(isinstance(d, int) for d in fixed) and fixed != [height, width]:
+        raise ModelLoadError(
+            f"model {spec.name!r}: the descriptor says input {width}x{height} but the network takes "
+            f"{fixed[1]}x{fixed[0]}"
+        )
 
 
 class OnnxSegmenter:
@@ -63,23 +104,23 @@ class OnnxSegmenter:
         # with no measurable speed cost (bench/results/ort_session.json, memory.json).
         options.enable_mem_pattern = False
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
         except Exception as error:  # onnxruntime raises its own untyped errors for bad files
             raise ModelLoadError(f"model {spec.name!r}: cannot load {path}: {error}") from None
-        model_input = self._session.get_inputs()[0]
-        fixed = model_input.shape[-2:] if len(model_input.shape) == 4 else []
-        width, height = spec.input_size
-        if all(isinstance(d, int) for d in fixed) and list(fixed) != [height, width]:
-            # Caught here once, at load, rather than as an inference error on every image.
-            raise ModelLoadError(
-                f"model {spec.name!r}: the descriptor says input {width}x{height} but the network takes "
-                f"{fixed[1]}x{fixed[0]}"
-            )
+        inputs = self._session.get_inputs()
+        if not inputs:
+            raise ModelLoadError(f"model {spec.name!r}: the network has no input to feed the image to")
+        model_input = inputs[0]
+        _check_input_shape(spec, list(model_input.shape))
         self._input_name: str = model_input.name
         self._input_dtype = np.float16 if "float16" in model_input.type else np.float32
         outputs = self._session.get_outputs()
         if not 0 <= spec.output_index < len(outputs):
-            raise ModelLoadError(f"model {spec.name!r}: output_index {spec.output_index} but {len(outputs)} outputs")
+            raise ModelLoadError(
+                f"model {spec.name!r}: output_index {spec.output_index} but {len(outputs)} outputs"
+            )
         self._output_name: str = outputs[spec.output_index].name
         self.spec = spec
         self.path = path
@@ -99,7 +140,9 @@ class OnnxSegmenter:
         pixels *= 1.0 / max(peak, 1e-6)
         pixels -= self._mean
         pixels *= self._inv_std
-        tensor: np.ndarray = np.ascontiguousarray(pixels.transpose(2, 0, 1)[np.newaxis], dtype=self._input_dtype)
+        tensor: np.ndarray = np.ascontiguousarray(
+            pixels.transpose(2, 0, 1)[np.newaxis], dtype=self._input_dtype
+        )
         return tensor
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:

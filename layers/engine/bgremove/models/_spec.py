@@ -57,6 +57,9 @@ class ModelSpec:
         "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "output_index": 0}``.
         ``input_size`` may be one number (square) or ``[width, height]``.
         """
+        if not isinstance(descriptor, Mapping):
+            # Checked first: the error message below renders the descriptor as a dict.
+            raise ModelLoadError(f"a model descriptor must be a JSON object, got {descriptor!r}")
         try:
             name = str(descriptor["name"]).strip()
             source = str(descriptor["source"]).strip()
@@ -71,8 +74,8 @@ class ModelSpec:
                 mean=(mean[0], mean[1], mean[2]),
                 std=(std[0], std[1], std[2]),
                 output_index=int(descriptor.get("output_index", 0)),
-                scale_by_max=bool(descriptor.get("scale_by_max", False)),
-                minmax_output=bool(descriptor.get("minmax_output", False)),
+                scale_by_max=_flag(descriptor, "scale_by_max"),
+                minmax_output=_flag(descriptor, "minmax_output"),
                 sha256=descriptor.get("sha256"),
                 license=str(descriptor.get("license", "user-supplied")),
             )
@@ -83,6 +86,32 @@ class ModelSpec:
         if not name or not source or min(width, height) < 8 or max(width, height) > 4096:
             raise ModelLoadError(f"model {name!r}: needs a name, a source and an input size in 8..4096")
         return spec
+
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def _flag(descriptor: Mapping[str, Any], field: str) -> bool:
+    """A descriptor's boolean ``field`` (default false), parsed strictly.
+
+    ``bool("false")`` is true, so strings are matched by word; JSON's ``1`` and ``0`` are accepted too.
+
+    Raises
+    ------
+    ModelLoadError
+        The value is none of ``true``/``false``/``1``/``0``/``yes``/``no`` (any case) nor a real bool.
+    """
+    value = descriptor.get(field, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ModelLoadError(
+        f"model {descriptor.get('name')!r}: {field} must be true or false (or 1/0, yes/no), got {value!r}"
+    )
 
 
 U2NETP = ModelSpec(
