@@ -22,7 +22,8 @@ help:
 	@echo "make model [MODEL=u2netp|isnet] - fetch and verify model weights into $(MODELS_DIR)/"
 	@echo "make build [ARCH=x86_64|arm64] - sam build (no Docker needed), prints layer sizes"
 	@echo "make validate - sam validate --lint and cfn-lint on template.yaml (offline)"
-	@echo "make bench   - speed, memory and quality benchmark against rembg"
+	@echo "make bench   - speed, memory and quality benchmark against rembg (bench/README.md)"
+	@echo "make bench-quality - the quality part of make bench only"
 
 $(STAMP): pyproject.toml
 	@test -n "$(BOOT_PYTHON)" || { echo "need python3.12 or python3 >= 3.11" >&2; exit 1; }
@@ -120,7 +121,8 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 	$(BENCH_PY) -c "import rembg"
 	@touch $(BENCH_STAMP)
 
-# The function runs with template.yaml's MALLOC_MMAP_THRESHOLD_; measure memory under the same setting.
+# The function runs with template.yaml's MALLOC_MMAP_THRESHOLD_ (docs/decisions/0005-malloc-mmap-threshold.md);
+# measure memory under the same setting.
 bench: setup $(BENCH_STAMP)
 	MALLOC_MMAP_THRESHOLD_=1048576 $(BENCH_NONET) $(BENCH_PY) bench/run_speed.py
 	$(BENCH_NONET) $(BENCH_PY) bench/run_quality.py

@@ -27,6 +27,7 @@ class FunctionSpec:
     handler: str
     code_dir: Path
     timeout_s: int
+    memory_mb: int
     environment: dict[str, str]
     queue_arn: str
     batch_size: int
@@ -236,6 +237,7 @@ class LocalCloud:
             handler=str(merged["Handler"]),
             code_dir=(self._template_path.parent / str(merged["CodeUri"])).resolve(),
             timeout_s=int(merged.get("Timeout", 3)),
+            memory_mb=int(merged.get("MemorySize", 128)),
             environment={k: str(v) for k, v in environment.items()},
             queue_arn=str(event["Queue"]),
             batch_size=int(event.get("BatchSize", 10)),

@@ -17,24 +17,39 @@ from collections.abc import Callable
 from typing import Any
 
 from bgremove_local.emulator import FunctionSpec
-from bgremove_local.template import REGION
+from bgremove_local.template import ACCOUNT_ID, REGION
 
 Handler = Callable[[dict[str, Any], Any], Any]
 log = logging.getLogger("bgremove_local")
 
 
 class LambdaContext:
-    """The context object handlers receive, with a deadline from the function's timeout."""
+    """The context object a handler receives, with a deadline ``timeout_s`` from its creation.
 
-    def __init__(self, function: FunctionSpec) -> None:
-        self.function_name = function.logical_id
+    Parameters
+    ----------
+    function_name
+        The function's name (the template's logical id locally); its ARN is built from it.
+    timeout_s
+        The function's timeout: :meth:`get_remaining_time_in_millis` counts down from it.
+    memory_mb
+        The function's memory size.
+    """
+
+    def __init__(self, function_name: str, *, timeout_s: float, memory_mb: int) -> None:
+        self.function_name = function_name
         self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 2048
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function.logical_id}"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
         self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function.logical_id}"
+        self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
-        self._deadline = time.monotonic() + function.timeout_s
+        self._deadline = time.monotonic() + timeout_s
+
+    @classmethod
+    def for_function(cls, function: FunctionSpec) -> LambdaContext:
+        """A context for one invocation of ``function``, as Lambda would pass it."""
+        return cls(function.logical_id, timeout_s=function.timeout_s, memory_mb=function.memory_mb)
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
@@ -124,7 +139,7 @@ class EventSourceMapping:
         event = {"Records": [to_lambda_record(m, self._function.queue_arn) for m in messages]}
         self.invocations += 1
         try:
-            result = self._handler(event, LambdaContext(self._function))
+            result = self._handler(event, LambdaContext.for_function(self._function))
         except Exception:
             log.exception("function error: the whole batch will be retried")
             failed = {m["MessageId"] for m in messages}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -11,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bgremove_local import client
 from bgremove_local.emulator import LocalCloud, LocalStack
 from bgremove_local.poller import EventSourceMapping, load_handler
 
@@ -31,25 +31,12 @@ class Pipeline:
         self._seen: list[dict[str, Any]] = []
 
     def upload(self, key: str, data: bytes, metadata: Mapping[str, str] | None = None) -> str:
-        response = self.s3.put_object(
-            Bucket=self.stack.input_bucket, Key=key, Body=data, Metadata=dict(metadata or {})
-        )
-        return str(response["ETag"]).strip('"')
+        """Put an object in the input bucket; returns its ETag (see :func:`bgremove_local.client.upload`)."""
+        return client.upload(self.s3, self.stack.input_bucket, key, data, metadata)
 
     def poll_events(self, wait_s: int = 1) -> list[dict[str, Any]]:
         """Completion events that arrived since the last call (from the subscriber queue)."""
-        response = self.sqs.receive_message(
-            QueueUrl=self.stack.subscriber_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
-        )
-        events = []
-        for message in response.get("Messages", []):
-            envelope = json.loads(message["Body"])
-            event = json.loads(envelope["Message"])
-            event["_attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-            events.append(event)
-            self.sqs.delete_message(
-                QueueUrl=self.stack.subscriber_queue_url, ReceiptHandle=message["ReceiptHandle"]
-            )
+        events = client.receive_events(self.sqs, self.stack.subscriber_queue_url, wait_s=wait_s)
         self._seen.extend(events)
         return events
 

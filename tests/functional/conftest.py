@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-REGION = "us-east-1"
+from bgremove_local import client
+from bgremove_local.poller import LambdaContext
+from bgremove_local.template import REGION
+
 INPUT_BUCKET = "test-input"
 OUTPUT_BUCKET = "test-output"
 TABLE = "test-idempotency"
@@ -28,26 +30,15 @@ class Stack:
     subscriber_url: str
 
     def upload(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> str:
-        """Put an input object; returns its ETag (quoted, as S3 notifications carry it unquoted)."""
-        response = self.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=data, Metadata=metadata or {})
-        return str(response["ETag"]).strip('"')
+        """Put an input object; returns its ETag (unquoted, as S3 notifications carry it)."""
+        return client.upload(self.s3, INPUT_BUCKET, key, data, metadata)
 
     def events(self) -> list[dict[str, Any]]:
         """Drain the subscriber queue: every completion event published so far, with SNS attributes."""
-        received = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.subscriber_url, MaxNumberOfMessages=10)
-            messages = batch.get("Messages", [])
-            if not messages:
-                return received
-            for message in messages:
-                envelope = json.loads(message["Body"])
-                event = json.loads(envelope["Message"])
-                event["_attributes"] = {
-                    k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()
-                }
-                received.append(event)
-                self.sqs.delete_message(QueueUrl=self.subscriber_url, ReceiptHandle=message["ReceiptHandle"])
+        received: list[dict[str, Any]] = []
+        while batch := client.receive_events(self.sqs, self.subscriber_url):
+            received.extend(batch)
+        return received
 
     def outputs(self) -> dict[str, list[str]]:
         """Output keys -> their version ids (the output bucket is versioned to catch duplicate writes)."""
@@ -106,17 +97,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         get_processor.cache_clear()
 
 
-class FakeContext:
-    """The parts of a Lambda context that powertools reads."""
+class FakeContext(LambdaContext):
+    """The local runner's Lambda context for the template's function, with its default 120 s timeout."""
 
-    function_name = "ProcessorFunction"
-    memory_limit_in_mb = 2048
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ProcessorFunction"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 120_000
+    def __init__(self) -> None:
+        super().__init__("ProcessorFunction", timeout_s=120, memory_mb=2048)
 
 
 @pytest.fixture

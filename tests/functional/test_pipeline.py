@@ -89,7 +89,7 @@ def test_upload_with_metadata_gives_output_and_one_event(
         "size": len(photo),
     }
     assert event["output"]["key"] == "shop/astronaut.jpg"
-    assert event["output"]["width"], event["output"]["height"] == image.size
+    assert (event["output"]["width"], event["output"]["height"]) == image.size
     assert event["report"]["options"]["background_color"] == "#ffffff"
     assert event["_attributes"] == {
         "status": "COMPLETED",

@@ -11,7 +11,7 @@ from PIL import Image
 
 from bgremove_local.__main__ import SAMPLES, run_samples
 from bgremove_local.runner import Pipeline, running_pipeline
-from bgremove_local.template import Template
+from bgremove_local.template import ACCOUNT_ID, Template
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +33,8 @@ def test_stack_mirrors_the_template(pipeline: Pipeline) -> None:
         == template.resources[pipeline.stack.function.logical_id]["Properties"]["Handler"]
     )
     assert pipeline.stack.max_receive_count >= 1
+    assert f"/{ACCOUNT_ID}/" in pipeline.stack.queue_url
+    assert f":{ACCOUNT_ID}:" in pipeline.stack.topic_arn
     assert pipeline.stack.function.report_batch_item_failures
     buckets = pipeline.s3.list_buckets()["Buckets"]
     assert {pipeline.stack.input_bucket, pipeline.stack.output_bucket} <= {b["Name"] for b in buckets}

@@ -1,66 +1,25 @@
-"""The function's adapter logic without AWS: sources, metadata, settings, event attributes."""
+"""The function's adapter logic without AWS: metadata, settings, errors, event attributes.
+
+Event sources have their own module, ``test_sources.py``.
+"""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from bgremove import InvalidOptionError
+from bgremove import BgRemoveError, ConfigurationError, InputError, InvalidOptionError
 from processor import completion, metadata, sources
-from processor.settings import Env, ProcessorSettings, SettingsError
-from tests.sample_events import EXAMPLE_BUCKET, EXAMPLE_KEY, event_names, load_event
+from processor.exceptions import OutOfTimeError, SettingsError, SourceNotFoundError, UnrecognisedEventError
+from processor.settings import (
+    DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+    DEFAULT_MAX_INPUT_BYTES,
+    IDEMPOTENCY_TTL_RANGE,
+    MAX_INPUT_BYTES_RANGE,
+    Env,
+    ProcessorSettings,
+)
 
-EXPECTED_KINDS = {
-    "s3-put": sources.SourceKind.S3,
-    "sqs-s3-put": sources.SourceKind.SQS,
-    "sqs-s3-test-event": sources.SourceKind.SQS,
-    "eventbridge-object-created": sources.SourceKind.EVENTBRIDGE,
-    "s3-batch-1.0": sources.SourceKind.S3_BATCH,
-    "s3-batch-2.0": sources.SourceKind.S3_BATCH,
-}
-
-
-def test_every_sample_event_is_covered() -> None:
-    assert set(event_names()) == set(EXPECTED_KINDS)
-
-
-@pytest.mark.parametrize(("name", "kind"), sorted(EXPECTED_KINDS.items()))
-def test_detects_each_source(name: str, kind: sources.SourceKind) -> None:
-    assert sources.detect(load_event(name)) is kind
-
-
-@pytest.mark.parametrize("name", ["s3-put", "sqs-s3-put", "eventbridge-object-created"])
-def test_keys_are_url_decoded(name: str) -> None:
-    event = load_event(name)
-    if name == "sqs-s3-put":
-        refs = sources.refs_from_sqs_body(event["Records"][0]["body"])
-    elif name == "s3-put":
-        refs = sources.refs_from_s3_notification(event)
-    else:
-        refs = sources.refs_from_eventbridge(event)
-    assert [(r.bucket, r.key) for r in refs] == [(EXAMPLE_BUCKET, EXAMPLE_KEY)]
-    assert refs[0].identity()["version"] == refs[0].etag
-
-
-def test_test_event_and_other_event_names_yield_nothing() -> None:
-    body = load_event("sqs-s3-test-event")["Records"][0]["body"]
-    assert sources.refs_from_sqs_body(body) == []
-    removal = load_event("s3-put")
-    removal["Records"][0]["eventName"] = "ObjectRemoved:Delete"
-    assert sources.refs_from_s3_notification(removal) == []
-
-
-@pytest.mark.parametrize("body", ["{not json", "[1, 2]", json.dumps({"hello": "world"})])
-def test_unrecognised_bodies_raise(body: str) -> None:
-    with pytest.raises(sources.UnrecognisedEventError):
-        sources.refs_from_sqs_body(body)
-
-
-@pytest.mark.parametrize("event", [[], {"foo": 1}, {"Records": [{"eventSource": "aws:kinesis"}]}])
-def test_unrecognised_events_raise(event: object) -> None:
-    with pytest.raises(sources.UnrecognisedEventError):
-        sources.detect(event)
+REQUIRED = {Env.OUTPUT_BUCKET: "out", Env.COMPLETION_TOPIC_ARN: "arn:aws:sns:us-east-1:123456789012:t"}
 
 
 def test_metadata_to_options_ignores_unknown_keys_and_reads_job_id() -> None:
@@ -79,13 +38,83 @@ def test_metadata_bad_value_names_the_option() -> None:
 
 
 def test_settings_from_env() -> None:
-    env = {Env.OUTPUT_BUCKET: "out", Env.COMPLETION_TOPIC_ARN: "arn:aws:sns:r:1:t", Env.OUTPUT_PREFIX: "r/"}
-    settings = ProcessorSettings.from_env(env)
+    settings = ProcessorSettings.from_env({**REQUIRED, Env.OUTPUT_PREFIX: "r/"})
     assert (settings.output_bucket, settings.output_prefix, settings.idempotency_table) == ("out", "r/", "")
-    with pytest.raises(SettingsError, match="OUTPUT_BUCKET"):
-        ProcessorSettings.from_env({Env.COMPLETION_TOPIC_ARN: "t"})
-    with pytest.raises(SettingsError, match="IDEMPOTENCY_TTL_SECONDS"):
-        ProcessorSettings.from_env({**env, Env.IDEMPOTENCY_TTL_SECONDS: "10"})
+    assert settings.idempotency_ttl_seconds == DEFAULT_IDEMPOTENCY_TTL_SECONDS == 86_400
+    assert settings.max_input_bytes == DEFAULT_MAX_INPUT_BYTES == 100 * 1024 * 1024
+    numbers = ProcessorSettings.from_env(
+        {**REQUIRED, Env.IDEMPOTENCY_TTL_SECONDS: "60", Env.MAX_INPUT_BYTES: "2048"}
+    )
+    assert (numbers.idempotency_ttl_seconds, numbers.max_input_bytes) == (60, 2048)
+    empty = ProcessorSettings.from_env({**REQUIRED, Env.IDEMPOTENCY_TTL_SECONDS: "", Env.MAX_INPUT_BYTES: ""})
+    assert (empty.idempotency_ttl_seconds, empty.max_input_bytes) == (86_400, DEFAULT_MAX_INPUT_BYTES)
+
+
+@pytest.mark.parametrize(
+    ("environ", "setting"),
+    [
+        ({Env.COMPLETION_TOPIC_ARN: "t"}, Env.OUTPUT_BUCKET),
+        ({Env.OUTPUT_BUCKET: "out", Env.COMPLETION_TOPIC_ARN: ""}, Env.COMPLETION_TOPIC_ARN),
+        ({}, Env.OUTPUT_BUCKET),
+    ],
+)
+def test_missing_settings_name_the_variable(environ: dict[str, str], setting: str) -> None:
+    with pytest.raises(SettingsError, match=setting) as caught:
+        ProcessorSettings.from_env(environ)
+    assert caught.value.setting == setting
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        (Env.IDEMPOTENCY_TTL_SECONDS, "10"),  # below the range
+        (Env.IDEMPOTENCY_TTL_SECONDS, str(IDEMPOTENCY_TTL_RANGE[1] + 1)),  # above it
+        (Env.IDEMPOTENCY_TTL_SECONDS, "1e5"),
+        (Env.IDEMPOTENCY_TTL_SECONDS, "-600"),
+        (Env.IDEMPOTENCY_TTL_SECONDS, " 600"),
+        (Env.IDEMPOTENCY_TTL_SECONDS, "6²"),  # str.isdigit() accepts superscripts, int() does not
+        (Env.IDEMPOTENCY_TTL_SECONDS, "\u0661\u0662\u0660"),  # Arabic-Indic 120: int() would read it
+        (Env.MAX_INPUT_BYTES, "1023"),
+        (Env.MAX_INPUT_BYTES, str(MAX_INPUT_BYTES_RANGE[1] + 1)),
+        (Env.MAX_INPUT_BYTES, "100MB"),
+        (Env.MAX_INPUT_BYTES, "1" * 5000),  # past int()'s digit limit: still a SettingsError
+    ],
+)
+def test_malformed_numbers_are_settings_errors(setting: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=setting) as caught:
+        ProcessorSettings.from_env({**REQUIRED, setting: value})
+    assert caught.value.setting == setting
+    assert len(str(caught.value)) < 200  # a huge value is not echoed whole
+
+
+def test_settings_error_is_a_configuration_error() -> None:
+    error = SettingsError(Env.OUTPUT_BUCKET, "required but not set")
+    assert isinstance(error, ConfigurationError)
+    assert not isinstance(error, InputError)
+    assert error.to_dict() == {
+        "code": "INVALID_SETTING",
+        "message": "OUTPUT_BUCKET: required but not set",
+        "setting": "OUTPUT_BUCKET",
+    }
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "is_input_error"),
+    [
+        (SourceNotFoundError("gone"), "SOURCE_NOT_FOUND", True),
+        (SettingsError(Env.MAX_INPUT_BYTES, "bad"), "INVALID_SETTING", False),
+        (UnrecognisedEventError("what is this"), "UNRECOGNISED_EVENT", False),
+        (OutOfTimeError("5 s left"), "OUT_OF_TIME", False),
+    ],
+)
+def test_adapter_errors_join_the_engine_tree_with_stable_codes(
+    error: BgRemoveError, code: str, is_input_error: bool
+) -> None:
+    # Only InputError ends an upload with a FAILED event; the others are retried, then dead-lettered.
+    assert isinstance(error, BgRemoveError)
+    assert isinstance(error, InputError) is is_input_error
+    assert error.code == type(error).code == code
+    assert error.to_dict()["code"] == code
 
 
 def test_event_id_is_stable_per_upload_and_differs_between_versions() -> None:
@@ -105,25 +134,6 @@ def test_message_attributes_never_empty() -> None:
         "format": "none",
         "model": "none",
     }
-
-
-def test_sns_wrapped_notification_is_unwrapped() -> None:
-    inner = load_event("sqs-s3-put")["Records"][0]["body"]
-    envelope = json.dumps(
-        {"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:1:fanout", "Message": inner}
-    )
-    assert [(r.bucket, r.key) for r in sources.refs_from_sqs_body(envelope)] == [
-        (EXAMPLE_BUCKET, EXAMPLE_KEY)
-    ]
-
-
-def test_folder_markers_and_quoted_etags() -> None:
-    event = load_event("s3-put")
-    event["Records"][0]["s3"]["object"]["key"] = "photos%2F"
-    assert sources.refs_from_s3_notification(event) == []
-    quoted = sources.ObjectRef("b", "k", etag='"abc"')
-    assert quoted.etag == "abc"
-    assert quoted.identity() == sources.ObjectRef("b", "k", etag="abc").identity()
 
 
 def test_result_metadata_stays_under_the_s3_limit() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bgremove import BgRemoveError, Result
+from bgremove import BgRemoveError, Report, Result
 from processor.sources import ObjectRef
 
 SCHEMA_VERSION = "1.0"
@@ -109,6 +109,30 @@ def completed_event(
     )
 
 
+def replayed_event(
+    ref: ObjectRef,
+    *,
+    job_id: str | None,
+    input_size: int | None,
+    output: OutputObject,
+    report: Report,
+) -> dict[str, Any]:
+    """The COMPLETED event for an output an earlier attempt wrote but did not announce.
+
+    ``report`` is the one stored with the output (see :func:`processor.metadata.report_from_metadata`);
+    its timings and options were not stored, so the event carries none, and ``replayed`` marks it.
+    """
+    stored = {k: v for k, v in report.to_dict().items() if k not in ("timings_ms", "options")}
+    return completed_event(
+        ref,
+        job_id=job_id,
+        input_size=input_size,
+        output=output,
+        report={**stored, "replayed": True},
+        timings_ms={},
+    )
+
+
 def failed_event(
     ref: ObjectRef,
     *,
@@ -164,3 +188,9 @@ class SnsPublisher:
 
 def result_output(bucket: str, key: str, result: Result) -> OutputObject:
     return OutputObject(bucket, key, result.content_type, len(result.data), result.width, result.height)
+
+
+def stored_output(bucket: str, key: str, size: int, report: Report) -> OutputObject:
+    """The output object an earlier attempt wrote, described by its stored report."""
+    width, height = report.result_size
+    return OutputObject(bucket, key, report.content_type, size, width, height)

@@ -1,4 +1,4 @@
-"""Lambda entry point: recognise the event source, hand each object to :class:`ImageProcessor`.
+"""Lambda entry point: read the event (:mod:`processor.sources`), give each object to :class:`ImageProcessor`.
 
 Failure semantics per source:
 
@@ -7,15 +7,15 @@ Failure semantics per source:
 - S3 / EventBridge (asynchronous invokes): any transient failure raises, so Lambda retries the event.
 - S3 Batch Operations: ``TemporaryFailure`` for transient problems (the job retries), ``PermanentFailure``
   for bad input (its FAILED event is already published), ``Succeeded`` otherwise.
+
+What counts as transient is decided by the error's class: see :mod:`processor.exceptions`.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import boto3
@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
     S3BatchOperationResponse,
     S3BatchOperationResponseRecord,
+    S3BatchOperationTask,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -33,17 +34,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from bgremove import Engine, EngineSettings
-from processor import completion
+from processor import completion, sources
+from processor.budget import TimeBudget
 from processor.service import ImageProcessor, s3_model_fetcher
 from processor.settings import DEFAULT_METRICS_NAMESPACE, SERVICE_NAME, Env, ProcessorSettings
-from processor.sources import (
-    ObjectRef,
-    SourceKind,
-    detect,
-    refs_from_eventbridge,
-    refs_from_s3_notification,
-    refs_from_sqs_body,
-)
+from processor.sources import ObjectRef, SourceKind
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
@@ -67,6 +62,7 @@ def get_engine() -> Engine:
 
 @functools.cache
 def get_processor() -> ImageProcessor:
+    """One processor per process, wired to AWS from the function's settings."""
     settings = ProcessorSettings.from_env()
     if settings.sagemaker_endpoint:
         logger.warning("SAGEMAKER_ENDPOINT_NAME is set but this build runs inference in the function")
@@ -85,34 +81,67 @@ def get_processor() -> ImageProcessor:
     )
 
 
-class OutOfTimeError(RuntimeError):
-    """Not enough of the invocation left to process another record; it is retried later."""
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    processor = get_processor()
+    processor.idempotency_config.register_lambda_context(context)
+    parsed = sources.parse(event)
+    logger.debug("event received", extra={"source": parsed.kind.value})
+    if parsed.kind is SourceKind.SQS:
+        return _sqs_batch(processor, event, context)
+    if parsed.job is not None:  # S3 Batch Operations
+        return _s3_batch(processor, parsed.job, parsed.batch_tasks())
+    _process_all(processor, parsed.refs)
+    return {"processed": len(parsed.refs)}
 
 
-class _TimeBudget:
-    """Stops taking records when the remaining time is below twice the slowest record so far (min 10 s)."""
+def _sqs_batch(processor: ImageProcessor, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Each message on its own: a failed one is reported in ``batchItemFailures`` and delivered again."""
+    budget = TimeBudget(context)
 
-    MINIMUM_RESERVE_MS = 10_000
+    def handle_record(record: SQSRecord) -> None:
+        with budget.next_record():  # raises OutOfTimeError: the record is given back, not cut off
+            _process_all(processor, sources.refs_from_sqs_record(record))
 
-    def __init__(self, context: LambdaContext) -> None:
-        self._context = context
-        self._slowest_ms = 0.0
-
-    def check(self) -> None:
-        reserve = max(self.MINIMUM_RESERVE_MS, 2 * self._slowest_ms)
-        if self._context.get_remaining_time_in_millis() < reserve:
-            raise OutOfTimeError(f"less than {reserve / 1000:.0f} s left in this invocation")
-
-    @contextmanager
-    def measure(self) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._slowest_ms = max(self._slowest_ms, (time.perf_counter() - started) * 1000)
+    response = process_partial_response(
+        event=event,
+        record_handler=handle_record,
+        processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+        context=context,
+    )
+    return dict(response)
 
 
-def _process_all(processor: ImageProcessor, refs: list[ObjectRef]) -> None:
+def _s3_batch(
+    processor: ImageProcessor,
+    job: S3BatchOperationEvent,
+    tasks: Iterable[tuple[S3BatchOperationTask, ObjectRef]],
+) -> dict[str, Any]:
+    """The job's response: one result per task (S3 Batch Operations sends one task per invocation)."""
+    response = S3BatchOperationResponse(job.invocation_schema_version, job.invocation_id, "PermanentFailure")
+    for task, ref in tasks:
+        response.add_result(_batch_result(processor, task, ref))
+    result: dict[str, Any] = response.asdict()
+    return result
+
+
+def _batch_result(
+    processor: ImageProcessor, task: S3BatchOperationTask, ref: ObjectRef
+) -> S3BatchOperationResponseRecord:
+    try:
+        outcome = processor.process(ref)
+    except Exception as error:  # reported to S3 Batch Operations, which retries
+        logger.exception("batch task failed; S3 Batch Operations will retry it")
+        return task.build_task_batch_response("TemporaryFailure", type(error).__name__)
+    if outcome["status"] == completion.COMPLETED:
+        return task.build_task_batch_response("Succeeded", outcome["output"]["key"])
+    return task.build_task_batch_response("PermanentFailure", outcome["error"]["code"])
+
+
+def _process_all(processor: ImageProcessor, refs: Iterable[ObjectRef]) -> None:
+    """Process every object, then re-raise the first failure (the event source retries the whole item)."""
     failures = []
     for ref in refs:
         try:
@@ -123,63 +152,6 @@ def _process_all(processor: ImageProcessor, refs: list[ObjectRef]) -> None:
             failures.append(error)
     if failures:
         raise failures[0]
-
-
-def _handle_s3_batch(processor: ImageProcessor, event: dict[str, Any]) -> dict[str, Any]:
-    job = S3BatchOperationEvent(event)
-    response = S3BatchOperationResponse(job.invocation_schema_version, job.invocation_id, "PermanentFailure")
-    for task in job.tasks:
-        ref = ObjectRef(bucket=task.s3_bucket, key=task.s3_key, version_id=task.s3_version_id)
-        try:
-            outcome = processor.process(ref)
-        except Exception as error:  # reported to S3 Batch Operations, which retries
-            logger.exception("batch task failed; S3 Batch Operations will retry it")
-            record = S3BatchOperationResponseRecord(
-                task.task_id, "TemporaryFailure", f"{type(error).__name__}"
-            )
-        else:
-            if outcome["status"] == completion.COMPLETED:
-                record = S3BatchOperationResponseRecord(task.task_id, "Succeeded", outcome["output"]["key"])
-            else:
-                record = S3BatchOperationResponseRecord(
-                    task.task_id, "PermanentFailure", outcome["error"]["code"]
-                )
-        response.add_result(record)
-    return response.asdict()
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | None:
-    processor = get_processor()
-    processor.idempotency_config.register_lambda_context(context)
-    kind = detect(event)
-    logger.debug("event received", extra={"source": kind.value})
-    if kind is SourceKind.SQS:
-        budget = _TimeBudget(context)
-
-        def handle_record(record: SQSRecord) -> None:
-            # Give back what cannot finish in time: a Lambda timeout would fail (and count a receive
-            # against) every message of the batch, including those that succeeded.
-            budget.check()
-            with budget.measure():
-                _process_all(processor, refs_from_sqs_body(record.body))
-
-        response = process_partial_response(
-            event=event,
-            record_handler=handle_record,
-            processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
-            context=context,
-        )
-        return dict(response)
-    if kind is SourceKind.S3_BATCH:
-        return _handle_s3_batch(processor, event)
-    refs = (
-        refs_from_eventbridge(event) if kind is SourceKind.EVENTBRIDGE else refs_from_s3_notification(event)
-    )
-    _process_all(processor, refs)
-    return {"processed": len(refs)}
 
 
 # In Lambda, build everything during the init phase: the model load then never counts against the first

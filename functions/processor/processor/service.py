@@ -7,8 +7,9 @@ tests and the local runner build it against moto and the Lambda handler against 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -23,7 +24,16 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from botocore.exceptions import ClientError
 
-from bgremove import BgRemoveError, Engine, ImageTooLargeError, InputError, Options, output_format
+from bgremove import (
+    BgRemoveError,
+    Engine,
+    ImageTooLargeError,
+    InputError,
+    Options,
+    Report,
+    Result,
+    output_format,
+)
 from processor import completion, metadata
 from processor.exceptions import SourceNotFoundError
 from processor.settings import SERVICE_NAME, ProcessorSettings
@@ -33,6 +43,7 @@ logger = Logger(service=SERVICE_NAME, child=True)
 
 _MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 _CHANGED_OBJECT_CODES = frozenset({"PreconditionFailed", "412"})
+_MIB = 1024 * 1024
 
 
 def output_key_for(source_key: str, extension: str, prefix: str) -> str:
@@ -56,6 +67,25 @@ def s3_model_fetcher(s3_client: Any) -> Callable[[str, Path], None]:
     return fetch
 
 
+@dataclass
+class _Attempt:
+    """What one attempt at an upload has learnt so far: a FAILED event reports whatever is known."""
+
+    ref: ObjectRef
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    job_id: str | None = None
+    input_size: int | None = None
+    options: Options | None = None
+
+
+@dataclass(frozen=True)
+class _Upload:
+    body: bytes
+    options: Options
+    output_key: str
+
+
 class ImageProcessor:
     """Turns one :class:`ObjectRef` into an output object and exactly one completion event.
 
@@ -71,7 +101,8 @@ class ImageProcessor:
         Idempotency store (DynamoDB in AWS); ``None`` disables de-duplication by record (the output-object
         check below still prevents duplicate work after a partial success).
     metrics
-        Powertools metrics to record into.
+        Powertools metrics to record into, before each event is published. Best-effort: a metrics fault is
+        logged and never fails the upload (a retry would announce it again).
     """
 
     def __init__(
@@ -122,66 +153,88 @@ class ImageProcessor:
     # Runs at most once per upload when idempotency is on: the store remembers the returned event.
     def _handle_once(self, identity: dict[str, str], ref: ObjectRef) -> dict[str, Any]:
         del identity  # only the idempotency key; ``ref`` carries the same facts
-        started = time.perf_counter()
-        timings: dict[str, float] = {}
-        job_id: str | None = None
-        input_size: int | None = None
-        options: Options | None = None
+        attempt = _Attempt(ref)
         try:
-            began = time.perf_counter()
-            body, user_metadata, input_size = self._read(ref)
-            timings["download"] = (time.perf_counter() - began) * 1000
-            job_id = metadata.job_id_from_metadata(user_metadata)
-            options = metadata.options_from_metadata(user_metadata)
-            fmt = output_format(options)
-            output_key = output_key_for(ref.key, fmt.extension, self._settings.output_prefix)
-            replay = self._existing_output(ref, output_key, job_id, input_size)
+            upload = self._read_upload(attempt)
+            replay = self._existing_output(attempt, upload.output_key)
             if replay is not None:
-                logger.info(
-                    "output already written by an earlier attempt; announcing it", extra={"key": output_key}
-                )
-                self._publisher.publish(replay)
-                return replay
-            result = self._engine.process(body, options)
-            began = time.perf_counter()
-            self._s3.put_object(
-                Bucket=self._settings.output_bucket,
-                Key=output_key,
-                Body=result.data,
-                ContentType=result.content_type,
-                Metadata=metadata.result_metadata(
-                    result.report,
-                    source_key=ref.key,
-                    source_etag=ref.etag,
-                    source_sequencer=ref.sequencer,
-                    job_id=job_id,
-                ),
-            )
-            timings["upload"] = (time.perf_counter() - began) * 1000
+                return self._announce_replayed(replay)
+            result = self._produce(attempt, upload)
         except InputError as error:
-            timings["end_to_end"] = (time.perf_counter() - started) * 1000
-            model = (options.model if options else None) or self._engine.settings.default_model
-            event = completion.failed_event(
-                ref, job_id=job_id, input_size=input_size, error=error, model=model, timings_ms=timings
-            )
-            self._publisher.publish(event)
-            self._record_failure(error)
-            logger.warning("upload rejected", extra={"error": error.to_dict()})
-            return event
+            return self._announce_failed(attempt, error)
+        return self._announce_completed(attempt, upload.output_key, result)
 
-        timings.update({f"engine_{k}": v for k, v in result.report.timings_ms.items()})
-        timings["end_to_end"] = (time.perf_counter() - started) * 1000
+    def _read_upload(self, attempt: _Attempt) -> _Upload:
+        """The upload's bytes and what its metadata asks for; each fact lands on ``attempt`` once known."""
+        began = time.perf_counter()
+        body, user_metadata, attempt.input_size = self._read(attempt.ref)
+        attempt.timings["download"] = _ms_since(began)
+        attempt.job_id = metadata.job_id_from_metadata(user_metadata)
+        attempt.options = options = metadata.options_from_metadata(user_metadata)
+        output_key = output_key_for(
+            attempt.ref.key, output_format(options).extension, self._settings.output_prefix
+        )
+        return _Upload(body, options, output_key)
+
+    def _produce(self, attempt: _Attempt, upload: _Upload) -> Result:
+        """Remove the background and write the output, tagged so that a retry can recognise it."""
+        result = self._engine.process(upload.body, upload.options)
+        began = time.perf_counter()
+        self._s3.put_object(
+            Bucket=self._settings.output_bucket,
+            Key=upload.output_key,
+            Body=result.data,
+            ContentType=result.content_type,
+            Metadata=metadata.result_metadata(
+                result.report,
+                source_key=attempt.ref.key,
+                source_etag=attempt.ref.etag,
+                source_sequencer=attempt.ref.sequencer,
+                job_id=attempt.job_id,
+            ),
+        )
+        attempt.timings["upload"] = _ms_since(began)
+        return result
+
+    # Metrics go before the publish: once the event is out, nothing may fail the attempt (a retry would
+    # announce the upload again). Recording is best-effort besides, see ``_best_effort``.
+    def _announce_completed(self, attempt: _Attempt, output_key: str, result: Result) -> dict[str, Any]:
+        attempt.timings.update({f"engine_{k}": v for k, v in result.report.timings_ms.items()})
+        end_to_end = attempt.timings["end_to_end"] = _ms_since(attempt.started)
         event = completion.completed_event(
-            ref,
-            job_id=job_id,
-            input_size=input_size,
+            attempt.ref,
+            job_id=attempt.job_id,
+            input_size=attempt.input_size,
             output=completion.result_output(self._settings.output_bucket, output_key, result),
             report=result.report.to_dict(),
-            timings_ms=timings,
+            timings_ms=attempt.timings,
         )
+        self._record_success(result.report, end_to_end)
         self._publisher.publish(event)
-        self._record_success(result.report.timings_ms, timings["end_to_end"], result.report.input_size)
         logger.info("processed", extra={"output_key": output_key, "timings_ms": event["timings_ms"]})
+        return event
+
+    def _announce_failed(self, attempt: _Attempt, error: InputError) -> dict[str, Any]:
+        """The one place an upload is rejected: FAILED event with whatever was known when it failed."""
+        attempt.timings["end_to_end"] = _ms_since(attempt.started)
+        event = completion.failed_event(
+            attempt.ref,
+            job_id=attempt.job_id,
+            input_size=attempt.input_size,
+            error=error,
+            model=self._engine.model_name(attempt.options.model if attempt.options else None),
+            timings_ms=attempt.timings,
+        )
+        self._record_failure(error)
+        self._publisher.publish(event)
+        logger.warning("upload rejected", extra={"error": error.to_dict()})
+        return event
+
+    def _announce_replayed(self, event: dict[str, Any]) -> dict[str, Any]:
+        # No metrics: the attempt that wrote the output recorded them before its publish failed.
+        key = event["output"]["key"]
+        logger.info("output already written by an earlier attempt; announcing it", extra={"key": key})
+        self._publisher.publish(event)
         return event
 
     def _with_etag(self, ref: ObjectRef) -> ObjectRef:
@@ -218,19 +271,18 @@ class ImageProcessor:
         length = int(response.get("ContentLength") or 0)
         if length > self._settings.max_input_bytes:
             response["Body"].close()
-            limit_mb = self._settings.max_input_bytes / 1e6
-            raise ImageTooLargeError(f"the object is {length / 1e6:.1f} MB; the limit is {limit_mb:.0f} MB")
+            limit = self._settings.max_input_bytes
+            raise ImageTooLargeError(f"the object is {_mib(length)}; the limit is {_mib(limit)}")
         body: bytes = response["Body"].read()
         return body, dict(response.get("Metadata") or {}), len(body)
 
-    def _existing_output(
-        self, ref: ObjectRef, output_key: str, job_id: str | None, input_size: int | None
-    ) -> dict[str, Any] | None:
+    def _existing_output(self, attempt: _Attempt, output_key: str) -> dict[str, Any] | None:
         """The COMPLETED event of an output an earlier attempt wrote for this very upload, if any.
 
         A retry after a partial success (output written, event not published) must neither write a
         second output nor skip the event.
         """
+        ref = attempt.ref
         if not ref.etag:
             return None
         try:
@@ -240,62 +292,77 @@ class ImageProcessor:
                 return None
             raise
         written = head.get("Metadata") or {}
-        same_upload = written.get("source-etag") == ref.etag and written.get("source-sequencer", "") == (
-            ref.sequencer or ""
-        )
-        if not same_upload:
+        if not metadata.is_result_of(written, source_etag=ref.etag, source_sequencer=ref.sequencer):
             return None  # another upload's result under the same key: process this one
-        width, height = (int(v) for v in written.get("result-size", "0 0").split())
-        output = completion.OutputObject(
-            self._settings.output_bucket,
-            output_key,
-            head.get("ContentType", "application/octet-stream"),
-            int(head.get("ContentLength", 0)),
-            width,
-            height,
-        )
-        report = {
-            "input_size": [int(v) for v in written.get("input-size", "0 0").split()],
-            "result_size": [width, height],
-            "orientation": int(written.get("input-orientation", "1")),
-            "input_foreground": _parse_box(written.get("input-foreground")),
-            "result_foreground": _parse_box(written.get("result-foreground")),
-            "model": written.get("model"),
-            "format": written.get("format"),
-            "content_type": output.content_type,
-            "source_format": written.get("source-format"),
-            "replayed": True,
-        }
-        return completion.completed_event(
-            ref, job_id=job_id, input_size=input_size, output=output, report=report, timings_ms={}
+        content_type = head.get("ContentType", "application/octet-stream")
+        report = metadata.report_from_metadata(written, content_type=content_type)
+        if report is None:
+            logger.warning(
+                "output claims this upload but its metadata is unreadable; processing the upload again",
+                extra={"output_key": output_key},
+            )
+            return None
+        size = int(head.get("ContentLength", 0))
+        return completion.replayed_event(
+            ref,
+            job_id=attempt.job_id,
+            input_size=attempt.input_size,
+            output=completion.stored_output(self._settings.output_bucket, output_key, size, report),
+            report=report,
         )
 
-    def _record_success(self, stages: dict[str, float], end_to_end_ms: float, size: tuple[int, int]) -> None:
+    def _record_success(self, report: Report, end_to_end_ms: float) -> None:
         if self._metrics is None:
             return
-        self._metrics.add_metric(name="Processed", unit=MetricUnit.Count, value=1)
-        self._metrics.add_metric(
-            name="InferenceMs", unit=MetricUnit.Milliseconds, value=stages.get("inference", 0)
-        )
-        self._metrics.add_metric(name="EndToEndMs", unit=MetricUnit.Milliseconds, value=end_to_end_ms)
-        self._metrics.add_metric(name="InputMegapixels", unit=MetricUnit.Count, value=size[0] * size[1] / 1e6)
+        width, height = report.input_size
+        with _best_effort():
+            self._metrics.add_metric(name="Processed", unit=MetricUnit.Count, value=1)
+            inference_ms = report.timings_ms.get("inference", 0)
+            self._metrics.add_metric(name="InferenceMs", unit=MetricUnit.Milliseconds, value=inference_ms)
+            self._metrics.add_metric(name="EndToEndMs", unit=MetricUnit.Milliseconds, value=end_to_end_ms)
+            self._metrics.add_metric(
+                name="InputMegapixels", unit=MetricUnit.Count, value=width * height / 1e6
+            )
 
     def _record_failure(self, error: BgRemoveError) -> None:
         if self._metrics is None:
             return
-        self._metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
-        if is_metrics_disabled():
-            return
-        # Per-code counts need their own dimension, so they go out as a separate EMF blob.
-        with single_metric(name="FailedByCode", unit=MetricUnit.Count, value=1) as by_code:
-            by_code.add_dimension(name="ErrorCode", value=error.code)
+        with _best_effort():
+            self._metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+            if is_metrics_disabled():
+                return
+            # Per-code counts need their own dimension, so they go out as a separate EMF blob. It names the
+            # namespace itself: single_metric would otherwise read POWERTOOLS_METRICS_NAMESPACE, which the
+            # handler treats as optional, and raise where it is unset.
+            with single_metric(
+                name="FailedByCode", unit=MetricUnit.Count, value=1, namespace=self._metrics.namespace
+            ) as by_code:
+                by_code.add_dimension(name="ErrorCode", value=error.code)
+
+
+@contextmanager
+def _best_effort() -> Iterator[None]:
+    """Metrics are best-effort: a fault in recording them is logged and never fails the upload.
+
+    Failing the upload would make the event source deliver it again, and the retry would announce it a
+    second time; a lost data point is the smaller harm.
+    """
+    try:
+        yield
+    except Exception:  # any fault of the metrics library or its configuration
+        logger.warning("metrics not recorded", exc_info=True)
 
 
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def _parse_box(text: str | None) -> list[int] | None:
-    if not text or text == "none":
-        return None
-    return [int(v) for v in text.split()]
+def _ms_since(began: float) -> float:
+    return (time.perf_counter() - began) * 1000
+
+
+def _mib(size: int) -> str:
+    """A byte count in MiB: whole MiB without decimals, one decimal above 1 MiB, two digits below."""
+    if size % _MIB == 0:
+        return f"{size // _MIB} MiB"
+    return f"{size / _MIB:.1f} MiB" if size > _MIB else f"{size / _MIB:.2g} MiB"

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from processor.exceptions import SettingsError
+
 
 class Env:
     """Environment variables the function reads (template.yaml sets them)."""
@@ -22,14 +24,24 @@ class Env:
 
 
 DEFAULT_METRICS_NAMESPACE = "BgRemove"
-# A 32 MP image (the decoder's limit) is at most ~100 MB even as an uncompressed 8-bit RGB TIFF.
-DEFAULT_MAX_INPUT_BYTES = 100 * 1024 * 1024
 # Loggers are created at import; template.yaml sets the name, the default serves local runs and tests.
 SERVICE_NAME = os.environ.get(Env.SERVICE_NAME, "bgremove")
 
+DEFAULT_MAX_INPUT_BYTES = 100 * 1024 * 1024
+"""Default of ``MAX_INPUT_BYTES`` (100 MiB): a 32 MP image (the decoder's limit,
+:data:`bgremove.limits.MAX_DECODE_PIXELS`) is at most ~100 MB even as an uncompressed 8-bit RGB TIFF."""
 
-class SettingsError(ValueError):
-    """A required setting is missing or malformed (a deployment fault)."""
+MAX_INPUT_BYTES_RANGE = (1024, 10 * 1024**3)
+"""Accepted ``MAX_INPUT_BYTES``: at least 1 KiB, at most 10 GiB (Lambda's largest memory size)."""
+
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86_400
+"""Default of ``IDEMPOTENCY_TTL_SECONDS``: S3 redelivers duplicates within minutes, rarely hours."""
+
+IDEMPOTENCY_TTL_RANGE = (60, 365 * 86_400)
+"""Accepted ``IDEMPOTENCY_TTL_SECONDS``: one minute to one year."""
+
+_MAX_DIGITS = 20
+"""Integer settings longer than this are refused before conversion (``int()`` of a huge string is slow)."""
 
 
 @dataclass(frozen=True)
@@ -58,28 +70,51 @@ class ProcessorSettings:
     topic_arn: str
     output_prefix: str = ""
     idempotency_table: str = ""
-    idempotency_ttl_seconds: int = 86_400
+    idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS
     sagemaker_endpoint: str = ""
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
+        """Read the settings from ``environ`` (default: the process environment).
+
+        Raises
+        ------
+        SettingsError
+            A required variable is missing or empty, or a number is malformed or out of range; the error
+            names the first offending variable.
+        """
         env = os.environ if environ is None else environ
         missing = [name for name in (Env.OUTPUT_BUCKET, Env.COMPLETION_TOPIC_ARN) if not env.get(name)]
         if missing:
-            raise SettingsError(f"missing environment variables: {', '.join(missing)}")
-        ttl_raw = env.get(Env.IDEMPOTENCY_TTL_SECONDS) or "86400"
-        if not ttl_raw.isdigit() or int(ttl_raw) < 60:
-            raise SettingsError(f"{Env.IDEMPOTENCY_TTL_SECONDS} must be an integer >= 60, got {ttl_raw!r}")
-        max_bytes_raw = env.get(Env.MAX_INPUT_BYTES) or str(DEFAULT_MAX_INPUT_BYTES)
-        if not max_bytes_raw.isdigit() or int(max_bytes_raw) < 1024:
-            raise SettingsError(f"{Env.MAX_INPUT_BYTES} must be an integer >= 1024, got {max_bytes_raw!r}")
+            also = f" (nor is {', '.join(missing[1:])})" if len(missing) > 1 else ""
+            raise SettingsError(missing[0], f"required but not set{also}")
         return cls(
-            max_input_bytes=int(max_bytes_raw),
             output_bucket=env[Env.OUTPUT_BUCKET],
             topic_arn=env[Env.COMPLETION_TOPIC_ARN],
             output_prefix=env.get(Env.OUTPUT_PREFIX, ""),
             idempotency_table=env.get(Env.IDEMPOTENCY_TABLE, ""),
-            idempotency_ttl_seconds=int(ttl_raw),
+            idempotency_ttl_seconds=_int_setting(
+                env, Env.IDEMPOTENCY_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_TTL_RANGE
+            ),
             sagemaker_endpoint=env.get(Env.SAGEMAKER_ENDPOINT_NAME, ""),
+            max_input_bytes=_int_setting(
+                env, Env.MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_BYTES, MAX_INPUT_BYTES_RANGE
+            ),
         )
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
+    """A whole number of ASCII digits within ``bounds`` (inclusive); unset or empty gives ``default``.
+
+    ``str.isdigit`` alone would accept superscripts (``"²"``) and other Unicode digits that ``int`` rejects
+    or reads differently, so the text must also be ASCII.
+    """
+    raw = env.get(name) or ""
+    if not raw:
+        return default
+    low, high = bounds
+    if len(raw) > _MAX_DIGITS or not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        shown = raw if len(raw) <= _MAX_DIGITS else f"{raw[:_MAX_DIGITS]}..."
+        raise SettingsError(name, f"must be a whole number from {low} to {high}, got {shown!r}")
+    return int(raw)

@@ -1,28 +1,71 @@
-"""Recognise the event sources the function accepts and turn each into object references.
+"""Turn whatever invoked the function into references to the uploaded objects, with powertools' data classes.
 
 Accepted: SQS batches of S3 notifications (the main path), direct S3 notifications, EventBridge
 "Object Created" events (directly or through SQS), and S3 Batch Operations jobs (schema 1.0 and 2.0) for
-back-filling objects that existed before deployment. ``s3:TestEvent`` messages are skipped.
+back-filling objects that existed before deployment. An SQS message may also carry its notification in an
+SNS envelope (S3 -> SNS -> SQS fan-out).
+
+Everything here is read through one entry point, :func:`parse`. The one exception is an SQS batch: its
+messages must succeed or fail one by one (powertools' ``BatchProcessor`` reports the failed ones), so
+:func:`parse` only recognises the batch and the record handler reads each message with
+:func:`refs_from_sqs_record`, which shares the notification reader with :func:`parse`::
+
+    parsed = sources.parse(event)
+    if parsed.kind is SourceKind.SQS:
+        # inside BatchProcessor's record handler, one message at a time
+        refs = sources.refs_from_sqs_record(record)
+    else:
+        refs = parsed.refs
+
+Skipped without error: ``s3:TestEvent`` messages, events other than object creation, zero-byte "folder"
+objects (``photos/``) and empty ``Records`` lists. Anything else raises :class:`UnrecognisedEventError`.
+
+Object keys are URL-decoded: S3 notifications encode them (``red flower.jpg`` arrives as
+``red+flower.jpg``) and powertools' ``S3Object.key`` returns them as sent, so they are decoded here;
+powertools' EventBridge and S3 Batch Operations classes decode their keys themselves.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.utilities.data_classes import (
+    S3BatchOperationEvent,
+    S3Event,
+    S3EventBridgeNotificationEvent,
+    SQSRecord,
+)
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationTask
+from aws_lambda_powertools.utilities.data_classes.sns_event import SNSMessage
+
+from processor.exceptions import UnrecognisedEventError
+
+__all__ = [
+    "ObjectRef",
+    "ParsedEvent",
+    "SourceKind",
+    "parse",
+    "refs_from_message_body",
+    "refs_from_sqs_record",
+]
+
+_S3_TEST_EVENT = "s3:TestEvent"
+_OBJECT_CREATED_DETAIL = "Object Created"
+
 
 class SourceKind(StrEnum):
+    """Which service invoked the function."""
+
     SQS = "sqs"
     S3 = "s3"
     EVENTBRIDGE = "eventbridge"
     S3_BATCH = "s3_batch"
-
-
-class UnrecognisedEventError(ValueError):
-    """The event is none of the accepted shapes."""
 
 
 @dataclass(frozen=True)
@@ -64,43 +107,116 @@ class ObjectRef:
         return self.key.endswith("/")
 
 
-def detect(event: Any) -> SourceKind:
+@dataclass(frozen=True)
+class ParsedEvent:
+    """What one invocation asks for.
+
+    Attributes
+    ----------
+    kind
+        The invoking service.
+    refs
+        The objects to process, in event order. Always empty for :attr:`SourceKind.SQS`: each message is
+        read on its own with :func:`refs_from_sqs_record`. For :attr:`SourceKind.S3_BATCH`, one per task
+        (folder markers included: every task must be answered).
+    job
+        :attr:`SourceKind.S3_BATCH` only: the job, whose invocation id, schema version and task ids the
+        response echoes; see :meth:`batch_tasks`.
+    """
+
+    kind: SourceKind
+    refs: tuple[ObjectRef, ...] = ()
+    job: S3BatchOperationEvent | None = None
+
+    def batch_tasks(self) -> Iterator[tuple[S3BatchOperationTask, ObjectRef]]:
+        """Each S3 Batch Operations task with its object; nothing for other sources."""
+        if self.job is None:
+            return iter(())
+        return zip(self.job.tasks, self.refs, strict=True)
+
+
+def parse(event: object) -> ParsedEvent:
+    """Recognise the event's source and read the objects it names.
+
+    Parameters
+    ----------
+    event
+        The invocation payload as Lambda passes it.
+
+    Returns
+    -------
+    ParsedEvent
+        The source and its object references (for SQS, the source only: see :func:`refs_from_sqs_record`).
+
+    Raises
+    ------
+    UnrecognisedEventError
+        The event is none of the accepted shapes.
+    """
     if not isinstance(event, dict):
         raise UnrecognisedEventError(f"expected a JSON object event, got {type(event).__name__}")
     if "invocationSchemaVersion" in event and "tasks" in event:
-        return SourceKind.S3_BATCH
-    if event.get("source") == "aws.s3" and "detail" in event:
-        return SourceKind.EVENTBRIDGE
-    records = event.get("Records")
-    if isinstance(records, list) and records:
-        source = records[0].get("eventSource")
-        if source == "aws:sqs":
-            return SourceKind.SQS
-        if source == "aws:s3":
-            return SourceKind.S3
-    if isinstance(records, list) and not records:
-        return SourceKind.S3  # an empty batch: nothing to do, answer like a notification
-    raise UnrecognisedEventError("not an SQS, S3, EventBridge or S3 Batch Operations event")
+        with _malformed("S3 Batch Operations job"):
+            job = S3BatchOperationEvent(event)
+            return ParsedEvent(SourceKind.S3_BATCH, tuple(_ref_from_batch_task(t) for t in job.tasks), job)
+    if _first_record_source(event) == "aws:sqs":
+        return ParsedEvent(SourceKind.SQS)
+    kind, refs = _read_notification(event)
+    return ParsedEvent(kind, tuple(refs))
 
 
-def refs_from_s3_notification(notification: dict[str, Any]) -> list[ObjectRef]:
-    """Object refs of an S3 notification document (``{"Records": [...]}``); test events give none."""
-    if notification.get("Event") == "s3:TestEvent":
-        return []
+def refs_from_sqs_record(record: SQSRecord) -> list[ObjectRef]:
+    """The objects one SQS message names (see :func:`refs_from_message_body`)."""
+    return refs_from_message_body(record.body)
+
+
+def refs_from_message_body(body: str) -> list[ObjectRef]:
+    """The objects an SQS message body names.
+
+    The body holds an S3 notification or an EventBridge event, possibly in an SNS envelope.
+
+    Raises
+    ------
+    UnrecognisedEventError
+        The body is not JSON, or not one of those documents.
+    """
+    document = _json_object(body)
+    if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
+        document = _json_object(SNSMessage(document).message)
+    return _read_notification(document)[1]
+
+
+# --- readers ---------------------------------------------------------------------------------------------
+
+
+def _read_notification(document: dict[str, Any]) -> tuple[SourceKind, list[ObjectRef]]:
+    """An S3 notification document or an S3 EventBridge event, whether it came directly or in a message."""
+    if document.get("source") == "aws.s3" and "detail" in document:
+        with _malformed("S3 EventBridge event"):
+            return SourceKind.EVENTBRIDGE, _refs_from_eventbridge(S3EventBridgeNotificationEvent(document))
+    if document.get("Event") == _S3_TEST_EVENT:
+        return SourceKind.S3, []
+    records = document.get("Records")
+    if isinstance(records, list) and (not records or _first_record_source(document) == "aws:s3"):
+        with _malformed("S3 notification"):
+            return SourceKind.S3, _refs_from_s3_event(S3Event(document))
+    raise UnrecognisedEventError(
+        "not an SQS batch, S3 notification, S3 EventBridge event or S3 Batch Operations job"
+    )
+
+
+def _refs_from_s3_event(event: S3Event) -> list[ObjectRef]:
     refs = []
-    for record in notification.get("Records", []):
-        if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith(
-            "ObjectCreated"
-        ):
+    for record in event.records:
+        if record.get("eventSource") != "aws:s3" or not record.event_name.startswith("ObjectCreated"):
             continue
-        s3 = record["s3"]
-        obj = s3["object"]
+        obj = record.s3.get_object
         refs.append(
             ObjectRef(
-                bucket=s3["bucket"]["name"],
-                key=unquote_plus(obj["key"]),
-                version_id=obj.get("versionId") or None,
-                etag=obj.get("eTag") or obj.get("etag") or None,
+                bucket=record.s3.bucket.name,
+                key=unquote_plus(obj.key),  # S3Object.key is returned as sent: URL-encoded
+                version_id=obj.version_id or None,
+                etag=obj.etag or obj.get("etag") or None,
                 size=obj.get("size"),
                 sequencer=obj.get("sequencer"),
             )
@@ -108,33 +224,40 @@ def refs_from_s3_notification(notification: dict[str, Any]) -> list[ObjectRef]:
     return [ref for ref in refs if not ref.is_folder_marker]
 
 
-def refs_from_eventbridge(event: dict[str, Any]) -> list[ObjectRef]:
-    if event.get("detail-type") != "Object Created":
+def _refs_from_eventbridge(event: S3EventBridgeNotificationEvent) -> list[ObjectRef]:
+    if event.detail_type != _OBJECT_CREATED_DETAIL:
         return []
-    detail = event["detail"]
-    obj = detail["object"]
+    obj = event.detail.object
     ref = ObjectRef(
-        bucket=detail["bucket"]["name"],
-        key=unquote_plus(obj["key"]),
-        version_id=obj.get("version-id") or None,
-        etag=obj.get("etag") or None,
-        size=obj.get("size"),
+        bucket=event.detail.bucket.name,
+        key=obj.key,  # decoded by powertools
+        version_id=obj.get("version-id") or None,  # absent on unversioned buckets
+        etag=obj.etag or None,
+        size=obj.size,
         sequencer=obj.get("sequencer"),
     )
     return [] if ref.is_folder_marker else [ref]
 
 
-def refs_from_sqs_body(body: str) -> list[ObjectRef]:
-    """An SQS message body holds an S3 notification or an EventBridge event, possibly in an SNS envelope
-    (S3 -> SNS -> SQS fan-out)."""
-    document = _json_object(body)
-    if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
-        document = _json_object(document["Message"])
-    if document.get("source") == "aws.s3" and "detail" in document:
-        return refs_from_eventbridge(document)
-    if "Records" in document or document.get("Event") == "s3:TestEvent":
-        return refs_from_s3_notification(document)
-    raise UnrecognisedEventError("SQS message body is neither an S3 notification nor an EventBridge event")
+def _ref_from_batch_task(task: S3BatchOperationTask) -> ObjectRef:
+    # Decoded by powertools; the bucket comes from s3BucketArn (schema 1.0) or s3Bucket (2.0).
+    return ObjectRef(bucket=task.s3_bucket, key=task.s3_key, version_id=task.s3_version_id or None)
+
+
+@contextmanager
+def _malformed(what: str) -> Iterator[None]:
+    """A recognised document that lacks a field the readers need is unrecognised too, not a crash."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise UnrecognisedEventError(f"malformed {what}: {type(error).__name__}: {error}") from None
+
+
+def _first_record_source(document: Mapping[str, Any]) -> object:
+    records = document.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        return records[0].get("eventSource")
+    return None
 
 
 def _json_object(text: str) -> dict[str, Any]:
