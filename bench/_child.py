@@ -1,14 +1,14 @@
 """One fresh process: import an engine, load the model, produce one result; print timings and peak memory.
 
-    _child.py ENGINE INPUT FORMAT THREADS LAUNCHED_AT [PATCH]
+    _child.py ENGINE INPUT FORMAT THREADS LAUNCHED_AT
 
 ``LAUNCHED_AT`` is the parent's ``time.monotonic()`` just before it started this process (the clock is
 system-wide), so ``first_result_s`` covers interpreter start, imports, model load and the first image.
-Then it processes the image a second time: ONNX Runtime allocates its memory pattern on the second run, so
-the peak of a long-lived process (a warm Lambda) is only reached then. Peak memory is ``VmHWM`` of this
-process image, after the first image and after the second (``ru_maxrss`` can carry a forking parent's peak
-across exec).
-``PATCH`` (experiments only) is a ``module:function`` from bench/experiments applied before the engine loads.
+Then it processes the image a second time: a long-lived process (a warm Lambda) peaks on a later image, not
+the first (ONNX Runtime allocates its memory pattern on the second run, which rembg keeps and the engine
+turns off, and the heap keeps what the first image freed: docs/decisions/0004 and 0005). Peak memory is
+``VmHWM`` of this process image, after the first image and after the second (``ru_maxrss`` can carry a
+forking parent's peak across exec).
 Prints one JSON line.
 """
 
@@ -40,13 +40,6 @@ def main() -> None:
         float(sys.argv[5]),
     )
     started = time.monotonic()
-    if len(sys.argv) > 6:
-        import importlib  # noqa: PLC0415
-        import os  # noqa: PLC0415
-
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "experiments"))
-        module, _, function = sys.argv[6].partition(":")
-        getattr(importlib.import_module(module), function)()
     with open(path, "rb") as handle:
         data = handle.read()
     if engine == "ours":

@@ -6,7 +6,6 @@ cold-start child that imports this module pays nothing for it.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import math
@@ -143,8 +142,6 @@ class Rembg:
     def process(self, data: bytes, fmt: str) -> tuple[bytes, dict[str, float]]:
         from PIL import Image  # noqa: PLC0415
 
-        from bgremove._encode import WEBP_METHOD  # noqa: PLC0415 - the engine's own WebP effort
-
         if fmt == "png":
             out: bytes = self._remove(data, session=self._session)
             return out, {}
@@ -155,7 +152,7 @@ class Rembg:
             cut.convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY)
         elif fmt == "webp":
             cut = self._remove(image, session=self._session)
-            cut.save(buffer, "WEBP", quality=JPEG_QUALITY, method=WEBP_METHOD, alpha_quality=100)
+            cut.save(buffer, "WEBP", quality=JPEG_QUALITY, method=_webp_method(), alpha_quality=100)
         else:
             raise ValueError(fmt)
         return buffer.getvalue(), {}
@@ -233,19 +230,15 @@ def machine_info() -> dict[str, Any]:
     except Exception:  # rembg lives only in .venv-bench
         info["rembg"] = None
     info["engine_commit"] = _engine_commit()
-    info.update(_engine_choices())
+    info["engine_webp_method"] = _webp_method()
     return info
 
 
-def _engine_choices() -> dict[str, Any]:
-    """Settings of the installed engine that the report's recommendations refer to."""
-    from bgremove import _encode, _matte  # noqa: PLC0415
+def _webp_method() -> int:
+    """The engine's WebP effort, which rembg's WebP output is saved with too (see ``Rembg``)."""
+    from bgremove._encode import WEBP_METHOD  # noqa: PLC0415
 
-    return {
-        "engine_png_writer": "bgremove._png" if importlib.util.find_spec("bgremove._png") else "Pillow",
-        "engine_matte": "logit" if hasattr(_matte, "upsample_probability") else "8-bit bilinear",
-        "engine_webp_method": getattr(_encode, "WEBP_METHOD", None),
-    }
+    return WEBP_METHOD
 
 
 def _engine_commit() -> str | None:

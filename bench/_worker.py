@@ -7,7 +7,6 @@ parent can interleave them call by call (ours, rembg, ours, rembg...).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import multiprocessing as mp
 import os
 import time
@@ -27,7 +26,6 @@ class WorkerSpec:
     inputs: dict[str, Path]
     cpu: int | None = None  # pin the process (and the threads it starts) to this CPU
     warm_input: str | None = None
-    patch: str | None = None  # "module:function" called before the engine is built (experiments only)
 
 
 def _serve(spec: WorkerSpec, conn: Connection) -> None:
@@ -36,9 +34,6 @@ def _serve(spec: WorkerSpec, conn: Connection) -> None:
     if spec.cpu is not None:
         os.sched_setaffinity(0, {spec.cpu})
     data = {key: path.read_bytes() for key, path in spec.inputs.items()}
-    if spec.patch:
-        module, _, function = spec.patch.partition(":")
-        getattr(importlib.import_module(module), function)()
     began = time.perf_counter()
     remover = make_remover(spec.engine, spec.threads)
     if spec.warm_input:

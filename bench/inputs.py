@@ -4,7 +4,8 @@
 - 12 MP: ``jpg/tests/42_IndexError.jpg`` from the exif-samples photos (4032x3024 camera JPEG), used as is.
 - 2 MP: that 12 MP photo downscaled to 1632x1224 (Pillow LANCZOS), saved as JPEG quality 90.
 - 24 MP: that 12 MP photo upscaled by sqrt(2) to 5702x4276 (Pillow LANCZOS), saved as JPEG quality 90.
-  It is still under the engine's default ``max_pixels`` (25 MP), so neither engine downscales it.
+  It is still under the engine's default ``max_pixels`` (``bgremove.limits.MAX_WORK_PIXELS``), so neither
+  engine downscales it; ``build_inputs`` checks that every input is.
 - PNG with alpha: the DAVIS frame ``dog_00000`` cut out with its human-made mask as the alpha channel
   (854x480 RGBA): a real cut-out that is sent back through the engines.
 
@@ -96,10 +97,15 @@ def build_inputs() -> list[BenchInput] | None:
             f"DAVIS-2016 {ALPHA_SOURCE} cut out with its ground-truth mask as alpha, RGBA PNG",
         ),
     ]
+    from bgremove.limits import MAX_WORK_PIXELS  # noqa: PLC0415
+
     inputs = []
     for input_id, label, path, source in specs:
         with Image.open(path) as image:
             inputs.append(BenchInput(input_id, label, path, image.width, image.height, source))
+        if inputs[-1].width * inputs[-1].height > MAX_WORK_PIXELS:
+            # the engine would downscale it and rembg would not: the two would no longer do the same work
+            raise SystemExit(f"{path}: larger than the engine's MAX_WORK_PIXELS ({MAX_WORK_PIXELS:,})")
     return inputs
 
 

@@ -2,9 +2,11 @@
 
     report.py [--total-since EPOCH_SECONDS]
 
-Reads speed.json and quality.json (from run_speed.py / run_quality.py) and, when present, the isolated
-experiments' whatif.json, png_encode.json and matte_variants.json. Missing inputs leave their section out
-with a note. ``--total-since`` (the epoch second ``make bench`` started) records how long the whole run took,
+Reads speed.json and quality.json (from run_speed.py / run_quality.py); a missing file leaves its sections
+out with a note. The reasons behind the engine's own choices are not repeated here: the report links to the
+decision records in docs/decisions/.
+
+``--total-since`` (the epoch second ``make bench`` started) records how long the whole run took,
 up to the end of the quality run.
 """
 
@@ -12,15 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import _findings
 from _common import REPO, RESULTS, rounded, table, write_json
 
 REPORT = RESULTS / "REPORT.md"
+DECISIONS = REPO / "docs" / "decisions"
 
 # ---- targets (from the issue) --------------------------------------------------------------------
 TARGET_RATIO_12MP = 0.35
@@ -79,6 +82,11 @@ def _epoch(stamp: str) -> float:
 def _relative(path: str | None) -> str:
     """A path inside the repository, relative to it (the report is committed)."""
     return str(path).replace(f"{REPO}/", "")
+
+
+def _link(path: Path) -> str:
+    """A link from REPORT.md to ``path``."""
+    return os.path.relpath(path, REPORT.parent)
 
 
 def fmt_s(value: float) -> str:
@@ -431,9 +439,10 @@ def speed_sections(speed: dict[str, Any]) -> list[str]:
     header = ["input", "ours peak MiB, 1 / 2 images", "rembg peak MiB, 1 / 2 images", "ratio (2 images)"]
     out.append(table([*header, "RSS after model load MiB ours / rembg"], rows))
     out.append(
-        "\nPeak = `VmHWM` of a fresh process (imports, model, then the image twice). ONNX Runtime allocates "
-        "its memory pattern on the second run, so a long-lived process (a warm Lambda) peaks at the "
-        "2-image figure; the target is checked against it.\n"
+        "\nPeak = `VmHWM` of a fresh process (imports, model, then the image twice). A long-lived process "
+        "(a warm Lambda) peaks at the 2-image figure (ONNX Runtime allocates its memory pattern on the "
+        "second run, which rembg keeps and ours turns off), so the target is checked against it. The speed "
+        "run uses the function's `MALLOC_MMAP_THRESHOLD_` (see the decision records above).\n"
     )
     return out
 
@@ -524,83 +533,23 @@ def quality_section(quality: dict[str, Any]) -> list[str]:
     return out
 
 
-def experiments_sections(
-    whatif: dict[str, Any] | None,
-    png: dict[str, Any] | None,
-    matte: dict[str, Any] | None,
-    webp: dict[str, Any] | None,
-) -> list[str]:
-    out = ["## Isolated experiments (engine unchanged; numbers from bench/experiments/)\n"]
-    if whatif:
-        names = list(whatif["variants"])
-        rows = [
-            [row["input"], str(row["reps"])]
-            + [
-                f"{fmt_s(row[n]['wall_s']['median'])} ({row[n]['ratio_vs_rembg']:.2f}x), "
-                f"{row[n]['out_bytes'] / 1e6:.2f} MB"
-                for n in names
-            ]
-            for row in whatif["rows"]
-        ]
-        out.append(
-            "### End to end: the engine and the engine before each change (whatif.json, "
-            f"{whatif['created']})\n"
-        )
-        out.append(table(["input -> PNG", "reps", *[f"{n}: s (vs rembg), output" for n in names]], rows))
-        out.append("")
-    if png:
-        rows = [
-            [
-                r["input"],
-                r["encoder"],
-                f"{r['ms']['median']:.0f}",
-                f"{r['bytes'] / 1e6:.2f}",
-                "yes" if r["lossless"] else "NO",
-            ]
-            for r in png["rows"]
-        ]
-        out.append(f"### PNG encoders on the engine's own cut-outs (png_encode.json, {png['created']})\n")
-        out.append(table(["input", "encoder", "median ms", "MB", "lossless"], rows))
-        out.append("")
-    if matte:
-        out.append(f"### Matte upsampling and edge variants (matte_variants.json, {matte['created']})\n")
-        for set_name, data in matte["sets"].items():
-            rows = [
-                [name, f"{m['mae']:.4f}", f"{m['iou']:.4f}", f"{m['biou']:.4f}"]
-                for name, m in data["means"].items()
-            ]
-            matching = ", ".join(f"`{name}`" for name in data.get("variants_matching_engine", [])) or "none"
-            out.append(
-                f"{set_name} ({data['n']} images; `engine` is the original 8-bit BILINEAR matte; variants "
-                f"that reproduce the installed engine within one level: {matching})\n"
-            )
-            out.append(table(["variant", "MAE", "IoU", "boundary IoU"], rows))
-            out.append("")
-        ups = matte["upsample_ms"]
-        out.append(
-            "Upsampling a 320x320 matte, median ms on one thread: "
-            + "; ".join(
-                f"{size}: " + ", ".join(f"{k} {v:.0f}" for k, v in filters.items())
-                for size, filters in ups.items()
-            )
-            + "\n"
-        )
-    if webp:
-        rows = [
-            [r["input"], str(r["method"]), f"{r['ms']['median']:.0f}", f"{r['bytes'] / 1e6:.2f}"]
-            for r in webp["rows"]
-        ]
-        out.append(
-            f"### WebP encoder effort on the engine's cut-outs (webp_encode.json, {webp['created']})\n"
-        )
-        out.append(table(["input", "method", "median ms", "MB"], rows))
-        out.append(
-            "\nThe engine saves WebP at quality 75 with alpha quality 100; `_encode.WEBP_METHOD` sets the "
-            "method.\n"
-        )
-    if len(out) == 1:
-        out.append("None found: run the scripts in bench/experiments/ to add them.\n")
+def decisions_section() -> list[str]:
+    """Links to the decision records (docs/decisions/): the measurements behind the engine's choices."""
+    records = sorted(DECISIONS.glob("[0-9][0-9][0-9][0-9]-*.md"))
+    out = ["## Why the engine does what it does\n"]
+    out.append(
+        "The engine changes this benchmark led to (its PNG writer, the matte upsampling, the WebP effort, "
+        "the memory settings) were each measured once, in isolation, and written down with their numbers "
+        f"as decision records in [docs/decisions/]({_link(DECISIONS / 'README.md')}):\n"
+    )
+    out += [f"- [{_title(record)}]({_link(record)})" for record in records] or ["- none found"]
+    out.append("")
     return out
+
+
+def _title(record: Path) -> str:
+    """A record's first heading."""
+    return record.read_text().splitlines()[0].lstrip("#").strip()
 
 
 def main() -> int:
@@ -610,8 +559,6 @@ def main() -> int:
     parser.add_argument("--total-since", type=float, help="epoch seconds when `make bench` started")
     args = parser.parse_args()
     speed, quality = load("speed.json"), load("quality.json")
-    whatif, png, matte = load("whatif.json"), load("png_encode.json"), load("matte_variants.json")
-    ort, webp, memory = load("ort_session.json"), load("webp_encode.json"), load("memory.json")
     lines = ["# Benchmark: bgremove vs rembg (u2netp)\n"]
     lines.append("Generated by `make bench` (bench/report.py); see bench/README.md for the method.\n")
     meta = []
@@ -629,8 +576,13 @@ def main() -> int:
             " ours and rembg run interleaved so that their ratios are not."
         )
         meta.append(
-            f"- Engine: commit {m.get('engine_commit')}, PNG writer {m.get('engine_png_writer')}. "
-            f"Threads: ours {speed['threads']['ours']}; rembg {speed['threads']['rembg']}."
+            f"- Engine: commit {m.get('engine_commit')}"
+            + (
+                f", WebP method {m['engine_webp_method']} (rembg's WebP is saved with the same)"
+                if "engine_webp_method" in m
+                else ""
+            )
+            + f". Threads: ours {speed['threads']['ours']}; rembg {speed['threads']['rembg']}."
         )
         check = speed["rembg_model"]
         meta.append(
@@ -675,20 +627,8 @@ def main() -> int:
     if speed:
         plots(speed)
         lines += headline(speed)
-        lines.append("\n## What bounds each target, and what would meet it\n")
-        lines += _findings.speed_findings(speed, whatif, png, ort, memory)
-    lines += _findings.quality_findings(quality, matte)
-    lines += _findings.recommendations(
-        {
-            "speed": speed,
-            "whatif": whatif,
-            "png": png,
-            "ort": ort,
-            "matte": matte,
-            "webp": webp,
-            "memory": memory,
-        }
-    )
+        lines.append("")
+    lines += decisions_section()
     if speed:
         lines += speed_sections(speed)
         section, cost_raw = cost_section(speed)
@@ -699,7 +639,6 @@ def main() -> int:
         lines += quality_section(quality)
     else:
         lines.append("No quality.json: run `make bench-quality` (needs ../shared).\n")
-    lines += experiments_sections(whatif, png, matte, webp)
     REPORT.write_text("\n".join(lines).rstrip() + "\n")
     write_json(RESULTS / "summary.json", rounded({"targets": found, "lambda_cost": cost_raw}, 6))
     print(f"wrote {REPORT}")

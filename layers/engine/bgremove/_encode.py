@@ -22,7 +22,7 @@ EXTENSIONS = {
     OutputFormat.JPEG: "jpg",
     OutputFormat.WEBP: "webp",
 }
-# WebP "method" trades encoder effort for size. Measured on cut-outs (bench/results/webp_encode.json):
+# WebP "method" trades encoder effort for size. Measured on cut-outs (docs/decisions/0002-webp-method-2.md):
 # method 2 is ~1.6x faster than Pillow's default 4 for files 7-17% larger; 0 is faster still but 50-80%
 # larger; 6 is 10x slower for 2%.
 WEBP_METHOD = 2

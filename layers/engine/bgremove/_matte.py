@@ -3,9 +3,10 @@
 The network's matte (a probability per pixel at, e.g., 320x320) is upsampled in logit space,
 ``log(p / (1 - p))``, and mapped back with ``sigmoid(2 * logit)``: the logit varies smoothly where the
 probability saturates, so edges land where the network puts them, and the factor 2 halves the width of the
-soft band the upsampling smears. Measured on DAVIS-2016 and Weizmann horses (``bench/``): MAE 0.0322 -> 0.0288
-and 0.0369 -> 0.0308 against plain bilinear upsampling, IoU and boundary IoU equal or better. LANCZOS when
-enlarging, BILINEAR when reducing (it averages instead of aliasing).
+soft band the upsampling smears. Measured on DAVIS-2016 and Weizmann horses: MAE 0.0322 -> 0.0288 and
+0.0369 -> 0.0308 against plain bilinear upsampling, IoU and boundary IoU equal or better
+(docs/decisions/0003-matte-logit-upsampling.md). LANCZOS when enlarging, BILINEAR when reducing (it
+averages instead of aliasing).
 
 Float work stops at about 2 MP: beyond that the remaining enlargement is 8-bit bilinear, which costs a
 fraction of a full-size float pass and changes nothing visible (the field is smooth at that scale).

@@ -101,7 +101,7 @@ class OnnxSegmenter:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         # The memory pattern pre-plans one arena per input shape; off, a 12 MP request peaked ~225 MiB lower
-        # with no measurable speed cost (bench/results/ort_session.json, memory.json).
+        # with no measurable speed cost (docs/decisions/0004-onnxruntime-memory-pattern-off.md).
         options.enable_mem_pattern = False
         try:
             self._session = ort.InferenceSession(
