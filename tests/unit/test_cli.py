@@ -424,3 +424,92 @@ def test_bad_flag_value_is_an_invalid_option(
     code = cli.main([str(source), "-o", str(tmp_path / "out"), "--jpeg-quality", "٣"])
     assert code == 2
     assert "INVALID_OPTION: jpeg_quality" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ hostile and careless use
+
+
+def test_same_name_from_two_places_keeps_both(
+    engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    for folder, name in (("a", "coffee"), ("b", "chelsea")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.jpg").write_bytes(photo_bytes(name))
+    out = tmp_path / "out"
+    code = cli.main([str(tmp_path / "a" / "x.jpg"), str(tmp_path / "b" / "x.jpg"), "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == ["a/x.png", "b/x.png"]
+    assert open_bytes((out / "a" / "x.png").read_bytes()).size == (600, 400)  # coffee
+    assert open_bytes((out / "b" / "x.png").read_bytes()).size == (451, 300)  # chelsea
+
+
+def test_two_folders_holding_the_same_name_keep_both(engines: list[Engine], tmp_path: Path):
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.jpg").write_bytes(photo_bytes("coffee"))
+    out = tmp_path / "out"
+    assert cli.main([str(tmp_path / "one"), str(tmp_path / "two"), "-o", str(out)]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["one/x.png", "two/x.png"]
+
+
+def test_the_same_file_twice_is_processed_once(engines: list[Engine], tmp_path: Path):
+    source = tmp_path / "x.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    out = tmp_path / "out"
+    assert cli.main([str(source), str(tmp_path / "." / "x.jpg"), "-o", str(out)]) == 0
+    assert [p.name for p in out.rglob("*.png")] == ["x.png"]
+
+
+def test_output_pointing_at_a_file_is_a_usage_error(
+    engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    source = tmp_path / "x.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    existing = tmp_path / "result.png"
+    existing.write_bytes(b"keep me")
+    assert cli.main([str(source), "-o", str(existing)]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert existing.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("descriptor", ["[1]", '"text"', "3", "null", "[" * 100_000])
+def test_model_descriptor_that_is_not_an_object(
+    engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str], descriptor: str
+):
+    source = tmp_path / "x.jpg"
+    source.write_bytes(photo_bytes("coffee"))
+    model = tmp_path / "mine.onnx"
+    model.write_bytes(b"not used")
+    code = cli.main(
+        [str(source), "-o", str(tmp_path / "out"), "--model", str(model), "--model-descriptor", descriptor]
+    )
+    assert code == 2
+    assert "MODEL_LOAD_FAILED: --model-descriptor" in capsys.readouterr().err
+
+
+def test_inputs_over_the_byte_cap_are_refused_without_reading_them_whole(
+    engines: list[Engine], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setattr(cli, "MAX_INPUT_BYTES", 1000)
+    big = tmp_path / "big.jpg"
+    big.write_bytes(photo_bytes("coffee"))
+    assert big.stat().st_size > 1000
+    assert cli.main([str(big), "-o", str(tmp_path / "out")]) == 1
+    assert f"{big}: IMAGE_TOO_LARGE" in capsys.readouterr().err
+
+
+def test_read_input_caps_endless_streams():
+    from bgremove.exceptions import ImageTooLargeError
+
+    with pytest.raises(ImageTooLargeError):
+        cli.read_input(Path("/dev/zero"), limit=1 << 20)
+
+
+def test_missing_input_is_a_read_error(
+    engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert cli.main([str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "out"), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "READ_ERROR" in captured.err
+    assert json.loads(captured.out)["error"]["code"] == "READ_ERROR"

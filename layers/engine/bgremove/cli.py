@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -20,7 +21,8 @@ from typing import Any
 
 from bgremove.delta import apply_delta
 from bgremove.engine import Engine
-from bgremove.exceptions import BgRemoveError, ModelLoadError
+from bgremove.exceptions import BgRemoveError, ImageTooLargeError, ModelLoadError
+from bgremove.limits import MAX_INPUT_BYTES
 from bgremove.models import ModelSpec
 from bgremove.options import OPTION_FIELDS, BoolKind, EnumKind, OptionField, Options
 from bgremove.settings import EngineSettings
@@ -77,26 +79,64 @@ def iter_images(inputs: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
 
     A folder's sub-folders are mirrored in the output, so ``a/x.jpg`` and ``b/x.jpg`` do not collide.
     """
+    seen: set[Path] = set()
     for path in inputs:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            for image in found:
-                yield image, image.relative_to(path)
+            pairs = [(image, image.relative_to(path)) for image in found]
         else:
-            yield path, Path(path.name)
+            pairs = [(path, Path(path.name))]
+        for image, relative in pairs:
+            if image.resolve() not in seen:  # the same file named twice is processed once
+                seen.add(image.resolve())
+                yield image, relative
 
 
 def output_names(files: Sequence[tuple[Path, Path]]) -> list[Path]:
-    """``<stem>`` per input; inputs sharing a stem (``c.png``, ``c.tiff``) keep their suffix in it."""
-    stems = [relative.with_suffix("") for _, relative in files]
+    """One unique ``<stem>`` per input, relative to the output folder.
+
+    Inputs sharing a stem (``c.png``, ``c.tiff``) keep their suffix in it (``c_png``, ``c_tiff``). Inputs
+    sharing a name from different places (``a/x.jpg b/x.jpg``, or two folders that both hold ``x.jpg``)
+    keep the folders that tell them apart (``a/x``, ``b/x``), relative to their common parent.
+    """
+    names = _stems([relative for _, relative in files])
+    if len(set(names)) < len(names):
+        root = Path(os.path.commonpath([str(path.resolve().parent) for path, _ in files]))
+        clashing = {name for name in names if names.count(name) > 1}
+        names = _stems(
+            [
+                path.resolve().relative_to(root) if name in clashing else relative
+                for (path, relative), name in zip(files, names, strict=True)
+            ]
+        )
+    seen: dict[Path, int] = {}
+    unique = []
+    for name in names:  # a last resort no real input set should reach: never overwrite silently
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else name.with_name(f"{name.name}_{seen[name]}"))
+    return unique
+
+
+def _stems(relatives: Sequence[Path]) -> list[Path]:
+    stems = [relative.with_suffix("") for relative in relatives]
     counts: dict[Path, int] = {}
     for stem in stems:
         counts[stem] = counts.get(stem, 0) + 1
-    names = []
-    for (_, relative), stem in zip(files, stems, strict=True):
-        suffix = relative.suffix.lstrip(".").lower()
-        names.append(stem.with_name(f"{stem.name}_{suffix}") if counts[stem] > 1 else stem)
-    return names
+    return [
+        stem.with_name(f"{stem.name}_{relative.suffix.lstrip('.').lower()}") if counts[stem] > 1 else stem
+        for relative, stem in zip(relatives, stems, strict=True)
+    ]
+
+
+def read_input(path: Path, limit: int | None = None) -> bytes:
+    """The file's bytes, refusing more than ``limit`` (default: the function's input limit), so that
+    ``/dev/zero`` or a huge file cannot fill memory."""
+    limit = MAX_INPUT_BYTES if limit is None else limit
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ImageTooLargeError(f"{path} is over {limit / 2**20:.0f} MiB, the input limit")
+    return data
 
 
 def _register_custom_model(engine: Engine, model: str, descriptor: str | None) -> str:
@@ -106,8 +146,10 @@ def _register_custom_model(engine: Engine, model: str, descriptor: str | None) -
         return model
     try:
         extra = json.loads(descriptor) if descriptor else {}
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ModelLoadError(f"--model-descriptor is not valid JSON: {error}") from None
+    if not isinstance(extra, dict):
+        raise ModelLoadError(f"--model-descriptor must be a JSON object, got {type(extra).__name__}")
     spec = ModelSpec.from_descriptor(
         {"input_size": 320, **extra, "name": path.stem, "source": str(path.resolve())}
     )
@@ -145,28 +187,33 @@ def run(argv: Sequence[str]) -> int:
     except BgRemoveError as error:
         print(f"bgremove: {error.code}: {error.message}", file=sys.stderr)
         return 2
-    args.output.mkdir(parents=True, exist_ok=True)
+    if args.output.exists() and not args.output.is_dir():
+        print(f"bgremove: -o {args.output} is a file; give a folder", file=sys.stderr)
+        return 2
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"bgremove: cannot create {args.output}: {error.strerror or error}", file=sys.stderr)
+        return 2
     failures = 0
     show_progress = len(files) > 1 and not args.no_progress and sys.stderr.isatty()
     stems = dict(zip((f for f, _ in files), output_names(files), strict=True))
     for path in _progress([f for f, _ in files], show_progress):
         try:
-            result = engine.process(path.read_bytes(), options)
-        except (BgRemoveError, OSError) as error:
-            failures += 1
-            code = error.code if isinstance(error, BgRemoveError) else "READ_ERROR"
-            message = error.message if isinstance(error, BgRemoveError) else str(error)
-            print(f"{path}: {code}: {message}", file=sys.stderr)
-            if args.json:
-                print(
-                    json.dumps(
-                        {"input": str(path), "status": "FAILED", "error": {"code": code, "message": message}}
-                    )
-                )
+            result = engine.process(read_input(path), options)
+        except BgRemoveError as error:
+            failures += _report_failure(path, error.code, error.message, as_json=args.json)
+            continue
+        except OSError as error:
+            failures += _report_failure(path, "READ_ERROR", str(error), as_json=args.json)
             continue
         target = args.output / f"{stems[path]}.{result.extension}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(result.data)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(result.data)
+        except OSError as error:
+            failures += _report_failure(path, "WRITE_ERROR", f"{target}: {error}", as_json=args.json)
+            continue
         if args.json:
             print(
                 json.dumps(
@@ -190,6 +237,16 @@ def run(argv: Sequence[str]) -> int:
     return 1 if failures else 0
 
 
+def _report_failure(path: Path, code: str, message: str, *, as_json: bool) -> int:
+    """Print one file's failure (stderr, and stdout with ``--json``); returns 1 to count it."""
+    print(f"{path}: {code}: {message}", file=sys.stderr)
+    if as_json:
+        print(
+            json.dumps({"input": str(path), "status": "FAILED", "error": {"code": code, "message": message}})
+        )
+    return 1
+
+
 def run_decode_delta(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="bgremove decode-delta",
@@ -200,13 +257,20 @@ def run_decode_delta(argv: Sequence[str]) -> int:
     parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG file (or folder)")
     args = parser.parse_args(argv)
     try:
-        cutout = apply_delta(args.input.read_bytes(), args.delta.read_bytes())
+        cutout = apply_delta(read_input(args.input), read_input(args.delta))
     except BgRemoveError as error:
         print(f"bgremove: {error.code}: {error.message}", file=sys.stderr)
         return 1
+    except OSError as error:
+        print(f"bgremove: READ_ERROR: {error}", file=sys.stderr)
+        return 1
     target = args.output / f"{args.input.stem}.png" if args.output.is_dir() else args.output
-    target.parent.mkdir(parents=True, exist_ok=True)
-    cutout.save(target, "PNG", compress_level=1)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cutout.save(target, "PNG", compress_level=1)
+    except OSError as error:
+        print(f"bgremove: WRITE_ERROR: {target}: {error}", file=sys.stderr)
+        return 1
     print(f"{target} {cutout.size[0]}x{cutout.size[1]}", file=sys.stderr)
     return 0
 

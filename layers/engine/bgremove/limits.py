@@ -23,3 +23,7 @@ MAX_RESULT_PIXELS = 40_000_000
 
 MAX_MARGIN_PX = 10_000
 """Largest margin on one side, in pixels (percent margins are capped at 100%)."""
+
+MAX_INPUT_BYTES = 100 * 1024 * 1024
+"""Largest encoded input read (the function's default ``MAX_INPUT_BYTES``; the CLI's cap): a 32 MP image is
+at most ~100 MB even as an uncompressed 8-bit RGB TIFF."""
