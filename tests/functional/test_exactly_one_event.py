@@ -20,7 +20,7 @@ from processor import completion, handler
 from processor.service import ImageProcessor
 from processor.settings import DEFAULT_METRICS_NAMESPACE, Env, ProcessorSettings
 from tests.fakes import fake_engine
-from tests.functional.conftest import INPUT_BUCKET, OUTPUT_BUCKET, REGION, FakeContext, Stack
+from tests.functional.conftest import INPUT_BUCKET, OUTPUT_BUCKET, REGION, FakeContext, Stack, current
 from tests.sample_events import load_event
 
 NOT_AN_IMAGE = b"hello, world"
@@ -76,7 +76,7 @@ def install_processor(
 
 
 def sqs_event(key: str, etag: str) -> dict[str, Any]:
-    return load_event("sqs-s3-put", bucket=INPUT_BUCKET, key=key, etag=etag)
+    return current(load_event("sqs-s3-put", bucket=INPUT_BUCKET, key=key, etag=etag))
 
 
 def emf_blobs(text: str) -> list[dict[str, Any]]:

@@ -17,7 +17,15 @@ from bgremove import ModelSpec
 from processor import completion, handler
 from processor.service import ImageProcessor, output_key_for
 from processor.settings import ProcessorSettings
-from tests.functional.conftest import INPUT_BUCKET, OUTPUT_BUCKET, REGION, FakeContext, Stack
+from tests.functional.conftest import (
+    INPUT_BUCKET,
+    OUTPUT_BUCKET,
+    REGION,
+    FakeContext,
+    ScriptedContext,
+    Stack,
+    current,
+)
 from tests.sample_events import load_event
 
 pytestmark = pytest.mark.integration  # runs the real model
@@ -28,17 +36,22 @@ SCHEMA = json.loads(
 
 
 def sqs_event(
-    *uploads: tuple[str, str], ids: list[str] | None = None, sequencer: str | None = None
+    *uploads: tuple[str, str],
+    ids: list[str] | None = None,
+    sequencer: str | None = None,
+    size: int | None = None,
 ) -> dict[str, Any]:
-    """An SQS batch, one message per (key, etag), each wrapping an S3 notification."""
+    """An SQS batch, one message per (key, etag), each wrapping an S3 notification sent now."""
     records = []
     for index, (key, etag) in enumerate(uploads):
-        record = load_event("sqs-s3-put", bucket=INPUT_BUCKET, key=key, etag=etag)["Records"][0]
+        record = current(load_event("sqs-s3-put", bucket=INPUT_BUCKET, key=key, etag=etag))["Records"][0]
         record["messageId"] = ids[index] if ids else f"message-{index}"
+        notification = json.loads(record["body"])
         if sequencer:
-            notification = json.loads(record["body"])
             notification["Records"][0]["s3"]["object"]["sequencer"] = sequencer
-            record["body"] = json.dumps(notification)
+        if size is not None:
+            notification["Records"][0]["s3"]["object"]["size"] = size
+        record["body"] = json.dumps(notification)
         records.append(record)
     return {"Records": records}
 
@@ -123,7 +136,7 @@ def test_each_notification_source_decodes_keys(
     aws: Stack, photo: bytes, context: FakeContext, name: str, key: str
 ) -> None:
     etag = aws.upload(key, photo, {"format": "webp"})
-    handler.lambda_handler(load_event(name, bucket=INPUT_BUCKET, key=key, etag=etag), context)
+    handler.lambda_handler(current(load_event(name, bucket=INPUT_BUCKET, key=key, etag=etag)), context)
     assert list(aws.outputs()) == ["uploads/summer photo été.webp"]
     events = aws.events()
     assert [e["status"] for e in events] == ["COMPLETED"]
@@ -252,15 +265,15 @@ def test_same_bytes_uploaded_again_with_new_options_is_a_new_upload(
     assert set(aws.outputs()) == {"again.png", "again.jpg"}
 
 
-def test_overwritten_before_read_fails_as_source_not_found(
-    aws: Stack, photo: bytes, context: FakeContext
-) -> None:
+def test_overwritten_before_read_fails_as_superseded(aws: Stack, photo: bytes, context: FakeContext) -> None:
     notified = aws.upload("race.jpg", photo)
     aws.upload("race.jpg", b"newer bytes arrived")  # unversioned bucket: the notified ETag is gone
     assert handler.lambda_handler(sqs_event(("race.jpg", notified)), context) == {"batchItemFailures": []}
     [event] = aws.events()
-    assert event["error"]["code"] == "SOURCE_NOT_FOUND"
+    assert_valid(event)
+    assert event["error"]["code"] == "SUPERSEDED"  # a newer upload replaced it; it has its own event
     assert "overwritten" in event["error"]["message"]
+    assert aws.outputs() == {}
 
 
 def test_oversized_object_fails_before_reading(
@@ -285,20 +298,16 @@ def test_model_not_deployed_is_an_option_error(aws: Stack, photo: bytes, context
 
 def test_folder_markers_are_skipped(aws: Stack, context: FakeContext) -> None:
     etag = aws.upload("photos/", b"")
-    assert handler.lambda_handler(sqs_event(("photos/", etag)), context) == {"batchItemFailures": []}
+    assert handler.lambda_handler(sqs_event(("photos/", etag), size=0), context) == {"batchItemFailures": []}
     assert aws.events() == []
     assert aws.outputs() == {}
 
 
 def test_records_that_cannot_finish_in_time_are_given_back(aws: Stack, photo: bytes) -> None:
     etag = aws.upload("late.jpg", photo)
+    almost_out_of_time = ScriptedContext(120_000, 3_000)  # a 120 s batch with 3 s left at this record
 
-    class AlmostOutOfTime(FakeContext):
-        @staticmethod
-        def get_remaining_time_in_millis() -> int:
-            return 3_000
-
-    response = handler.lambda_handler(sqs_event(("late.jpg", etag), ids=["m-late"]), AlmostOutOfTime())
+    response = handler.lambda_handler(sqs_event(("late.jpg", etag), ids=["m-late"]), almost_out_of_time)
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-late"}]}
     assert aws.outputs() == {}
     assert aws.events() == []
@@ -431,7 +440,7 @@ def test_direct_s3_invoke_raises_on_transient_failure(
     _, s3, _ = build_processor(aws, monkeypatch)
     etag = aws.upload("async.jpg", photo)
     fail_first(s3, "GetObject", throttled("GetObject"))
-    event = load_event("s3-put", bucket=INPUT_BUCKET, key="async.jpg", etag=etag)
+    event = current(load_event("s3-put", bucket=INPUT_BUCKET, key="async.jpg", etag=etag))
     with pytest.raises(ClientError):
         handler.lambda_handler(event, context)  # Lambda's async retry delivers it again
     assert handler.lambda_handler(event, context) == {"processed": 1}

@@ -62,11 +62,14 @@ def test_oversized_object_is_rejected_with_the_configured_limit_in_mib(
     limit: int, length: int, message: str
 ) -> None:
     s3, events = SizedS3(length), Collect()
-    settings = ProcessorSettings(output_bucket="out", topic_arn="arn:topic", max_input_bytes=limit)
+    settings = ProcessorSettings(
+        output_bucket="out", topic_arn="arn:topic", input_buckets=("in",), max_input_bytes=limit
+    )
     processor = ImageProcessor(fake_engine(), s3, events, settings)
 
     event = processor.process(ObjectRef("in", "big.tif", etag="0123"))
 
+    assert isinstance(event, dict)
     assert event["error"] == {"code": "IMAGE_TOO_LARGE", "message": message}
     assert events.events == [event]
     assert s3.body.closed
@@ -74,7 +77,7 @@ def test_oversized_object_is_rejected_with_the_configured_limit_in_mib(
 
 def test_object_at_the_limit_is_read() -> None:
     s3 = SizedS3(DEFAULT_MAX_INPUT_BYTES)
-    settings = ProcessorSettings(output_bucket="out", topic_arn="arn:topic")
+    settings = ProcessorSettings(output_bucket="out", topic_arn="arn:topic", input_buckets=("in",))
     processor = ImageProcessor(fake_engine(), s3, Collect(), settings)
     with pytest.raises(AssertionError, match="an oversized body was read"):
         processor.process(ObjectRef("in", "big.tif", etag="0123"))

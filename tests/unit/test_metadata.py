@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,6 +25,7 @@ REPORT = Report(
     options={"format": "webp", "margin": "10px"},
 )
 NOTHING_FOUND = replace(REPORT, input_foreground=None, result_foreground=None, format="png")
+MODIFIED = datetime(2026, 11, 21, 12, 0, 7, 250_000, tzinfo=UTC)
 
 
 def written(report: Report, **changes: str) -> dict[str, str]:
@@ -95,6 +97,98 @@ def test_output_of_an_upload_without_sequencer() -> None:
     )
     assert metadata.is_result_of(meta, source_etag="e1", source_sequencer=None)
     assert not metadata.is_result_of(meta, source_etag="e1", source_sequencer="0A")
+
+
+def test_source_last_modified_is_written_to_the_second() -> None:
+    meta = metadata.result_metadata(
+        REPORT,
+        source_key="k",
+        source_etag="e1",
+        source_sequencer=None,
+        job_id=None,
+        source_last_modified=MODIFIED,
+    )
+    assert meta["source-last-modified"] == "2026-11-21T12:00:07Z"
+    assert written(REPORT)["source-last-modified"] == ""  # unknown
+
+
+def test_an_upload_without_sequencer_is_recognised_by_etag_and_last_modified() -> None:
+    """S3 Batch Operations tasks carry no sequencer; the output a notification wrote for them has one."""
+    meta = metadata.result_metadata(
+        REPORT,
+        source_key="k",
+        source_etag="e1",
+        source_sequencer="0A",
+        job_id=None,
+        source_last_modified=MODIFIED,
+    )
+    assert metadata.is_result_of(meta, source_etag="e1", source_sequencer=None, source_last_modified=MODIFIED)
+    later = MODIFIED + timedelta(seconds=1)
+    assert not metadata.is_result_of(
+        meta, source_etag="e1", source_sequencer=None, source_last_modified=later
+    )
+    assert not metadata.is_result_of(
+        meta, source_etag="e2", source_sequencer=None, source_last_modified=MODIFIED
+    )
+
+
+def source(
+    sequencer: str | None = "0055AED6DCD90281F9",
+    modified: datetime | None = MODIFIED,
+    key: str = "in/cat.heic",
+) -> dict[str, str]:
+    """The metadata of an output made from an upload of ``key`` with this sequencer and LastModified."""
+    return metadata.result_metadata(
+        REPORT,
+        source_key=key,
+        source_etag="e9",
+        source_sequencer=sequencer,
+        job_id="order 9",
+        source_last_modified=modified,
+    )
+
+
+@pytest.mark.parametrize(
+    ("written_by", "sequencer", "modified", "newer"),
+    [
+        # sequencers decide when both are known, whatever the times say
+        (source(), "0055AED6DCD90281E5", MODIFIED + timedelta(hours=1), True),
+        (source(), "0055AED6DCD90281FA", MODIFIED - timedelta(hours=1), False),
+        (source(), "0055AED6DCD90281F9", MODIFIED, False),  # the same upload
+        (source("0055AED6DCD90281E5"), "0055AED6DCD90281E50001", MODIFIED, False),  # right-padded
+        # without a sequencer on either side, LastModified decides, to the second
+        (source(), None, MODIFIED - timedelta(seconds=1), True),
+        (source(None), "0055AED6DCD90281E5", MODIFIED - timedelta(seconds=1), True),
+        (source(None), None, MODIFIED + timedelta(seconds=1), False),
+        (
+            source(None),
+            None,
+            MODIFIED.replace(microsecond=0),
+            False,
+        ),  # the same second: not known to be newer
+        (source(None, None), None, MODIFIED - timedelta(days=1), False),  # nothing to order by
+        (source(None), None, None, False),
+        # another key's output (cat.heic and cat.jpg share cat.png): never comparable
+        (source(key="in/cat.jpg"), "0055AED6DCD90281E5", MODIFIED - timedelta(days=1), False),
+        ({"uploaded-by": "someone"}, "0055AED6DCD90281E5", MODIFIED, False),
+    ],
+)
+def test_newer_source(
+    written_by: dict[str, str], sequencer: str | None, modified: datetime | None, newer: bool
+) -> None:
+    found = metadata.newer_source(
+        written_by, source_key="in/cat.heic", source_sequencer=sequencer, source_last_modified=modified
+    )
+    assert (found is not None) is newer
+
+
+def test_newer_source_is_described_for_the_message() -> None:
+    found = metadata.newer_source(
+        source(), source_key="in/cat.heic", source_sequencer="0055AED6DCD90281E5", source_last_modified=None
+    )
+    assert (
+        found == "ETag e9, sequencer 0055AED6DCD90281F9, last modified 2026-11-21T12:00:07Z, job-id order 9"
+    )
 
 
 def test_replayed_event_reports_the_stored_facts() -> None:

@@ -9,7 +9,13 @@ import pytest
 
 from bgremove import BgRemoveError, ConfigurationError, InputError, InvalidOptionError
 from processor import completion, metadata, sources
-from processor.exceptions import OutOfTimeError, SettingsError, SourceNotFoundError, UnrecognisedEventError
+from processor.exceptions import (
+    OutOfTimeError,
+    SettingsError,
+    SourceNotFoundError,
+    SupersededError,
+    UnrecognisedEventError,
+)
 from processor.settings import (
     DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     DEFAULT_MAX_INPUT_BYTES,
@@ -19,7 +25,11 @@ from processor.settings import (
     ProcessorSettings,
 )
 
-REQUIRED = {Env.OUTPUT_BUCKET: "out", Env.COMPLETION_TOPIC_ARN: "arn:aws:sns:us-east-1:123456789012:t"}
+REQUIRED = {
+    Env.OUTPUT_BUCKET: "out",
+    Env.COMPLETION_TOPIC_ARN: "arn:aws:sns:us-east-1:123456789012:t",
+    Env.INPUT_BUCKETS: "in",
+}
 
 
 def test_metadata_to_options_ignores_unknown_keys_and_reads_job_id() -> None:
@@ -53,9 +63,17 @@ def test_settings_from_env() -> None:
 @pytest.mark.parametrize(
     ("environ", "setting"),
     [
-        ({Env.COMPLETION_TOPIC_ARN: "t"}, Env.OUTPUT_BUCKET),
-        ({Env.OUTPUT_BUCKET: "out", Env.COMPLETION_TOPIC_ARN: ""}, Env.COMPLETION_TOPIC_ARN),
+        ({Env.COMPLETION_TOPIC_ARN: "t", Env.INPUT_BUCKETS: "in"}, Env.OUTPUT_BUCKET),
+        (
+            {Env.OUTPUT_BUCKET: "out", Env.COMPLETION_TOPIC_ARN: "", Env.INPUT_BUCKETS: "in"},
+            Env.COMPLETION_TOPIC_ARN,
+        ),
         ({}, Env.OUTPUT_BUCKET),
+        ({Env.OUTPUT_BUCKET: "out", Env.COMPLETION_TOPIC_ARN: "t"}, Env.INPUT_BUCKETS),
+        (
+            {Env.OUTPUT_BUCKET: "out", Env.COMPLETION_TOPIC_ARN: "t", Env.INPUT_BUCKETS: " , "},
+            Env.INPUT_BUCKETS,
+        ),
     ],
 )
 def test_missing_settings_name_the_variable(environ: dict[str, str], setting: str) -> None:
@@ -87,6 +105,18 @@ def test_malformed_numbers_are_settings_errors(setting: str, value: str) -> None
     assert len(str(caught.value)) < 200  # a huge value is not echoed whole
 
 
+def test_input_buckets_are_a_comma_separated_list() -> None:
+    assert ProcessorSettings.from_env(REQUIRED).input_buckets == ("in",)
+    listed = ProcessorSettings.from_env({**REQUIRED, Env.INPUT_BUCKETS: " in-a, in-b,,in-a "})
+    assert listed.input_buckets == ("in-a", "in-b")
+
+
+def test_the_output_bucket_can_never_be_an_input_bucket() -> None:
+    with pytest.raises(SettingsError, match="must not name the output bucket") as caught:
+        ProcessorSettings.from_env({**REQUIRED, Env.INPUT_BUCKETS: "in,out"})
+    assert caught.value.setting == Env.INPUT_BUCKETS
+
+
 def test_settings_error_is_a_configuration_error() -> None:
     error = SettingsError(Env.OUTPUT_BUCKET, "required but not set")
     assert isinstance(error, ConfigurationError)
@@ -102,6 +132,7 @@ def test_settings_error_is_a_configuration_error() -> None:
     ("error", "code", "is_input_error"),
     [
         (SourceNotFoundError("gone"), "SOURCE_NOT_FOUND", True),
+        (SupersededError("newer upload"), "SUPERSEDED", True),
         (SettingsError(Env.MAX_INPUT_BYTES, "bad"), "INVALID_SETTING", False),
         (UnrecognisedEventError("what is this"), "UNRECOGNISED_EVENT", False),
         (OutOfTimeError("5 s left"), "OUT_OF_TIME", False),

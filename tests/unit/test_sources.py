@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -161,10 +162,35 @@ def test_other_eventbridge_events_yield_nothing() -> None:
     assert sources.parse(event) == sources.ParsedEvent(SourceKind.EVENTBRIDGE)
 
 
+def zero_sized(event: dict[str, Any]) -> dict[str, Any]:
+    """The sample event with the object's size 0 (also inside an SQS body: 53177 is only ever the size)."""
+    return json.loads(json.dumps(event).replace(": 53177", ": 0"))  # type: ignore[no-any-return]
+
+
 def test_folder_markers_yield_nothing() -> None:
-    assert refs_of(s3_notification("photos%2F")) == []
-    assert refs_of(load_event("sqs-s3-put", key="photos/")) == []
-    assert refs_of(load_event("eventbridge-object-created", key="photos/")) == []
+    assert refs_of(s3_notification("photos%2F", size=0)) == []
+    assert refs_of(zero_sized(load_event("sqs-s3-put", key="photos/"))) == []
+    assert refs_of(zero_sized(load_event("eventbridge-object-created", key="photos/"))) == []
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        s3_notification("photos%2F", size=1024),
+        load_event("sqs-s3-put", key="photos/"),
+        load_event("eventbridge-object-created", key="photos/"),
+    ],
+    ids=["s3", "sqs", "eventbridge"],
+)
+def test_keys_ending_in_slash_that_hold_bytes_are_uploads(event: dict[str, Any]) -> None:
+    assert [r.key for r in refs_of(event)] == ["photos/"]
+
+
+def test_a_folder_marker_needs_a_known_size_of_zero() -> None:
+    assert ObjectRef("b", "photos/", size=0).is_folder_marker
+    assert not ObjectRef("b", "photos/", size=7).is_folder_marker
+    assert not ObjectRef("b", "photos/").is_folder_marker  # S3 Batch Operations: looked up first
+    assert not ObjectRef("b", "empty.jpg", size=0).is_folder_marker  # an empty upload: EMPTY_INPUT
 
 
 def test_only_object_creations_are_kept_from_a_mixed_notification() -> None:
@@ -233,6 +259,55 @@ def test_quoted_etags_are_unquoted() -> None:
     assert quoted.etag == "abc"
     assert quoted.identity() == ObjectRef("b", "k", etag="abc").identity()
     assert ObjectRef("b", "k", etag='""').etag is None
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("s3-put", datetime(2026, 11, 21, 12, 0, tzinfo=UTC)),
+        ("sqs-s3-put", datetime(2026, 11, 21, 12, 0, tzinfo=UTC)),
+        ("sqs-sns-s3-put", datetime(2026, 11, 21, 12, 0, tzinfo=UTC)),
+        ("eventbridge-object-created", datetime(2026, 11, 21, 12, 0, tzinfo=UTC)),
+        ("sqs-eventbridge-object-created", datetime(2026, 11, 21, 12, 0, tzinfo=UTC)),
+        ("s3-batch-2.0", None),
+    ],
+)
+def test_notifications_carry_their_time(name: str, expected: datetime | None) -> None:
+    (ref,) = refs_of(load_event(name))
+    assert ref.event_time == expected
+
+
+@pytest.mark.parametrize("value", ["", "yesterday", 12, None])
+def test_an_unreadable_event_time_is_no_time(value: object) -> None:
+    event = s3_notification("a.jpg")
+    event["Records"][0]["eventTime"] = value
+    (ref,) = refs_of(event)
+    assert ref.event_time is None
+
+
+def test_event_time_is_not_part_of_the_identity() -> None:
+    moment = datetime(2026, 11, 21, tzinfo=UTC)
+    assert (
+        ObjectRef("b", "k", etag="e", event_time=moment).identity()
+        == ObjectRef("b", "k", etag="e").identity()
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("0055AED6DCD90281E5", "0055AED6DCD90281F9", -1),
+        ("0055AED6DCD90281F9", "0055AED6DCD90281E5", 1),
+        ("0055AED6DCD90281E5", "0055aed6dcd90281e5", 0),  # case does not matter
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E50000", 0),  # right-padded with zeros: equal
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E50001", -1),  # the longer one is later
+        ("0055AED6DCD90281F", "0055AED6DCD90281E5FF", 1),  # F0 > E5: not numeric order, S3's order
+        ("", "0055AED6DCD90281E5", None),
+        ("0055AED6DCD90281E5", "not-hex", None),
+    ],
+)
+def test_sequencers_compare_right_padded(first: str, second: str, expected: int | None) -> None:
+    assert sources.compare_sequencers(first, second) == expected
 
 
 def test_identity_tells_uploads_apart() -> None:

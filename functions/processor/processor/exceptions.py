@@ -4,11 +4,13 @@
 
     BgRemoveError (engine)
     ├── InputError ................ FAILED event, message acknowledged, never retried
-    │   └── SourceNotFoundError     SOURCE_NOT_FOUND    (object deleted or overwritten before we read it)
+    │   ├── SourceNotFoundError     SOURCE_NOT_FOUND    (object deleted before we read it)
+    │   └── SupersededError         SUPERSEDED          (a newer upload of the same key replaced this one)
     ├── ModelError ................ retried, then DLQ (a deployment fault)
     ├── ConfigurationError ........ INVALID_SETTING: the function cannot start; retried, then DLQ
     │   └── SettingsError           INVALID_SETTING     (names the function's environment variable)
-    ├── UnrecognisedEventError .... UNRECOGNISED_EVENT: retried, then DLQ (a poison message, a wiring fault)
+    ├── UnrecognisedEventError .... UNRECOGNISED_EVENT: a direct invocation raises it (a wiring fault); an
+    │                               SQS message nobody can read is logged, counted and acknowledged
     ├── OutOfTimeError ............ OUT_OF_TIME: the record is given back unprocessed and retried
     └── ProcessingError ........... retried, then DLQ
     anything else (botocore errors: throttling, 5xx, timeouts; SNS publish failures)
@@ -23,13 +25,31 @@ from __future__ import annotations
 
 from bgremove.exceptions import BgRemoveError, ConfigurationError, InputError
 
-__all__ = ["OutOfTimeError", "SettingsError", "SourceNotFoundError", "UnrecognisedEventError"]
+__all__ = [
+    "OutOfTimeError",
+    "SettingsError",
+    "SourceNotFoundError",
+    "SupersededError",
+    "UnrecognisedEventError",
+]
 
 
 class SourceNotFoundError(InputError):
-    """The uploaded object is gone (deleted, or overwritten by a newer upload) before it could be read."""
+    """The uploaded object was deleted before it could be read."""
 
     code = "SOURCE_NOT_FOUND"
+
+
+class SupersededError(InputError):
+    """A newer upload of the same key replaced this one: its bytes, options or result are gone.
+
+    Raised when the key was overwritten before this upload could be read, when the object read turns out
+    to be a later upload than the notified one (same bytes, other metadata), or when the output already
+    holds the result of a later upload. The message names the newer upload, which has its own event.
+    Not retried: no retry can bring the replaced upload back.
+    """
+
+    code = "SUPERSEDED"
 
 
 class SettingsError(ConfigurationError):
@@ -47,8 +67,10 @@ class SettingsError(ConfigurationError):
 class UnrecognisedEventError(BgRemoveError):
     """The event, or an SQS message body, is none of the shapes the function accepts.
 
-    Not an :class:`~bgremove.InputError`: no upload can be named, so no FAILED event can be published. The
-    message is retried and then parked in the dead-letter queue, where someone can look at it.
+    Not an :class:`~bgremove.InputError`: no upload can be named, so no FAILED event can be published. An
+    SQS message that raises it is permanent garbage: the handler logs it with its message id, counts it
+    (metric ``UnrecognisedMessage``) and acknowledges it, as retries could never read it either. A direct
+    invocation with an unrecognised event raises it, so that Lambda reports the wiring fault.
     """
 
     code = "UNRECOGNISED_EVENT"

@@ -3,10 +3,17 @@
 Failure semantics per source:
 
 - SQS (main path): partial batch response; an item that failed transiently is delivered again and, after
-  ``maxReceiveCount`` attempts, moved to the dead-letter queue.
-- S3 / EventBridge (asynchronous invokes): any transient failure raises, so Lambda retries the event.
+  ``maxReceiveCount`` attempts, moved to the dead-letter queue. A message nobody can read (not JSON, no
+  ``Records``, an unknown document) is permanent: it is logged with its message id, counted
+  (``UnrecognisedMessage``) and acknowledged, never retried into the dead-letter queue.
+- S3 / EventBridge (asynchronous invokes): any transient failure raises, so Lambda retries the event; so
+  does an event of an unrecognised shape (a wiring fault).
 - S3 Batch Operations: ``TemporaryFailure`` for transient problems (the job retries), ``PermanentFailure``
-  for bad input (its FAILED event is already published), ``Succeeded`` otherwise.
+  for bad input (its FAILED event is already published) and for objects outside ``INPUT_BUCKETS``,
+  ``Succeeded`` otherwise, zero-byte folder markers included (skipped: they are not uploads).
+
+Objects of buckets other than ``INPUT_BUCKETS`` are never processed: see
+:meth:`processor.service.ImageProcessor.process`.
 
 What counts as transient is decided by the error's class: see :mod:`processor.exceptions`.
 """
@@ -36,7 +43,8 @@ from botocore.config import Config
 from bgremove import Engine, EngineSettings
 from processor import completion, sources
 from processor.budget import TimeBudget
-from processor.service import ImageProcessor, s3_model_fetcher
+from processor.exceptions import UnrecognisedEventError
+from processor.service import ImageProcessor, Skipped, SkipReason, s3_model_fetcher
 from processor.settings import DEFAULT_METRICS_NAMESPACE, SERVICE_NAME, Env, ProcessorSettings
 from processor.sources import ObjectRef, SourceKind
 
@@ -47,6 +55,7 @@ metrics = Metrics(
 )
 
 # Standard retry mode backs off on throttling and 5xx before the error reaches the batch logic.
+_LOGGED_BODY_CHARS = 2048  # of an unrecognised message: enough to see what it is
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
 
 
@@ -103,7 +112,12 @@ def _sqs_batch(processor: ImageProcessor, event: dict[str, Any], context: Lambda
 
     def handle_record(record: SQSRecord) -> None:
         with budget.next_record():  # raises OutOfTimeError: the record is given back, not cut off
-            _process_all(processor, sources.refs_from_sqs_record(record))
+            try:
+                refs = sources.refs_from_sqs_record(record)
+            except UnrecognisedEventError as error:
+                _acknowledge_unrecognised(record, error)
+                return
+            _process_all(processor, refs)
 
     response = process_partial_response(
         event=event,
@@ -127,6 +141,23 @@ def _s3_batch(
     return result
 
 
+def _acknowledge_unrecognised(record: SQSRecord, error: UnrecognisedEventError) -> None:
+    """A message that no retry could ever read: keep a trace of it, count it, and let it go.
+
+    Retrying it would only move it to the dead-letter queue after ``maxReceiveCount`` receives and raise
+    the alarm for what is not an upload; the log line keeps its id and the start of its body instead.
+    """
+    logger.error(
+        "unrecognised message acknowledged without processing",
+        extra={
+            "message_id": record.message_id,
+            "error": str(error),
+            "body": record.body[:_LOGGED_BODY_CHARS] if isinstance(record.body, str) else None,
+        },
+    )
+    metrics.add_metric(name="UnrecognisedMessage", unit=MetricUnit.Count, value=1)
+
+
 def _batch_result(
     processor: ImageProcessor, task: S3BatchOperationTask, ref: ObjectRef
 ) -> S3BatchOperationResponseRecord:
@@ -135,6 +166,12 @@ def _batch_result(
     except Exception as error:  # reported to S3 Batch Operations, which retries
         logger.exception("batch task failed; S3 Batch Operations will retry it")
         return task.build_task_batch_response("TemporaryFailure", type(error).__name__)
+    if isinstance(outcome, Skipped):
+        # A folder marker is answered as done (there is nothing to do); an object outside the input
+        # buckets is refused for good (the job was pointed at the wrong bucket).
+        if outcome.reason is SkipReason.FOLDER_MARKER:
+            return task.build_task_batch_response("Succeeded", f"skipped: {outcome.reason.value}")
+        return task.build_task_batch_response("PermanentFailure", f"skipped: {outcome.reason.value}")
     if outcome["status"] == completion.COMPLETED:
         return task.build_task_batch_response("Succeeded", outcome["output"]["key"])
     return task.build_task_batch_response("PermanentFailure", outcome["error"]["code"])

@@ -7,15 +7,21 @@ must not break processing); a bad value fails the upload with the option named.
 
 The output object carries the report the other way: :func:`result_metadata` writes it and
 :func:`report_from_metadata` reads it back, so a retry can announce an output an earlier attempt wrote.
+It also names the upload it was made from (``source-key``, ``source-etag``, ``source-sequencer``,
+``source-last-modified``): :func:`is_result_of` recognises a retry's own output, and
+:func:`newer_source` tells whether an output belongs to a later upload of the same key, which an older
+upload must never overwrite.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from urllib.parse import quote
+from datetime import UTC, datetime
+from urllib.parse import quote, unquote
 
 from bgremove import BBox, Options, OutputFormat, Report
+from processor.sources import compare_sequencers
 
 JOB_ID_KEY = "job-id"
 MAX_JOB_ID_LENGTH = 256
@@ -54,6 +60,24 @@ def _capped(encoded: str, limit: int) -> str:
     return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
 
 
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _source_key(key: str) -> str:
+    return _capped(quote(key, safe="/"), MAX_SOURCE_KEY_CHARS)
+
+
+def _time(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT) if moment is not None else ""
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(text or "", _TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def result_metadata(
     report: Report,
     *,
@@ -61,12 +85,15 @@ def result_metadata(
     source_etag: str | None,
     source_sequencer: str | None,
     job_id: str | None,
+    source_last_modified: datetime | None = None,
 ) -> dict[str, str]:
     """User metadata written on the output object: ASCII, under S3's 2 KB limit.
 
     ``source-key`` and ``job-id`` are percent-encoded (metadata must be ASCII); if either would be too long
-    it is replaced by its SHA-256. ``source-etag`` and ``source-sequencer`` identify the upload the result
-    belongs to, so a retry can recognise its own earlier output.
+    it is replaced by its SHA-256. ``source-etag``, ``source-sequencer`` and ``source-last-modified`` (the
+    input's ``LastModified``, UTC, to the second, as S3 reports it) identify and order the upload the
+    result belongs to, so that a retry can recognise its own earlier output and an older upload never
+    replaces a newer one's result.
     """
     meta = {
         "input-size": f"{report.input_size[0]} {report.input_size[1]}",
@@ -77,23 +104,78 @@ def result_metadata(
         "model": report.model,
         "format": report.format,
         "source-format": report.source_format,
-        "source-key": _capped(quote(source_key, safe="/"), MAX_SOURCE_KEY_CHARS),
+        "source-key": _source_key(source_key),
         "source-etag": source_etag or "",
         "source-sequencer": source_sequencer or "",
+        "source-last-modified": _time(source_last_modified),
     }
     if job_id:
         meta["job-id"] = _capped(quote(job_id, safe=""), MAX_ENCODED_JOB_ID_CHARS)
     return meta
 
 
-def is_result_of(written: Mapping[str, str], *, source_etag: str, source_sequencer: str | None) -> bool:
+def is_result_of(
+    written: Mapping[str, str],
+    *,
+    source_etag: str,
+    source_sequencer: str | None,
+    source_last_modified: datetime | None = None,
+) -> bool:
     """Whether output metadata names this upload (ETag and sequencer) as its source.
 
-    Same bytes uploaded twice have the same ETag but different sequencers: each upload is its own.
+    Same bytes uploaded twice have the same ETag but different sequencers: each upload is its own. An
+    upload known without a sequencer (S3 Batch Operations) is recognised by ETag and ``LastModified``
+    where the output recorded one, else only by an output that has no sequencer either.
     """
-    return written.get("source-etag") == source_etag and written.get("source-sequencer", "") == (
-        source_sequencer or ""
-    )
+    if written.get("source-etag") != source_etag:
+        return False
+    if source_sequencer:
+        return written.get("source-sequencer", "") == source_sequencer
+    recorded = _parse_time(written.get("source-last-modified"))
+    if recorded is not None and source_last_modified is not None:
+        return recorded == source_last_modified.replace(microsecond=0)
+    return not written.get("source-sequencer")
+
+
+def newer_source(
+    written: Mapping[str, str],
+    *,
+    source_key: str,
+    source_sequencer: str | None,
+    source_last_modified: datetime | None,
+) -> str | None:
+    """If the output was made from a later upload of ``source_key`` than the one described: that upload.
+
+    Uploads of one key are ordered by their S3 event ``sequencer`` when both are known (see
+    :func:`processor.sources.compare_sequencers`); otherwise, as a fallback (S3 Batch Operations tasks
+    and outputs they wrote carry none), by the inputs' ``LastModified``, to the second: an upload in an
+    earlier second is older. Nothing orders uploads of different keys (``cat.jpg`` and ``cat.png`` share
+    the output ``cat.png``), nor two uploads in the same second without sequencers: ``None`` then, and the
+    upload processed last wins, as before.
+
+    Returns
+    -------
+    str or None
+        A description of the newer upload for the error message (ETag, sequencer, last modified,
+        job id), or ``None`` when the output is not known to be newer.
+    """
+    if written.get("source-key") != _source_key(source_key):
+        return None
+    their_sequencer = written.get("source-sequencer", "")
+    order = compare_sequencers(their_sequencer, source_sequencer or "")
+    if order is None:
+        theirs = _parse_time(written.get("source-last-modified"))
+        ours = source_last_modified.replace(microsecond=0) if source_last_modified is not None else None
+        order = 1 if theirs is not None and ours is not None and theirs > ours else 0
+    if order <= 0:
+        return None
+    facts = {
+        "ETag": written.get("source-etag", ""),
+        "sequencer": their_sequencer,
+        "last modified": written.get("source-last-modified", ""),
+        "job-id": unquote(written.get("job-id", "")),
+    }
+    return ", ".join(f"{name} {value}" for name, value in facts.items() if value)
 
 
 def report_from_metadata(written: Mapping[str, str], *, content_type: str) -> Report | None:

@@ -2,14 +2,26 @@
 
 The service holds no global state: the engine, AWS clients and the idempotency store are passed in, so
 tests and the local runner build it against moto and the Lambda handler against AWS.
+
+Uploads of one key can be notified out of order and processed concurrently. Three rules keep the output
+and the events honest (see :class:`ImageProcessor`):
+
+- the bytes and the options read are those of the notified upload (read pinned to its version, or to its
+  ETag and checked against the notification's time), else the upload is ``SUPERSEDED``;
+- an output made from a later upload of the key is never replaced: the older upload ends ``SUPERSEDED``;
+- the output is written with an S3 conditional write on what was checked, so a concurrent writer
+  cannot slip in between the check and the write.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -35,7 +47,7 @@ from bgremove import (
     output_format,
 )
 from processor import completion, metadata
-from processor.exceptions import SourceNotFoundError
+from processor.exceptions import SourceNotFoundError, SupersededError
 from processor.settings import SERVICE_NAME, ProcessorSettings
 from processor.sources import ObjectRef
 
@@ -43,7 +55,19 @@ logger = Logger(service=SERVICE_NAME, child=True)
 
 _MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 _CHANGED_OBJECT_CODES = frozenset({"PreconditionFailed", "412"})
+# A conditional write lost a race: 412 when the condition failed, 409 when S3 saw two at once.
+_WRITE_CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+_WRITE_ATTEMPTS = 3
 _MIB = 1024 * 1024
+
+MAX_KEY_BYTES = 1024
+"""S3's limit on an object key, in UTF-8 bytes."""
+
+_DIGEST_CHARS = 64  # sha256, hexadecimal
+
+CLOCK_TOLERANCE = timedelta(seconds=1)
+"""How much later than the notification's time an object's ``LastModified`` must be to count as a later
+upload (see :meth:`ImageProcessor._read`): a margin for clock differences inside S3."""
 
 
 def output_key_for(source_key: str, extension: str, prefix: str) -> str:
@@ -51,10 +75,22 @@ def output_key_for(source_key: str, extension: str, prefix: str) -> str:
 
     Inputs that differ only by extension (``cat.jpg``, ``cat.png``) map to the same output key; the later
     upload wins. Upload such files under different names, or read ``source-key`` from the output's metadata.
+
+    S3 keys are at most 1024 bytes of UTF-8, and the prefix and a longer extension can take an input key
+    near that limit past it. Such a key becomes ``<prefix><start of the name>-<sha256>.<extension>``: the
+    readable start of the name (cut at a character boundary) followed by the SHA-256 (hexadecimal) of the
+    whole input key, so that it stays unique and the same input always maps to the same output. Only keys
+    that would not fit are changed; ``source-key`` in the output's metadata names the input either way.
     """
     stem, dot, suffix = source_key.rpartition(".")
     base = stem if dot and "/" not in suffix and stem and not stem.endswith("/") else source_key
-    return f"{prefix}{base}.{extension}"
+    key = f"{prefix}{base}.{extension}"
+    if len(key.encode()) <= MAX_KEY_BYTES:
+        return key
+    digest = hashlib.sha256(source_key.encode()).hexdigest()
+    room = MAX_KEY_BYTES - len(f"{prefix}-{digest}.{extension}".encode())
+    readable = base.encode()[: max(room, 0)].decode(errors="ignore")
+    return f"{prefix}{readable}-{digest}.{extension}"
 
 
 def s3_model_fetcher(s3_client: Any) -> Callable[[str, Path], None]:
@@ -67,6 +103,22 @@ def s3_model_fetcher(s3_client: Any) -> Callable[[str, Path], None]:
     return fetch
 
 
+class SkipReason(StrEnum):
+    """Why an object named by an event is not one of our uploads: no event is published for it."""
+
+    FOLDER_MARKER = "folder marker"
+    """A zero-byte key ending in ``/`` (the S3 console's folders)."""
+    FOREIGN_BUCKET = "not an input bucket"
+    """The bucket is not in ``INPUT_BUCKETS``: a forged or misrouted message."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """:meth:`ImageProcessor.process` left the object alone; ``reason`` says why."""
+
+    reason: SkipReason
+
+
 @dataclass
 class _Attempt:
     """What one attempt at an upload has learnt so far: a FAILED event reports whatever is known."""
@@ -77,6 +129,7 @@ class _Attempt:
     job_id: str | None = None
     input_size: int | None = None
     options: Options | None = None
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +139,35 @@ class _Upload:
     output_key: str
 
 
+@dataclass(frozen=True)
+class _WriteIf:
+    """Write the output only if its key still holds what was checked: ``etag``, or nothing if ``None``."""
+
+    etag: str | None
+
+    def conditions(self) -> dict[str, str]:
+        """PutObject's conditional-write arguments."""
+        return {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
+
+
 class ImageProcessor:
     """Turns one :class:`ObjectRef` into an output object and exactly one completion event.
+
+    Only objects of the configured input buckets are processed, and zero-byte folder markers are not
+    uploads: both are :class:`Skipped`, without an event. An upload replaced by a newer upload of the same
+    key ends ``SUPERSEDED`` (:class:`~processor.exceptions.SupersededError`) instead of describing, or
+    overwriting, the newer one:
+
+    - Versioned buckets: the read is pinned to the notified version, its bytes and its metadata.
+    - Unversioned buckets: the read is pinned to the notified ETag (another ETag now: superseded), and
+      an object last modified more than :data:`CLOCK_TOLERANCE` after the notification's time is a later
+      upload of the same bytes, whose options are not this upload's (superseded). Two uploads of
+      identical bytes within a second or so cannot be told apart: enable versioning to be exact.
+    - The output: one made from a later upload of the key (by S3 event ``sequencer``; without one, by
+      the inputs' ``LastModified``; see :func:`processor.metadata.newer_source`) is kept, and this
+      upload is superseded. The write is conditional (``IfMatch`` the ETag of the output checked, or
+      ``IfNoneMatch="*"`` when there was none); when another writer got there first the output is
+      checked again, up to three times, then the upload is retried by the event source.
 
     Parameters
     ----------
@@ -131,8 +211,14 @@ class ImageProcessor:
         else:
             self._handle = self._handle_once
 
-    def process(self, ref: ObjectRef) -> dict[str, Any]:
+    def process(self, ref: ObjectRef) -> dict[str, Any] | Skipped:
         """Process one object; returns its completion event (replayed from the store on duplicates).
+
+        Returns
+        -------
+        dict or Skipped
+            The completion event; :class:`Skipped` (logged and counted, nothing published) for an object
+            of a bucket not in ``INPUT_BUCKETS`` and for a zero-byte folder marker.
 
         Raises
         ------
@@ -140,8 +226,12 @@ class ImageProcessor:
             Anything but an input problem (throttling, 5xx, timeouts, publish failures, model faults):
             the caller reports the item as failed so the event source delivers it again.
         """
-        if ref.etag is None and ref.version_id is None:
-            ref = self._with_etag(ref)  # S3 Batch Operations tasks name no ETag: look it up
+        if ref.bucket not in self._settings.input_buckets:
+            return self._skip(ref, SkipReason.FOREIGN_BUCKET, "ForeignBucket")
+        if ref.etag is None:
+            ref = self._looked_up(ref)  # S3 Batch Operations tasks name no ETag nor size: look them up
+        if ref.is_folder_marker:
+            return self._skip(ref, SkipReason.FOLDER_MARKER)
         logger.append_keys(bucket=ref.bucket, key=ref.key, version_id=ref.version_id)
         logger.set_correlation_id(completion.event_id_for(ref))
         try:
@@ -150,16 +240,27 @@ class ImageProcessor:
             logger.remove_keys(["bucket", "key", "version_id"])
         return event
 
+    def _skip(self, ref: ObjectRef, reason: SkipReason, metric: str | None = None) -> Skipped:
+        log = logger.warning if reason is SkipReason.FOREIGN_BUCKET else logger.info
+        log(f"skipped: {reason.value}", extra={"bucket": ref.bucket, "key": ref.key})
+        if metric is not None and self._metrics is not None:
+            with _best_effort():
+                self._metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+        return Skipped(reason)
+
     # Runs at most once per upload when idempotency is on: the store remembers the returned event.
     def _handle_once(self, identity: dict[str, str], ref: ObjectRef) -> dict[str, Any]:
         del identity  # only the idempotency key; ``ref`` carries the same facts
         attempt = _Attempt(ref)
         try:
             upload = self._read_upload(attempt)
-            replay = self._existing_output(attempt, upload.output_key)
+            check = self._check_output(attempt, upload.output_key)
+            if isinstance(check, dict):
+                return self._announce_replayed(check)
+            result = self._engine.process(upload.body, upload.options)
+            replay = self._write(attempt, upload, result, check)
             if replay is not None:
                 return self._announce_replayed(replay)
-            result = self._produce(attempt, upload)
         except InputError as error:
             return self._announce_failed(attempt, error)
         return self._announce_completed(attempt, upload.output_key, result)
@@ -167,7 +268,7 @@ class ImageProcessor:
     def _read_upload(self, attempt: _Attempt) -> _Upload:
         """The upload's bytes and what its metadata asks for; each fact lands on ``attempt`` once known."""
         began = time.perf_counter()
-        body, user_metadata, attempt.input_size = self._read(attempt.ref)
+        body, user_metadata, attempt.input_size, attempt.last_modified = self._read(attempt.ref)
         attempt.timings["download"] = _ms_since(began)
         attempt.job_id = metadata.job_id_from_metadata(user_metadata)
         attempt.options = options = metadata.options_from_metadata(user_metadata)
@@ -176,25 +277,51 @@ class ImageProcessor:
         )
         return _Upload(body, options, output_key)
 
-    def _produce(self, attempt: _Attempt, upload: _Upload) -> Result:
-        """Remove the background and write the output, tagged so that a retry can recognise it."""
-        result = self._engine.process(upload.body, upload.options)
+    def _write(
+        self, attempt: _Attempt, upload: _Upload, result: Result, check: _WriteIf
+    ) -> dict[str, Any] | None:
+        """Write the output, tagged so that a retry can recognise it, if the output key still holds what
+        ``check`` saw; otherwise look again: ``None`` once written, or the replayed event of an output
+        a concurrent attempt wrote for this very upload.
+
+        Raises
+        ------
+        SupersededError
+            A later upload's result got there first.
+        ClientError
+            Still losing the race after a few rounds, or any other S3 fault: retried by the event source.
+        """
         began = time.perf_counter()
-        self._s3.put_object(
-            Bucket=self._settings.output_bucket,
-            Key=upload.output_key,
-            Body=result.data,
-            ContentType=result.content_type,
-            Metadata=metadata.result_metadata(
-                result.report,
-                source_key=attempt.ref.key,
-                source_etag=attempt.ref.etag,
-                source_sequencer=attempt.ref.sequencer,
-                job_id=attempt.job_id,
-            ),
+        meta = metadata.result_metadata(
+            result.report,
+            source_key=attempt.ref.key,
+            source_etag=attempt.ref.etag,
+            source_sequencer=attempt.ref.sequencer,
+            job_id=attempt.job_id,
+            source_last_modified=attempt.last_modified,
         )
-        attempt.timings["upload"] = _ms_since(began)
-        return result
+        for round_ in range(1, _WRITE_ATTEMPTS + 1):
+            try:
+                self._s3.put_object(
+                    Bucket=self._settings.output_bucket,
+                    Key=upload.output_key,
+                    Body=result.data,
+                    ContentType=result.content_type,
+                    Metadata=meta,
+                    **check.conditions(),
+                )
+            except ClientError as error:
+                if _error_code(error) not in _WRITE_CONFLICT_CODES or round_ == _WRITE_ATTEMPTS:
+                    raise
+                logger.info("output changed since it was checked; checking again", extra={"round": round_})
+                again = self._check_output(attempt, upload.output_key)
+                if isinstance(again, dict):
+                    return again
+                check = again
+            else:
+                attempt.timings["upload"] = _ms_since(began)
+                return None
+        raise AssertionError("unreachable: the last round returns or raises")  # pragma: no cover
 
     # Metrics go before the publish: once the event is out, nothing may fail the attempt (a retry would
     # announce the upload again). Recording is best-effort besides, see ``_best_effort``.
@@ -237,21 +364,40 @@ class ImageProcessor:
         self._publisher.publish(event)
         return event
 
-    def _with_etag(self, ref: ObjectRef) -> ObjectRef:
+    def _looked_up(self, ref: ObjectRef) -> ObjectRef:
+        """``ref`` with the ETag and size of its object (of its version, if it names one)."""
+        request = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            request["VersionId"] = ref.version_id
         try:
-            head = self._s3.head_object(Bucket=ref.bucket, Key=ref.key)
+            head = self._s3.head_object(**request)
         except ClientError as error:
             if _error_code(error) in _MISSING_OBJECT_CODES:
                 return ref  # reading it will report SOURCE_NOT_FOUND
             raise
         return replace(ref, etag=str(head.get("ETag", "")), size=head.get("ContentLength"))
 
-    def _read(self, ref: ObjectRef) -> tuple[bytes, dict[str, str], int]:
-        """One GetObject: the bytes and the user metadata (S3 events carry no metadata).
+    def _read(self, ref: ObjectRef) -> tuple[bytes, dict[str, str], int, datetime | None]:
+        """One GetObject: the bytes, the user metadata (S3 events carry none), the size, ``LastModified``.
 
-        On an unversioned bucket the read is pinned to the notified ETag: if the key was overwritten in the
-        meantime, these bytes are not the upload this event is about (its own event will follow).
+        The read must see the notified upload, its bytes and its options, and no other. On a versioned
+        bucket it is pinned to the version. On an unversioned one it is pinned to the notified ETag: if
+        the key was overwritten since, this upload is superseded (the newer one has its own event). The
+        same bytes uploaded again keep the ETag but bring their own metadata: an object last modified
+        after the notification's time (S3 sets ``LastModified`` when an upload starts, ``eventTime``
+        when it ends, so the notified upload itself is never later) is such a later upload, and this
+        upload is superseded too.
+
+        Raises
+        ------
+        SourceNotFoundError
+            The object (or version) was deleted.
+        SupersededError
+            A later upload replaced the notified one.
+        ImageTooLargeError
+            Over ``MAX_INPUT_BYTES``; the body is not read.
         """
+        where = f"s3://{ref.bucket}/{ref.key}"
         request: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             request["VersionId"] = ref.version_id
@@ -262,37 +408,84 @@ class ImageProcessor:
         except ClientError as error:
             code = _error_code(error)
             if code in _MISSING_OBJECT_CODES:
-                raise SourceNotFoundError(f"s3://{ref.bucket}/{ref.key} no longer exists") from None
+                raise SourceNotFoundError(f"{where} no longer exists") from None
             if code in _CHANGED_OBJECT_CODES:
-                raise SourceNotFoundError(
-                    f"s3://{ref.bucket}/{ref.key} was overwritten before this upload could be read"
+                raise SupersededError(
+                    f"{where} was overwritten by a newer upload (another ETag) before this upload "
+                    f"(ETag {ref.etag}) could be read"
                 ) from None
             raise
+        last_modified: datetime | None = response.get("LastModified")
+        if (
+            not ref.version_id
+            and ref.event_time is not None
+            and last_modified is not None
+            and last_modified > ref.event_time + CLOCK_TOLERANCE
+        ):
+            response["Body"].close()
+            newer = f"ETag {ref.etag}, last modified {_utc(last_modified, 'seconds')}"
+            newer_job = metadata.job_id_from_metadata(response.get("Metadata") or {})
+            raise SupersededError(
+                f"{where} was uploaded again with the same bytes ({newer}"
+                f"{f', job-id {newer_job}' if newer_job else ''}) after this upload "
+                f"({_utc(ref.event_time, 'milliseconds')}): the newer upload has its own event"
+            )
         length = int(response.get("ContentLength") or 0)
         if length > self._settings.max_input_bytes:
             response["Body"].close()
             limit = self._settings.max_input_bytes
             raise ImageTooLargeError(f"the object is {_mib(length)}; the limit is {_mib(limit)}")
         body: bytes = response["Body"].read()
-        return body, dict(response.get("Metadata") or {}), len(body)
+        return body, dict(response.get("Metadata") or {}), len(body), last_modified
 
-    def _existing_output(self, attempt: _Attempt, output_key: str) -> dict[str, Any] | None:
-        """The COMPLETED event of an output an earlier attempt wrote for this very upload, if any.
+    def _check_output(self, attempt: _Attempt, output_key: str) -> dict[str, Any] | _WriteIf:
+        """What to do about what the output key holds now.
 
-        A retry after a partial success (output written, event not published) must neither write a
-        second output nor skip the event.
+        Returns
+        -------
+        dict or _WriteIf
+            The replayed COMPLETED event when the output is this very upload's result (a retry after a
+            partial success: output written, event not published, must neither write a second output
+            nor skip the event); otherwise the condition under which to write it.
+
+        Raises
+        ------
+        SupersededError
+            The output is the result of a later upload of the same key.
         """
         ref = attempt.ref
-        if not ref.etag:
-            return None
         try:
             head = self._s3.head_object(Bucket=self._settings.output_bucket, Key=output_key)
         except ClientError as error:
             if _error_code(error) in _MISSING_OBJECT_CODES:
-                return None
+                return _WriteIf(None)
             raise
         written = head.get("Metadata") or {}
-        if not metadata.is_result_of(written, source_etag=ref.etag, source_sequencer=ref.sequencer):
+        newer = metadata.newer_source(
+            written,
+            source_key=ref.key,
+            source_sequencer=ref.sequencer,
+            source_last_modified=attempt.last_modified,
+        )
+        if newer is not None:
+            raise SupersededError(
+                f"s3://{self._settings.output_bucket}/{output_key} already holds the result of a newer "
+                f"upload of s3://{ref.bucket}/{ref.key} ({newer}); this upload's result is not written"
+            )
+        write = _WriteIf(str(head.get("ETag") or "") or None)
+        replay = self._replay(attempt, output_key, head) if ref.etag else None
+        return write if replay is None else replay
+
+    def _replay(self, attempt: _Attempt, output_key: str, head: dict[str, Any]) -> dict[str, Any] | None:
+        """The replayed COMPLETED event if ``head`` (the output's) names this upload as its source."""
+        ref = attempt.ref
+        written = head.get("Metadata") or {}
+        if not metadata.is_result_of(
+            written,
+            source_etag=ref.etag or "",
+            source_sequencer=ref.sequencer,
+            source_last_modified=attempt.last_modified,
+        ):
             return None  # another upload's result under the same key: process this one
         content_type = head.get("ContentType", "application/octet-stream")
         report = metadata.report_from_metadata(written, content_type=content_type)
@@ -355,6 +548,11 @@ def _best_effort() -> Iterator[None]:
 
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _utc(moment: datetime, timespec: str) -> str:
+    """``2026-11-21T12:00:00Z`` (or with milliseconds): how S3 writes times."""
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def _ms_since(began: float) -> float:

@@ -12,6 +12,7 @@ from processor.exceptions import SettingsError
 class Env:
     """Environment variables the function reads (template.yaml sets them)."""
 
+    INPUT_BUCKETS = "INPUT_BUCKETS"
     OUTPUT_BUCKET = "OUTPUT_BUCKET"
     OUTPUT_PREFIX = "OUTPUT_PREFIX"
     COMPLETION_TOPIC_ARN = "COMPLETION_TOPIC_ARN"
@@ -52,6 +53,11 @@ class ProcessorSettings:
     ----------
     output_bucket
         Bucket that receives results (never the input bucket: that would re-trigger the function).
+    input_buckets
+        The only buckets whose objects are processed (``INPUT_BUCKETS``, comma-separated). A message naming
+        any other bucket is not one of our uploads (a forged or misrouted message): it is logged, counted
+        and acknowledged, never processed, so that no message can make the function read or overwrite
+        its own outputs. Never contains ``output_bucket``.
     output_prefix
         Prepended to every output key, e.g. ``"results/"``.
     topic_arn
@@ -68,6 +74,7 @@ class ProcessorSettings:
 
     output_bucket: str
     topic_arn: str
+    input_buckets: tuple[str, ...]
     output_prefix: str = ""
     idempotency_table: str = ""
     idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS
@@ -81,17 +88,20 @@ class ProcessorSettings:
         Raises
         ------
         SettingsError
-            A required variable is missing or empty, or a number is malformed or out of range; the error
-            names the first offending variable.
+            A required variable is missing or empty, ``INPUT_BUCKETS`` names the output bucket, or a number
+            is malformed or out of range; the error names the first offending variable.
         """
         env = os.environ if environ is None else environ
-        missing = [name for name in (Env.OUTPUT_BUCKET, Env.COMPLETION_TOPIC_ARN) if not env.get(name)]
+        required = (Env.OUTPUT_BUCKET, Env.COMPLETION_TOPIC_ARN, Env.INPUT_BUCKETS)
+        missing = [name for name in required if not env.get(name, "").strip(", ")]
         if missing:
             also = f" (nor is {', '.join(missing[1:])})" if len(missing) > 1 else ""
             raise SettingsError(missing[0], f"required but not set{also}")
+        output_bucket = env[Env.OUTPUT_BUCKET]
         return cls(
-            output_bucket=env[Env.OUTPUT_BUCKET],
+            output_bucket=output_bucket,
             topic_arn=env[Env.COMPLETION_TOPIC_ARN],
+            input_buckets=_bucket_list(env, Env.INPUT_BUCKETS, output_bucket),
             output_prefix=env.get(Env.OUTPUT_PREFIX, ""),
             idempotency_table=env.get(Env.IDEMPOTENCY_TABLE, ""),
             idempotency_ttl_seconds=_int_setting(
@@ -102,6 +112,14 @@ class ProcessorSettings:
                 env, Env.MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_BYTES, MAX_INPUT_BYTES_RANGE
             ),
         )
+
+
+def _bucket_list(env: Mapping[str, str], name: str, output_bucket: str) -> tuple[str, ...]:
+    """Comma-separated bucket names, blanks around them ignored; never the output bucket."""
+    buckets = tuple(dict.fromkeys(part.strip() for part in env[name].split(",") if part.strip()))
+    if output_bucket in buckets:
+        raise SettingsError(name, f"must not name the output bucket {output_bucket!r}")
+    return buckets
 
 
 def _int_setting(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:

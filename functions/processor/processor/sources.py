@@ -18,7 +18,13 @@ messages must succeed or fail one by one (powertools' ``BatchProcessor`` reports
         refs = parsed.refs
 
 Skipped without error: ``s3:TestEvent`` messages, events other than object creation, zero-byte "folder"
-objects (``photos/``) and empty ``Records`` lists. Anything else raises :class:`UnrecognisedEventError`.
+objects (``photos/`` with ``size`` 0; a key ending in ``/`` that holds bytes is an upload like any other)
+and empty ``Records`` lists. Anything else raises :class:`UnrecognisedEventError`. S3 Batch Operations
+tasks carry no size, so their folder markers are recognised later, by the processor, once it has looked
+the object up.
+
+Each reference keeps what orders uploads of one key: S3's ``sequencer`` (compare them with
+:func:`compare_sequencers`) and the notification's time (``eventTime``, or EventBridge's ``time``).
 
 Object keys are URL-decoded: S3 notifications encode them (``red flower.jpg`` arrives as
 ``red+flower.jpg``) and powertools' ``S3Object.key`` returns them as sent, so they are decoded here;
@@ -28,9 +34,11 @@ powertools' EventBridge and S3 Batch Operations classes decode their keys themse
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
@@ -50,6 +58,7 @@ __all__ = [
     "ObjectRef",
     "ParsedEvent",
     "SourceKind",
+    "compare_sequencers",
     "parse",
     "refs_from_message_body",
     "refs_from_sqs_record",
@@ -57,6 +66,7 @@ __all__ = [
 
 _S3_TEST_EVENT = "s3:TestEvent"
 _OBJECT_CREATED_DETAIL = "Object Created"
+_HEX_DIGITS = frozenset(string.hexdigits)
 
 
 class SourceKind(StrEnum):
@@ -73,7 +83,10 @@ class ObjectRef:
     """One uploaded object to process.
 
     ``key`` is URL-decoded; ``etag`` has no surrounding quotes; ``sequencer`` is S3's per-key event order
-    (notifications and EventBridge carry it, S3 Batch Operations does not).
+    (notifications and EventBridge carry it, S3 Batch Operations does not; see
+    :func:`compare_sequencers`); ``event_time`` is when S3 finished the upload (the notification's
+    ``eventTime``, EventBridge's ``time``; ``None`` for S3 Batch Operations), timezone-aware. Neither
+    ``size`` nor ``event_time`` is part of :meth:`identity`.
     """
 
     bucket: str
@@ -82,8 +95,12 @@ class ObjectRef:
     etag: str | None = None
     size: int | None = None
     sequencer: str | None = None
+    event_time: datetime | None = None
 
     def __post_init__(self) -> None:
+        # A document of the right shape with fields of the wrong type is malformed too (see _malformed).
+        if not (isinstance(self.bucket, str) and self.bucket and isinstance(self.key, str) and self.key):
+            raise ValueError(f"bucket and key must be non-empty text, got {self.bucket!r}, {self.key!r}")
         if self.etag is not None:
             object.__setattr__(self, "etag", self.etag.strip('"') or None)
 
@@ -103,8 +120,27 @@ class ObjectRef:
 
     @property
     def is_folder_marker(self) -> bool:
-        """Zero-byte "folder" objects the S3 console creates (``photos/``): not uploads."""
-        return self.key.endswith("/")
+        """A zero-byte "folder" object as the S3 console creates them (``photos/``): not an upload.
+
+        Only when the size is known to be 0: a key ending in ``/`` that holds bytes is processed, and an
+        unknown size (S3 Batch Operations) must be looked up first.
+        """
+        return self.key.endswith("/") and self.size == 0
+
+
+def compare_sequencers(first: str, second: str) -> int | None:
+    """Order two S3 ``sequencer`` values of the same key: -1, 0 or 1 as ``first`` is earlier, equal, later.
+
+    S3 documents sequencers as hexadecimal strings of possibly different lengths, to be compared by first
+    right-padding the shorter with zeros, then comparing lexicographically (the notification-content
+    page of the S3 user guide; older versions of that page said left-pad, the current one says
+    right-pad). Case is ignored. ``None`` when either is empty or not hexadecimal: not comparable.
+    """
+    if not first or not second or not set(first) | set(second) <= _HEX_DIGITS:
+        return None
+    width = max(len(first), len(second))
+    left, right = first.upper().ljust(width, "0"), second.upper().ljust(width, "0")
+    return (left > right) - (left < right)
 
 
 @dataclass(frozen=True)
@@ -217,8 +253,9 @@ def _refs_from_s3_event(event: S3Event) -> list[ObjectRef]:
                 key=unquote_plus(obj.key),  # S3Object.key is returned as sent: URL-encoded
                 version_id=obj.version_id or None,
                 etag=obj.etag or obj.get("etag") or None,
-                size=obj.get("size"),
-                sequencer=obj.get("sequencer"),
+                size=_size(obj.get("size")),
+                sequencer=_text(obj.get("sequencer")),
+                event_time=_timestamp(record.get("eventTime")),
             )
         )
     return [ref for ref in refs if not ref.is_folder_marker]
@@ -233,8 +270,9 @@ def _refs_from_eventbridge(event: S3EventBridgeNotificationEvent) -> list[Object
         key=obj.key,  # decoded by powertools
         version_id=obj.get("version-id") or None,  # absent on unversioned buckets
         etag=obj.etag or None,
-        size=obj.size,
-        sequencer=obj.get("sequencer"),
+        size=_size(obj.get("size")),
+        sequencer=_text(obj.get("sequencer")),
+        event_time=_timestamp(event.get("time")),
     )
     return [] if ref.is_folder_marker else [ref]
 
@@ -242,6 +280,37 @@ def _refs_from_eventbridge(event: S3EventBridgeNotificationEvent) -> list[Object
 def _ref_from_batch_task(task: S3BatchOperationTask) -> ObjectRef:
     # Decoded by powertools; the bucket comes from s3BucketArn (schema 1.0) or s3Bucket (2.0).
     return ObjectRef(bucket=task.s3_bucket, key=task.s3_key, version_id=task.s3_version_id or None)
+
+
+def _text(value: object) -> str | None:
+    """A string field that is optional: ``None`` when absent, empty or not text."""
+    return value if isinstance(value, str) and value else None
+
+
+def _size(value: object) -> int | None:
+    """A notification's object size; ``None`` when absent or not a whole number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _timestamp(value: object) -> datetime | None:
+    """An ISO-8601 time as a timezone-aware datetime (UTC when it names no zone); ``None`` if unreadable.
+
+    A missing or odd timestamp must not make a notification unreadable: it only disables the check that
+    needs it (see :class:`processor.service.ImageProcessor`).
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @contextmanager
