@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 
 import numpy as np
 import pillow_heif
@@ -113,6 +114,83 @@ def test_16_bit_grayscale_is_scaled_not_clipped():
     assert (np.diff(row) >= 0).all()
     # Clipping would have made most of the ramp white; scaling keeps it spread out.
     assert (row == 255).sum() <= 3
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _chunk_kinds(data: bytes) -> list[bytes]:
+    kinds, position = [], 8
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kinds.append(data[position + 4 : position + 8])
+        position += 12 + length
+    return kinds
+
+
+def test_16_bit_grayscale_colour_key_becomes_transparency():
+    # Neighbours of the key (1000) share its high byte, so only a 16-bit comparison tells them apart.
+    pixels = np.array([[0, 1000, 999, 1001, 40000, 1000, 65535, 1000]] * 3, dtype=np.uint16)
+    data = encode(Image.fromarray(pixels), "PNG", transparency=1000)
+    assert b"tRNS" in _chunk_kinds(data)  # Pillow really wrote the key
+    with Image.open(io.BytesIO(data)) as written:
+        assert (written.mode, written.info["transparency"]) == ("I;16", 1000)
+    decoded = decode(data, max_pixels=BIG)
+    assert decoded.image.mode == "RGBA"
+    alpha = np.asarray(decoded.image)[..., 3]
+    assert alpha[0].tolist() == [255, 0, 255, 255, 255, 0, 255, 0]
+    assert (alpha == alpha[0]).all()
+    grey = np.asarray(decoded.image)[0, :, 0].astype(int)
+    assert [grey[0], grey[4], grey[6]] == [0, 40000 >> 8, 255]  # still scaled, not clipped
+
+
+def _grey_png(bits: int, values: list[int], key: int) -> bytes:
+    """A one-row greyscale PNG of ``bits`` per pixel with a ``tRNS`` key, written by hand."""
+    if bits == 16:
+        row = struct.pack(f">{len(values)}H", *values)
+    else:
+        per_byte = 8 // bits
+        row = bytes(
+            sum(value << (8 - bits * (k + 1)) for k, value in enumerate(values[i : i + per_byte]))
+            for i in range(0, len(values), per_byte)
+        )
+    ihdr = struct.pack(">IIBBBBB", len(values), 1, bits, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"tRNS", struct.pack(">H", key))
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" + row))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
+def test_grayscale_colour_key_of_every_bit_depth(bits: int):
+    top = (1 << bits) - 1
+    values = [0, top, top // 2, 1, 0, top, top // 2, 1]
+    key = 1 if bits == 1 else top // 2
+    decoded = decode(_grey_png(bits, values, key), max_pixels=BIG)
+    assert decoded.image.mode == "RGBA"
+    alpha = np.asarray(decoded.image)[0, :, 3].tolist()
+    assert alpha == [0 if value == key else 255 for value in values]
+
+
+def test_16_bit_rgb_colour_key_becomes_transparency():
+    # Pillow keeps 8 bits of each 16-bit sample; the key is compared at that precision.
+    samples = [[0, 0, 0], [1000, 2000, 3000], [65535, 0, 0], [1000, 2000, 3000]]
+    ihdr = struct.pack(">IIBBBBB", 4, 1, 16, 2, 0, 0, 0)
+    row = b"".join(struct.pack(">3H", *sample) for sample in samples)
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"tRNS", struct.pack(">3H", 1000, 2000, 3000))
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" + row))
+        + _png_chunk(b"IEND", b"")
+    )
+    decoded = decode(data, max_pixels=BIG)
+    assert decoded.image.mode == "RGBA"
+    assert np.asarray(decoded.image)[0, :, 3].tolist() == [255, 0, 255, 0]
 
 
 def test_palette_png_with_transparency_becomes_rgba():
@@ -356,3 +434,14 @@ def test_no_downscale_at_exactly_max_pixels():
     assert decoded.image.size == (50, 40)
     assert decoded.scale == 1.0
     assert np.array_equal(np.asarray(decoded.image), np.asarray(original))
+
+
+@pytest.mark.parametrize(("size", "max_pixels"), [((1000, 1), 100), ((1, 1000), 100), ((5000, 3), 1000)])
+def test_downscale_of_a_strip_stays_within_max_pixels(size: tuple[int, int], max_pixels: int):
+    # Scaling both sides by sqrt(max_pixels / area) would leave the short side under 1 px: it stays at
+    # 1 and the long side gives up the rest.
+    decoded = decode(encode(Image.new("RGB", size, (200, 100, 50)), "PNG"), max_pixels=max_pixels)
+    width, height = decoded.image.size
+    assert width * height <= max_pixels
+    assert (width * height) >= max_pixels // 2
+    assert (width >= height) == (size[0] >= size[1])

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from bgremove import (
     BBox,
@@ -25,7 +26,9 @@ from bgremove import (
     apply_delta,
     output_format,
 )
+from bgremove._compose import watermark
 from bgremove._matte import refine
+from bgremove.limits import MAX_DECODE_SIDE
 from bgremove.report import STAGES
 from tests.fakes import FAKE_MODEL, FakeRegistry, MatteFn, fake_engine, fake_registry
 from tests.helpers import (
@@ -43,6 +46,7 @@ from tests.helpers import (
 RECT = rect_matte(0.25, 0.2, 0.75, 0.8)
 RECT_BOX = BBox(50, 20, 100, 60)
 BACKGROUND_POINT = (5, 5)  # (x, y)
+ONE_PIXEL = encode(Image.new("RGB", (1, 1), (10, 200, 30)), "PNG")
 FOREGROUND_POINT = (100, 50)
 
 
@@ -113,6 +117,8 @@ def test_format_and_mode(png: bytes, raw: dict[str, str], fmt: str, mode: str):
         {"format": "webp", "background_type": "overlay"},
         {"format": "jpg"},
         {"format": "delta-png", "background_type": "white"},
+        {"background_type": "white", "target_size": "70000 10"},
+        {"format": "delta-png", "target_size": "70000 10"},
     ],
 )
 def test_output_format_is_known_before_processing(png: bytes, raw: dict[str, str]):
@@ -457,6 +463,53 @@ def test_watermark_changes_pixels_all_over(raw: dict[str, str]):
             assert changed[rows, cols].any()  # repeated over the whole result
 
 
+def _stamp_by_stamp(image: Image.Image) -> Image.Image:
+    """The watermark as first written: every stamp drawn on a full-size mask (the look to keep)."""
+    width, height = image.size
+    size = max(12, min(width, height) // 8)
+    font = ImageFont.load_default(size=size)
+    stamp = Image.new("L", image.size, 0)
+    draw = ImageDraw.Draw(stamp)
+    step_x, step_y = size * 6, size * 3
+    for row, y in enumerate(range(-size, height + size, step_y)):
+        shift = (row % 2) * step_x // 2
+        for x in range(-step_x + shift, width + step_x, step_x):
+            draw.text((x, y), "PREVIEW", fill=150, font=font)
+    grey = {"L": 128, "RGB": (128, 128, 128), "RGBA": (128, 128, 128, 255)}[image.mode]
+    return Image.composite(Image.new(image.mode, image.size, grey), image, stamp)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+@pytest.mark.parametrize(
+    "size", [(1, 1), (5, 300), (300, 5), (97, 101), (400, 300), (1234, 987), (20000, 30)]
+)
+def test_watermark_looks_as_drawn_stamp_by_stamp(mode: str, size: tuple[int, int]):
+    rng = np.random.default_rng(size[0] * 7 + size[1])
+    channels = {"L": (), "RGB": (3,), "RGBA": (4,)}[mode]
+    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], *channels), dtype=np.uint8), mode)
+    assert np.array_equal(np.asarray(watermark(image)), np.asarray(_stamp_by_stamp(image)))
+
+
+@pytest.mark.parametrize("target_size", ["400 300", "200000 1", "1 200000", "25000000 1"])
+def test_watermark_work_does_not_grow_with_the_canvas(monkeypatch: pytest.MonkeyPatch, target_size: str):
+    # One stamp tile (two rows of the pattern) is drawn, then copied: a handful of text renderings on
+    # a tile-sized image whatever the canvas; drawing stamp by stamp took ~350,000 on 25,000,000 x 1.
+    drawn_on: list[tuple[int, int]] = []
+    text = ImageDraw.ImageDraw.text
+
+    def counting(self: ImageDraw.ImageDraw, *args: Any, **kwargs: Any) -> None:
+        drawn_on.append(self.im.size)
+        text(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", counting)
+    width, height = (int(v) for v in target_size.split())
+    _, picture = _run(ONE_PIXEL, {"target_size": target_size, "test": "true", "format": "png"})
+    assert picture.size == (width, height)
+    stamp_height = max(12, min(width, height) // 8)
+    assert 1 <= len(drawn_on) <= 8
+    assert set(drawn_on) == {(6 * stamp_height, 6 * stamp_height)}
+
+
 # -------------------------------------------------------------------------------------- report
 
 
@@ -718,3 +771,125 @@ def test_blur_margins_continue_the_blurred_background(png: bytes, image: Image.I
     band = np.concatenate([pixels[:20].reshape(-1, 3), pixels[-20:].reshape(-1, 3)])
     # not black bars: the margin holds the (blurred) picture's own colours
     assert band.mean() > 0.5 * np.asarray(image).astype(np.float32).mean()
+
+
+# --------------------------------------------------------------------------- what each format can hold
+
+
+@pytest.mark.parametrize(
+    ("raw", "limit"),
+    [
+        ({"format": "webp", "target_size": "20000 100"}, "16,383"),
+        ({"format": "webp", "target_size": "100 16384"}, "16,383"),
+        ({"format": "jpeg", "target_size": "70000 100"}, "65,500"),
+        ({"format": "jpeg", "target_size": "65501 1", "background_type": "white"}, "65,500"),
+    ],
+)
+def test_target_size_over_the_format_limit_is_refused_before_decoding(raw: dict[str, str], limit: str):
+    engine = fake_engine()
+    with pytest.raises(InvalidOptionError) as caught:
+        engine.process(b"", Options.parse(raw))  # even empty input: the options alone decide
+    assert caught.value.option == "target_size"
+    width, height = raw["target_size"].split()
+    assert f"at most {limit} px a side" in caught.value.message
+    assert f"would be {width}x{height}" in caught.value.message
+    assert "png" in caught.value.message
+    assert fake_registry(engine).fake.seen_sizes == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"format": "webp", "target_size": "16383 7"},
+        {"format": "webp", "target_size": "7 16383"},
+        {"format": "jpeg", "target_size": "65500 3"},
+        {"format": "png", "target_size": "100000 3"},
+        {"format": "delta_png", "target_size": "100000 3"},  # delta ignores target_size
+    ],
+)
+def test_results_at_the_format_limit_are_written(raw: dict[str, str]):
+    result, picture = _run(ONE_PIXEL, raw)
+    assert picture.size == result.report.result_size
+    if raw["format"] != "delta_png":
+        assert picture.size == tuple(int(v) for v in raw["target_size"].split())
+
+
+@pytest.mark.parametrize("raw", [{"background_type": "white"}, {"background_color": "#ffffff"}, {}])
+def test_auto_picks_png_when_target_size_outgrows_jpeg(raw: dict[str, str]):
+    options = Options.parse({**raw, "target_size": "70000 100"})
+    assert output_format(options).format.value == "png"  # known before decoding, as the pipeline needs
+    result, picture = _run(ONE_PIXEL, {**raw, "target_size": "70000 100"})
+    assert (result.report.format, result.extension, picture.format) == ("png", "png", "PNG")
+    assert picture.size == (70000, 100)
+    # Within JPEG's limit an opaque result stays JPEG.
+    assert (
+        output_format(Options.parse({"background_type": "white", "target_size": "65500 100"})).extension
+        == "jpg"
+    )
+
+
+def test_wide_input_too_large_for_webp_names_format():
+    panorama = encode(textured(20000, 20, seed=2), "PNG")
+    engine = fake_engine(RECT)
+    with pytest.raises(InvalidOptionError) as caught:
+        engine.process(panorama, Options.parse({"format": "webp"}))
+    assert caught.value.option == "format"
+    assert "would be 20000x20" in caught.value.message
+    assert "at most 16,383 px a side" in caught.value.message
+
+
+def test_crop_that_makes_the_result_fit_is_not_refused():
+    # The subject spans half the width: cropped, 10000 px fits WebP; the size is judged after the crop.
+    panorama = encode(textured(20000, 20, seed=2), "PNG")
+    _, picture = _run(panorama, {"format": "webp", "crop_to_foreground": "true"})
+    assert picture.format == "WEBP"
+    assert picture.size == (10000, 12)
+
+
+def test_margin_that_outgrows_webp_names_format():
+    with pytest.raises(InvalidOptionError) as caught:
+        fake_engine().process(ONE_PIXEL, Options.parse({"format": "webp", "margin": "0 10000px"}))
+    assert caught.value.option == "format"
+    assert "would be 20001x1" in caught.value.message
+
+
+def test_opaque_auto_result_wider_than_jpeg_is_refused_not_renamed():
+    # auto was resolved to JPEG from the options (the output key ends in .jpg already): switching to PNG
+    # now would write PNG bytes under a .jpg name, so the request is refused, naming format. Inputs are at
+    # most JPEG's 65,500 px a side, so it takes margins to get there.
+    wide = encode(Image.new("RGB", (60000, 2), (10, 200, 30)), "PNG")
+    raw = {"background_type": "white", "margin": "0 3000px"}
+    assert output_format(Options.parse(raw)).extension == "jpg"
+    with pytest.raises(InvalidOptionError) as caught:
+        fake_engine().process(wide, Options.parse(raw))
+    assert caught.value.option == "format"
+    assert "auto picks jpeg" in caught.value.message
+    assert "would be 66000x2" in caught.value.message
+    # Asking for PNG works.
+    _, picture = _run(wide, {**raw, "format": "png"})
+    assert picture.size == (66000, 2)
+
+
+@pytest.mark.parametrize("target_size", ["2000000 1", "1 2000000", "100000 20"])
+def test_blur_bars_on_a_long_canvas_resample_a_bounded_axis(
+    monkeypatch: pytest.MonkeyPatch, target_size: str
+):
+    # Pillow's resampling keeps ~12 bytes per filter tap for each output pixel of an axis: bilinear onto a
+    # 25,000,000-px axis took 0.9 GB. Only nearest neighbour (no tables) may produce a long axis.
+    resized: list[tuple[tuple[int, int], int]] = []
+    resize = Image.Image.resize
+
+    def recording(
+        self: Image.Image, size: tuple[int, int], resample: int | None = None, **kw: Any
+    ) -> Image.Image:
+        resized.append((tuple(size), resample))  # type: ignore[arg-type]
+        return resize(self, size, resample, **kw)
+
+    monkeypatch.setattr(Image.Image, "resize", recording)
+    _, picture = _run(ONE_PIXEL, {"target_size": target_size, "background_type": "blur", "format": "png"})
+    assert picture.size == tuple(int(v) for v in target_size.split())
+    assert resized  # the bars were resampled from the blurred picture
+    for size, resample in resized:
+        assert max(size) <= MAX_DECODE_SIDE or resample == Image.Resampling.NEAREST, (size, resample)
+    # A one-colour picture: its blur, and so the bars, are that colour everywhere.
+    assert np.asarray(picture).reshape(-1, 3).std(axis=0).max() < 1

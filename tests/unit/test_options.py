@@ -432,6 +432,8 @@ def test_options_are_immutable():
         {"crop_to_foreground": "yes", "margin": "10px 5% 3px", "target_size": "640x480"},
         {"vertical_alignment": "top", "max_pixels": "4000000", "model": "isnet"},
         {"format": "delta-png", "threshold": "0.125", "margin": "2.5% 7px"},
+        {"threshold": "0.1234567", "margin": "0.000001px 99.999999%"},  # no precision lost, no 1e-06
+        {"threshold": "1e-7"},
         {
             "format": "webp",
             "jpeg_quality": "1",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from bgremove._png import encode_png
+from bgremove.limits import MAX_JPEG_SIDE, MAX_PNG_SIDE, MAX_WEBP_SIDE
 from bgremove.options import OutputFormat
 
 CONTENT_TYPES = {
@@ -22,6 +23,13 @@ EXTENSIONS = {
     OutputFormat.JPEG: "jpg",
     OutputFormat.WEBP: "webp",
 }
+MAX_SIDES = {
+    OutputFormat.PNG: MAX_PNG_SIDE,
+    OutputFormat.DELTA_PNG: MAX_PNG_SIDE,
+    OutputFormat.JPEG: MAX_JPEG_SIDE,
+    OutputFormat.WEBP: MAX_WEBP_SIDE,
+}
+"""The widest and tallest result each format can hold (what its encoder accepts)."""
 # WebP "method" trades encoder effort for size. Measured on cut-outs (docs/decisions/0002-webp-method-2.md):
 # method 2 is ~1.6x faster than Pillow's default 4 for files 7-17% larger; 0 is faster still but 50-80%
 # larger; 6 is 10x slower for 2%.
@@ -36,11 +44,29 @@ class Encoded:
     extension: str
 
 
-def resolve_format(requested: OutputFormat, *, transparent: bool, mask: bool) -> OutputFormat:
-    """``auto`` -> PNG when the result has transparency or is a mask (lossless edges), else JPEG."""
+def resolve_format(
+    requested: OutputFormat,
+    *,
+    transparent: bool,
+    mask: bool,
+    target_size: tuple[int, int] | None = None,
+) -> OutputFormat:
+    """``auto`` -> PNG or JPEG; any other format is returned as it is.
+
+    ``auto`` is PNG when the result has transparency or is a mask (lossless edges), and when
+    ``target_size`` (the result's exact size when set) is wider or taller than JPEG can hold; else JPEG.
+    The choice depends on the options only, so the output can be named before the input is decoded; an
+    opaque result that outgrows JPEG through the input's own size is refused later (see ``fits``).
+    """
     if requested is not OutputFormat.AUTO:
         return requested
-    return OutputFormat.PNG if transparent or mask else OutputFormat.JPEG
+    too_large_for_jpeg = target_size is not None and not fits(OutputFormat.JPEG, target_size)
+    return OutputFormat.PNG if transparent or mask or too_large_for_jpeg else OutputFormat.JPEG
+
+
+def fits(fmt: OutputFormat, size: tuple[int, int]) -> bool:
+    """Whether a ``size`` (width, height) result can be written as ``fmt`` (see :data:`MAX_SIDES`)."""
+    return max(size) <= MAX_SIDES[fmt]
 
 
 def encode(

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from bgremove._decode import decode
-from bgremove.exceptions import DeltaMismatchError, NotAnImageError
+from bgremove.exceptions import CorruptImageError, DeltaMismatchError, NotAnImageError
 from bgremove.limits import MAX_WORK_PIXELS
 
 
@@ -37,16 +37,22 @@ def make_delta(image: Image.Image, alpha: Image.Image) -> Image.Image:
 def apply_delta(input_data: bytes, delta_data: bytes) -> Image.Image:
     """Rebuild the full RGBA cut-out from the original input bytes and a delta PNG.
 
+    The delta's header is checked against the input before its pixels are decoded, so a delta that
+    declares some other (possibly enormous) size costs nothing.
+
     Raises
     ------
+    NotAnImageError
+        The delta is no image at all.
     DeltaMismatchError
         The delta is not an RGBA PNG of the input's (EXIF-oriented) size.
+    CorruptImageError
+        The delta's header is right but its pixel data is damaged or truncated.
     """
     source = decode(input_data, max_pixels=MAX_WORK_PIXELS).image.convert("RGB")
     try:
         delta_image = Image.open(io.BytesIO(delta_data))
-        delta_image.load()
-    except OSError:
+    except Exception:  # Pillow's plugins raise many types (bomb errors too) for bytes they cannot read
         raise NotAnImageError("the delta is not a readable PNG") from None
     if delta_image.format != "PNG" or delta_image.mode != "RGBA":
         raise DeltaMismatchError(
@@ -54,6 +60,10 @@ def apply_delta(input_data: bytes, delta_data: bytes) -> Image.Image:
         )
     if delta_image.size != source.size:
         raise DeltaMismatchError(f"the delta is {delta_image.size}, the input is {source.size}")
+    try:
+        delta_image.load()
+    except Exception as error:  # as in decode(): any decoder failure is the file's
+        raise CorruptImageError(f"the delta PNG is damaged or truncated: {error}") from None
     delta = np.asarray(delta_image)
     rgb = np.asarray(source)
     out = delta.copy()

@@ -67,13 +67,49 @@ class OutputFormatInfo:
 def output_format(options: Options) -> OutputFormatInfo:
     """The format a request will produce, known before any pixel is decoded (``auto`` resolved).
 
-    It depends on the options only, so callers can name the output file up front.
+    It depends on the options only, so callers can name the output file up front. ``auto`` is PNG when
+    the result has transparency, for ``map``, and when ``target_size`` is wider or taller than JPEG can
+    hold (:data:`~bgremove.limits.MAX_JPEG_SIDE`); JPEG otherwise. An opaque ``auto`` result that outgrows
+    JPEG through the input's own size (a panorama, wide margins) cannot switch to PNG without renaming the
+    output after the fact, so :meth:`Engine.process` refuses it as ``INVALID_OPTION`` (option ``format``).
     """
     transparent = options.is_delta or _compose.has_transparency(options)
     fmt = _encode.resolve_format(
-        options.format, transparent=transparent, mask=options.background_type is BackgroundType.MAP
+        options.format,
+        transparent=transparent,
+        mask=options.background_type is BackgroundType.MAP,
+        target_size=None if options.is_delta else options.target_size,
     )
     return OutputFormatInfo(fmt, _encode.EXTENSIONS[fmt], _encode.CONTENT_TYPES[fmt])
+
+
+def _check_result_fits(fmt: OutputFormat, size: tuple[int, int], options: Options) -> None:
+    """Refuse a ``size`` result that ``fmt`` cannot hold, naming the option to change.
+
+    With ``target_size`` set the result is exactly that size, so ``target_size`` is named; otherwise the
+    input's size (and margins) made it that large and ``format`` is named: PNG holds any result.
+
+    Raises
+    ------
+    InvalidOptionError
+        ``fmt`` holds at most :data:`bgremove._encode.MAX_SIDES` pixels a side.
+    """
+    if _encode.fits(fmt, size):
+        return
+    limit = _encode.MAX_SIDES[fmt]
+    width, height = size
+    if options.target_size is not None:
+        raise InvalidOptionError(
+            "target_size",
+            f"{fmt.value} holds at most {limit:,} px a side; the result would be {width}x{height}; "
+            "use png or a smaller target_size",
+        )
+    chosen = " (auto picks jpeg for an opaque result)" if options.format is OutputFormat.AUTO else ""
+    raise InvalidOptionError(
+        "format",
+        f"{fmt.value}{chosen} holds at most {limit:,} px a side; the result would be {width}x{height}; "
+        "use png, or make the result smaller (max_pixels, target_size, margin)",
+    )
 
 
 class _Stopwatch:
@@ -223,6 +259,9 @@ class Engine:
     def _process(self, data: bytes, options: Options) -> Result:
         clock = _Stopwatch()
         spec = self.resolve_model(options.model)  # before decoding: a bad model fails fast, even on bad input
+        fmt = output_format(options).format
+        if options.target_size is not None and not options.is_delta:
+            _check_result_fits(fmt, options.target_size, options)  # the exact result size: fail fast too
         with clock.stage("decode"):
             decoded = decode(data, max_pixels=options.max_pixels)
         if options.is_delta and decoded.scale != 1.0:
@@ -249,8 +288,7 @@ class Engine:
             corners = alpha.point(_FOREGROUND_LUT).getbbox()
             foreground = BBox.from_corners(corners) if corners else None
         with clock.stage("compose"):
-            picture, layout = self._compose(image, alpha, foreground, options)
-        fmt = output_format(options).format
+            picture, layout = self._compose(image, alpha, foreground, options, fmt)
         with clock.stage("encode"):
             encoded = _encode.encode(
                 picture,
@@ -276,7 +314,7 @@ class Engine:
 
     @staticmethod
     def _compose(
-        image: Image.Image, alpha: Image.Image, foreground: BBox | None, options: Options
+        image: Image.Image, alpha: Image.Image, foreground: BBox | None, options: Options, fmt: OutputFormat
     ) -> tuple[Image.Image, _geometry.Layout]:
         if options.format is OutputFormat.DELTA_PNG:
             # Pixian's contract: delta ignores colour, crop, margin, size and alignment options.
@@ -297,4 +335,5 @@ class Engine:
             target_size=options.target_size,
             vertical_alignment=options.vertical_alignment,
         )
+        _check_result_fits(fmt, layout.canvas_size, options)  # before paying for compose and encode
         return _compose.compose(image, alpha, options, layout), layout

@@ -30,7 +30,14 @@ from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
 from bgremove.exceptions import InvalidOptionError
-from bgremove.limits import MAX_MARGIN_PX, MAX_TARGET_PIXELS, MAX_WORK_PIXELS, MIN_WORK_PIXELS
+from bgremove.limits import (
+    MAX_JPEG_SIDE,
+    MAX_MARGIN_PX,
+    MAX_TARGET_PIXELS,
+    MAX_WEBP_SIDE,
+    MAX_WORK_PIXELS,
+    MIN_WORK_PIXELS,
+)
 
 JPEG_QUALITY_DEFAULT = 75
 # Long enough for any real value, short enough that no regex or int() conversion can be made to crawl.
@@ -74,7 +81,8 @@ class Length:
         return round(self.value * reference / 100) if self.percent else round(self.value)
 
     def __str__(self) -> str:
-        number = f"{self.value:g}"
+        # Fixed-point with the parser's 6 decimals: `:g` would write 1e-06, which the parser refuses.
+        number = f"{self.value:.6f}".rstrip("0").rstrip(".")
         return f"{number}%" if self.percent else f"{number}px"
 
 
@@ -271,7 +279,9 @@ class FloatKind(Kind[float]):
         return float(value)
 
     def dump(self, value: float) -> str:
-        return f"{value:g}"
+        # repr is the shortest text that reads back as the same float (`:g` keeps 6 digits only).
+        text = repr(float(value))
+        return text.removesuffix(".0")
 
     def describe(self) -> str:
         return f"{self.low:g}..{self.high:g}"
@@ -332,6 +342,9 @@ class MarginKind(Kind[Margin]):
         return self.check(option, Margin(lengths[top], lengths[right], lengths[bottom], lengths[left]))
 
     def check(self, option: str, value: Margin) -> Margin:
+        sides = (value.top, value.right, value.bottom, value.left)
+        if any(round(part.value, 6) != part.value for part in sides):  # what the text form can say
+            value = Margin(*(Length(round(part.value, 6), part.percent) for part in sides))
         for part in (value.top, value.right, value.bottom, value.left):
             if part.value < 0 or not math.isfinite(part.value):
                 raise InvalidOptionError(option, f"{part} is negative")
@@ -469,7 +482,9 @@ class Options:
     format: OutputFormat = option(
         OutputFormat.AUTO,
         EnumKind(OutputFormat, {"jpg": "jpeg", "delta-png": "delta_png"}),
-        "auto: PNG when the result has transparency (and for `map`), JPEG when opaque",
+        f"auto: PNG when the result has transparency (and for `map`) or when `target-size` is over "
+        f"{MAX_JPEG_SIDE:,} px a side, JPEG when opaque. WebP holds at most {MAX_WEBP_SIDE:,} px a side, "
+        f"JPEG {MAX_JPEG_SIDE:,}",
     )
     jpeg_quality: int = option(JPEG_QUALITY_DEFAULT, IntKind(1, 100), "JPEG and WebP quality")
     background_color: RGB | None = option(
