@@ -19,11 +19,13 @@ help:
 	@echo "make run     - run the whole S3 pipeline locally on an embedded AWS emulator"
 	@echo "make test    - ruff + mypy, unit, functional and integration tests, template lint"
 	@echo "make lint    - ruff + mypy"
+	@echo "make fuzz [MINUTES=10] - fuzz decoder, engine, options, metadata and event parsing for MINUTES minutes"
 	@echo "make model [MODEL=u2netp|isnet] - fetch and verify model weights into $(MODELS_DIR)/"
 	@echo "make build [ARCH=x86_64|arm64] - sam build (no Docker needed), prints layer sizes"
-	@echo "make validate - sam validate --lint and cfn-lint on template.yaml (offline)"
+	@echo "make validate - sam validate --lint, cfn-lint and checkov on template.yaml (offline)"
 	@echo "make bench   - speed, memory and quality benchmark against rembg (bench/README.md)"
 	@echo "make bench-quality - the quality part of make bench only"
+	@echo "make bench-memory - peak memory of the worst valid inputs and options (MemorySize, docs/decisions/0006)"
 
 $(STAMP): pyproject.toml
 	@test -n "$(BOOT_PYTHON)" || { echo "need python3.12 or python3 >= 3.11" >&2; exit 1; }
@@ -50,6 +52,14 @@ test-unit: $(STAMP)
 
 test-integration: setup
 	$(PY) -m pytest tests/integration
+
+# Property-based fuzzing (tests/fuzz/): `make test` runs a short, derandomized pass of every target; this runs
+# them for MINUTES minutes with a random seed, prints the examples run per target and every finding with its
+# reproducer (inputs kept in out/fuzz/), and fails if there was any.
+MINUTES ?= 10
+.PHONY: fuzz
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.run --minutes $(MINUTES) --workdir out/fuzz
 
 # The local runner: template.yaml's stack on an embedded moto server, the real handler behind an SQS poller.
 run: setup
@@ -79,9 +89,49 @@ ARCH ?= x86_64
 # Lambda's limit on a function plus all its layers, unzipped: 250 MB = 262,144,000 bytes.
 LAMBDA_UNZIPPED_LIMIT := 262144000
 
-validate: $(STAMP)
+# checkov scans template.yaml for insecure settings. It has a venv of its own inside .venv: it pins boto3,
+# packaging and networkx to old releases, and installed into .venv it would downgrade aws-sam-cli, cfn-lint,
+# boto3 and boto3-stubs there. Offline: --skip-download and BC_SKIP_MAPPING=TRUE stop its downloads from the
+# Prisma Cloud platform, CKV_SKIP_PACKAGE_UPDATE_CHECK its look-up of newer releases on PyPI.
+# Every finding is fixed or skipped in its resource's Metadata with a comment (checkov: skip: id, comment);
+# CHECKOV_REPORT fails on a failed check, a skip without a comment, or a resource that was not scanned.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true
+
+define CHECKOV_REPORT
+import json, sys
+from cfnlint.decode import decode
+output = json.load(sys.stdin)
+scan = next(r for r in (output if isinstance(output, list) else [output]) if r["check_type"] == "cloudformation")
+summary, failed, skipped = scan["summary"], scan["results"]["failed_checks"], scan["results"]["skipped_checks"]
+template, _ = decode("template.yaml")
+resources = len(template["Resources"])
+print(f"checkov {summary['checkov_version']}: {summary['resource_count']} of {resources} resources scanned, "
+      f"{summary['passed']} checks passed, {summary['failed']} failed, {summary['skipped']} skipped (reasons in "
+      "template.yaml)")
+# checkov's comment for a skip that has none
+unexplained = [c for c in skipped if c["check_result"].get("suppress_comment", "") in ("", "No comment provided")]
+for check in failed + unexplained:
+    print(f"  {check['check_id']} {check['check_result']['result']} on {check['resource']}: {check['check_name']}")
+sys.exit(1 if failed or unexplained or summary["parsing_errors"] or summary["resource_count"] != resources else 0)
+endef
+export CHECKOV_REPORT
+
+$(CHECKOV_STAMP):
+	@test -n "$(BOOT_PYTHON)" || { echo "need python3.12 or python3 >= 3.11" >&2; exit 1; }
+	rm -rf $(CHECKOV_VENV)
+	$(BOOT_PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	@touch $@
+
+validate: $(STAMP) $(CHECKOV_STAMP)
 	$(SAM_ENV) $(VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
 	$(SAM_ENV) $(VENV)/bin/cfn-lint template.yaml
+	set -o pipefail; $(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation \
+		--skip-download --output json | $(PY) -c "$$CHECKOV_REPORT"
 
 # sam builds each layer with its own Makefile (layers/*/Makefile) and the function with the python3.12
 # builder (no requirements.txt: every dependency comes from the layers). MAKEFLAGS is dropped so this make's
@@ -131,3 +181,9 @@ bench: setup $(BENCH_STAMP)
 bench-quality: setup $(BENCH_STAMP)
 	$(BENCH_NONET) $(BENCH_PY) bench/run_quality.py
 	$(BENCH_PY) bench/report.py
+
+# The table template.yaml's MemorySize is chosen from (docs/decisions/0006-memory-size.md), 3-7 min on 2 CPUs.
+# Only the engine runs, so the project's .venv does; the script sets MALLOC_MMAP_THRESHOLD_ for its children.
+.PHONY: bench-memory
+bench-memory: setup
+	$(BENCH_NONET) $(PY) bench/run_memory.py
