@@ -605,3 +605,44 @@ def test_hostile_values_are_invalid_options(key: str, value: str):
         Options.parse({key: value})
     assert caught.value.option == key
     assert len(caught.value.message) < 600
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("threshold", 10**400),  # json.loads gives such ints; float() overflows
+        ("threshold", -(10**400)),
+        ("jpeg_quality", 10**400),
+        ("format", 10**5000),  # past Python's int-to-text digit limit
+        ("max_pixels", 10**5000),
+        ("margin", 10**5000),
+        ("target_size", [10**5000, 1]),
+        ("background_color", 10**5000),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "huge",
+)
+def test_huge_json_numbers_are_invalid_options(key: str, value: object):
+    with pytest.raises(InvalidOptionError) as caught:
+        Options.parse({key: value})
+    assert caught.value.option == key
+    assert len(caught.value.message) < 200
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"threshold": 10**400},
+        {"jpeg_quality": 10**5000},
+        {"format": 10**5000},
+        {"margin": Margin(*[Length(10**400)] * 4)},
+        {"margin": Margin(*[Length(-(10**400))] * 4)},
+        {"margin": Margin(*[Length(10**5000)] * 4)},
+        {"margin": Margin(*[Length("5")] * 4)},  # type: ignore[arg-type]
+        {"target_size": (10**5000, 1)},
+    ],
+    ids=lambda kwargs: next(iter(kwargs)),
+)
+def test_huge_typed_values_are_invalid_options(kwargs: dict[str, object]):
+    with pytest.raises(InvalidOptionError) as caught:
+        Options(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.option == next(iter(kwargs))

@@ -116,8 +116,31 @@ class Margin:
 # A kind knows one type: how to read it from text or JSON, how to check a typed value, how to write it back.
 
 
+def _show(value: object) -> str:
+    """``repr(value)`` for an error message, cut short; never raises (huge ints refuse ``str``)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's int-to-text digit limit
+        return f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _as_float(value: object) -> float | None:
+    """``value`` as a finite float, or ``None`` (NaN, infinities, ints too large for a float, non-numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _text(option: str, raw: object) -> str:
-    text = str(raw).strip()
+    try:
+        text = str(raw).strip()
+    except ValueError:  # an int past Python's int-to-text digit limit
+        raise InvalidOptionError(option, f"{_show(raw)} is too long") from None
     if len(text) > MAX_VALUE_CHARS:
         raise InvalidOptionError(option, f"is longer than {MAX_VALUE_CHARS} characters")
     return text
@@ -162,7 +185,7 @@ class Kind(Generic[T]):
             expected = getattr(self.python_type, "__name__", str(self.python_type))
             raise InvalidOptionError(
                 option,
-                f"expects {expected}, got {type(value).__name__} {value!r} (use Options.parse for text)",
+                f"expects {expected}, got {type(value).__name__} {_show(value)} (use Options.parse for text)",
             )
         return self.check(option, value)  # type: ignore[arg-type]
 
@@ -179,7 +202,8 @@ class EnumKind(Kind[StrEnum]):
         try:
             return self.enum(self.aliases.get(text, text))
         except ValueError:
-            raise InvalidOptionError(option, f"{raw!r} is not one of {', '.join(self.choices)}") from None
+            allowed = ", ".join(self.choices)
+            raise InvalidOptionError(option, f"{_show(raw)} is not one of {allowed}") from None
 
     def dump(self, value: StrEnum) -> str:
         return value.value
@@ -208,7 +232,7 @@ class BoolKind(Kind[bool]):
             return True
         if text in self.FALSE:
             return False
-        raise InvalidOptionError(option, f"{raw!r} is not a boolean (true/false)")
+        raise InvalidOptionError(option, f"{_show(raw)} is not a boolean (true/false)")
 
     def dump(self, value: bool) -> str:
         return "true" if value else "false"
@@ -235,12 +259,12 @@ class IntKind(Kind[int]):
             return int(raw)
         text = _text(option, raw)
         if len(text) > 20 or not self._PATTERN.fullmatch(text):
-            raise InvalidOptionError(option, f"{raw!r} is not an integer")
+            raise InvalidOptionError(option, f"{_show(raw)} is not an integer")
         return int(text)
 
     def check(self, option: str, value: int) -> int:
         if not self.low <= value <= self.high:
-            raise InvalidOptionError(option, f"{value} is not in {self.low}..{self.high}")
+            raise InvalidOptionError(option, f"{_show(value)} is not in {self.low}..{self.high}")
         return value
 
     def describe(self) -> str:
@@ -262,21 +286,21 @@ class FloatKind(Kind[float]):
         self.metavar = f"{low:g}..{high:g}"
 
     def read(self, option: str, raw: object) -> float:
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            value = float(raw)
-        else:
+        if not isinstance(raw, int | float) or isinstance(raw, bool):
             text = _text(option, raw)
             if not self._PATTERN.fullmatch(text):
-                raise InvalidOptionError(option, f"{raw!r} is not a number")
-            value = float(text)
-        if not math.isfinite(value):
-            raise InvalidOptionError(option, f"{raw!r} is not a finite number")
+                raise InvalidOptionError(option, f"{_show(raw)} is not a number")
+            raw = float(text)
+        value = _as_float(raw)
+        if value is None:
+            raise InvalidOptionError(option, f"{_show(raw)} is not a finite number")
         return value
 
     def check(self, option: str, value: float) -> float:
-        if not math.isfinite(value) or not self.low <= value <= self.high:
-            raise InvalidOptionError(option, f"{value:g} is not in {self.low:g}..{self.high:g}")
-        return float(value)
+        number = _as_float(value)
+        if number is None or not self.low <= number <= self.high:
+            raise InvalidOptionError(option, f"{_show(value)} is not in {self.low:g}..{self.high:g}")
+        return number
 
     def dump(self, value: float) -> str:
         # repr is the shortest text that reads back as the same float (`:g` keeps 6 digits only).
@@ -298,13 +322,13 @@ class ColorKind(Kind[RGB]):
     def read(self, option: str, raw: object) -> RGB:
         match = self._PATTERN.fullmatch(_text(option, raw))
         if not match:
-            raise InvalidOptionError(option, f"{raw!r} is not a colour of the form #RRGGBB")
+            raise InvalidOptionError(option, f"{_show(raw)} is not a colour of the form #RRGGBB")
         value = int(match.group(1), 16)
         return (value >> 16 & 0xFF, value >> 8 & 0xFF, value & 0xFF)
 
     def check(self, option: str, value: RGB) -> RGB:
         if len(value) != 3 or not all(type(c) is int and 0 <= c <= 255 for c in value):
-            raise InvalidOptionError(option, f"{value!r} is not three integers in 0..255")
+            raise InvalidOptionError(option, f"{_show(value)} is not three integers in 0..255")
         return value
 
     def dump(self, value: RGB) -> str:
@@ -325,12 +349,12 @@ class MarginKind(Kind[Margin]):
     def read(self, option: str, raw: object) -> Margin:
         parts = _text(option, raw).replace(",", " ").split()
         if not 1 <= len(parts) <= 4:
-            raise InvalidOptionError(option, f"{raw!r} needs 1 to 4 values such as '10px 5%'")
+            raise InvalidOptionError(option, f"{_show(raw)} needs 1 to 4 values such as '10px 5%'")
         lengths = []
         for part in parts:
             match = self._LENGTH.fullmatch(part.lower())
             if not match:
-                raise InvalidOptionError(option, f"{part!r} is not a length in px or % (e.g. 10px, 5%)")
+                raise InvalidOptionError(option, f"{_show(part)} is not a length in px or % (e.g. 10px, 5%)")
             lengths.append(Length(float(match.group(1)), match.group(2) == "%"))
         # CSS shorthand: 1 = all, 2 = vertical horizontal, 3 = top horizontal bottom, 4 = each side.
         top, right, bottom, left = {
@@ -342,17 +366,20 @@ class MarginKind(Kind[Margin]):
         return self.check(option, Margin(lengths[top], lengths[right], lengths[bottom], lengths[left]))
 
     def check(self, option: str, value: Margin) -> Margin:
-        sides = (value.top, value.right, value.bottom, value.left)
-        if any(round(part.value, 6) != part.value for part in sides):  # what the text form can say
-            value = Margin(*(Length(round(part.value, 6), part.percent) for part in sides))
+        checked = []
         for part in (value.top, value.right, value.bottom, value.left):
-            if part.value < 0 or not math.isfinite(part.value):
-                raise InvalidOptionError(option, f"{part} is negative")
-            if part.percent and part.value > 100:
-                raise InvalidOptionError(option, f"{part} is over 100%")
-            if not part.percent and part.value > MAX_MARGIN_PX:
-                raise InvalidOptionError(option, f"{part} is over {MAX_MARGIN_PX}px")
-        return value
+            number = _as_float(part.value) if isinstance(part, Length) else None
+            if number is None or not isinstance(part.percent, bool):
+                raise InvalidOptionError(option, f"{_show(part)} is not a finite length")
+            length = Length(round(number, 6), part.percent)  # what the text form can say
+            if length.value < 0:
+                raise InvalidOptionError(option, f"{length} is negative")
+            if length.percent and length.value > 100:
+                raise InvalidOptionError(option, f"{length} is over 100%")
+            if not length.percent and length.value > MAX_MARGIN_PX:
+                raise InvalidOptionError(option, f"{length} is over {MAX_MARGIN_PX}px")
+            checked.append(length)
+        return Margin(*checked)
 
     def describe(self) -> str:
         return "1 to 4 CSS-like lengths in px or %, e.g. `10px 20% 5px 15%`"
@@ -369,17 +396,17 @@ class SizeKind(Kind[tuple[int, int]]):
             return self.check(option, (width, height))
         match = self._PATTERN.fullmatch(_text(option, raw).lower())
         if not match:
-            raise InvalidOptionError(option, f"{raw!r} is not two positive integers 'W H'")
+            raise InvalidOptionError(option, f"{_show(raw)} is not two positive integers 'W H'")
         return self.check(option, (int(match.group(1)), int(match.group(2))))
 
     def check(self, option: str, value: tuple[int, int]) -> tuple[int, int]:
         if len(value) != 2 or not all(type(v) is int for v in value):
-            raise InvalidOptionError(option, f"{value!r} is not two integers (width, height)")
+            raise InvalidOptionError(option, f"{_show(value)} is not two integers (width, height)")
         width, height = value
         if width < 1 or height < 1:
-            raise InvalidOptionError(option, f"{width} {height}: width and height must be at least 1")
+            raise InvalidOptionError(option, f"{_show(value)}: width and height must be at least 1")
         if width * height > MAX_TARGET_PIXELS:
-            raise InvalidOptionError(option, f"{width} {height} is over {MAX_TARGET_PIXELS:,} pixels")
+            raise InvalidOptionError(option, f"{_show(value)} is over {MAX_TARGET_PIXELS:,} pixels")
         return value
 
     def dump(self, value: tuple[int, int]) -> str:
