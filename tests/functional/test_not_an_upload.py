@@ -204,6 +204,98 @@ def test_a_direct_invocation_with_an_unrecognised_event_still_raises(
         handler.lambda_handler({"hello": "world"}, context)
 
 
+def with_object_field(body: str, name: str, value: object) -> str:
+    """An S3 notification body with one field of its object replaced (by a value S3 never sends)."""
+    notification = json.loads(body)
+    notification["Records"][0]["s3"]["object"][name] = value
+    return json.dumps(notification)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("versionId", 5), ("versionId", True), ("size", -1), ("size", "53177"), ("sequencer", 55)],
+)
+def test_a_message_with_a_field_of_the_wrong_type_is_acknowledged_not_retried(
+    aws: Stack,
+    photo: bytes,
+    context: FakeContext,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    value: object,
+) -> None:
+    # A non-text version id would reach S3's GetObject (a validation error, retried into the DLQ); a
+    # negative size would reach the completion event, whose schema wants size >= 0.
+    install_processor(aws, monkeypatch)
+    bad, good = aws.upload("bad.jpg", photo), aws.upload("good.jpg", photo)
+    batch = sqs_batch(
+        with_object_field(s3_message("bad.jpg", bad), name, value), s3_message("good.jpg", good)
+    )
+
+    response = handler.lambda_handler(batch, context)
+
+    assert response == {"batchItemFailures": []}
+    assert [e["input"]["key"] for e in aws.events()] == ["good.jpg"]
+    assert "bad.png" not in aws.outputs()
+    [error] = logged(caplog, "unrecognised message acknowledged without processing")
+    assert error.message_id == "m-0"  # type: ignore[attr-defined]
+    assert error.error.startswith("malformed S3 notification")  # type: ignore[attr-defined]
+
+
+def test_a_direct_notification_with_a_negative_size_raises(
+    aws: Stack, photo: bytes, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from processor.exceptions import UnrecognisedEventError
+
+    install_processor(aws, monkeypatch)
+    etag = aws.upload("cat.jpg", photo)
+    event = json.loads(with_object_field(s3_message("cat.jpg", etag), "size", -1))
+    with pytest.raises(UnrecognisedEventError, match="size"):
+        handler.lambda_handler(event, context)
+    assert aws.events() == []
+
+
+def _second_task(job: dict[str, Any]) -> None:
+    job["tasks"].append({**job["tasks"][0], "taskId": "c2Vjb25kCg", "s3Key": "other.jpg"})
+
+
+UNANSWERABLE_JOBS: dict[str, Any] = {
+    "no invocationId": lambda job: job.pop("invocationId"),
+    "no tasks": lambda job: job.update(tasks=[]),
+    "two tasks": _second_task,
+    "task without taskId": lambda job: job["tasks"][0].pop("taskId"),
+    "schema version 0": lambda job: job.update(invocationSchemaVersion=0),
+    "schema version null": lambda job: job.update(invocationSchemaVersion=None),
+}
+
+
+@pytest.mark.parametrize("edit", UNANSWERABLE_JOBS.values(), ids=UNANSWERABLE_JOBS.keys())
+@pytest.mark.parametrize("schema_version", ["1.0", "2.0"])
+def test_an_s3_batch_job_the_function_cannot_answer_raises_before_any_work(
+    aws: Stack,
+    photo: bytes,
+    context: FakeContext,
+    monkeypatch: pytest.MonkeyPatch,
+    schema_version: str,
+    edit: Any,
+) -> None:
+    # Its response must echo the invocation and name exactly one task: without them S3 Batch Operations
+    # could not read the answer, so the invocation fails as a wiring fault (the job's failure report
+    # shows it), and no object is processed whose result could not be reported.
+    from processor.exceptions import UnrecognisedEventError
+
+    install_processor(aws, monkeypatch)
+    aws.upload("old/item.jpg", photo)
+    aws.upload("other.jpg", photo)
+    job = load_event(f"s3-batch-{schema_version}", bucket=INPUT_BUCKET, key="old/item.jpg")
+    edit(job)
+
+    with pytest.raises(UnrecognisedEventError):
+        handler.lambda_handler(job, context)
+    assert aws.events() == []
+    assert aws.outputs() == {}
+
+
 # --- the shortest timeout ---------------------------------------------------------------------------------
 
 

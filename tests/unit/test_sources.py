@@ -242,6 +242,181 @@ def test_unrecognised_events_raise(event: object) -> None:
         sources.parse(event)
 
 
+# A recognised document whose fields have the wrong type or value is malformed: refused as a whole, never
+# read into an ObjectRef that fails later (a non-text version id breaks the S3 read; a negative size breaks
+# the completion event's schema).
+
+
+ABSENT = object()
+"""A field value for :func:`object_fields`: remove the field."""
+
+
+def object_fields(source: str, **fields: Any) -> dict[str, Any]:
+    """The sample event of ``source`` (``s3``, ``eventbridge``, ``batch-1.0``, ``batch-2.0``) with these
+    fields of its object (or task) set, or removed when :data:`ABSENT`."""
+    if source == "s3":
+        event = load_event("s3-put")
+        target = event["Records"][0]["s3"]["object"]
+    elif source == "eventbridge":
+        event = load_event("eventbridge-object-created")
+        target = event["detail"]["object"]
+    else:
+        event = load_event(f"s3-{source}")
+        target = event["tasks"][0]
+    for name, value in fields.items():
+        if value is ABSENT:
+            target.pop(name, None)
+        else:
+            target[name] = value
+    return event  # type: ignore[no-any-return]
+
+
+def assert_malformed(event: dict[str, Any]) -> None:
+    """Refused directly, and as an SQS message body (S3 Batch Operations jobs only come directly)."""
+    with pytest.raises(UnrecognisedEventError, match="malformed"):
+        sources.parse(event)
+    if "tasks" not in event:
+        with pytest.raises(UnrecognisedEventError, match="malformed"):
+            sources.refs_from_message_body(json.dumps(event))
+
+
+BAD_SIZES = [-1, -(2**63), True, False, 1.5, 53177.0, "53177", "-1", "", ["53177"], {"size": 1}]
+
+
+@pytest.mark.parametrize("size", BAD_SIZES, ids=repr)
+@pytest.mark.parametrize("source", ["s3", "eventbridge"])
+def test_a_size_that_is_not_a_non_negative_integer_is_malformed(source: str, size: object) -> None:
+    assert_malformed(object_fields(source, size=size))
+
+
+@pytest.mark.parametrize("source", ["s3", "eventbridge"])
+@pytest.mark.parametrize(("size", "expected"), [(ABSENT, None), (None, None), (0, 0), (5 * 2**40, 5 * 2**40)])
+def test_a_size_may_be_absent_null_zero_or_large(source: str, size: object, expected: int | None) -> None:
+    (ref,) = refs_of(object_fields(source, size=size))  # size 0: an empty upload (no "/"), not a folder
+    assert ref.size == expected
+
+
+BAD_TEXT = [5, 0, True, False, 1.5, ["v"], {"id": "v"}]
+
+
+@pytest.mark.parametrize("value", BAD_TEXT, ids=repr)
+@pytest.mark.parametrize(
+    ("source", "field"),
+    [
+        ("s3", "versionId"),
+        ("s3", "eTag"),
+        ("s3", "sequencer"),
+        ("eventbridge", "version-id"),
+        ("eventbridge", "etag"),
+        ("eventbridge", "sequencer"),
+    ],
+)
+def test_a_version_etag_or_sequencer_that_is_not_text_is_malformed(
+    source: str, field: str, value: object
+) -> None:
+    assert_malformed(object_fields(source, **{field: value}))
+
+
+@pytest.mark.parametrize("value", BAD_TEXT, ids=repr)
+@pytest.mark.parametrize("schema", ["batch-1.0", "batch-2.0"])
+def test_a_batch_task_version_that_is_not_text_is_malformed(schema: str, value: object) -> None:
+    assert_malformed(object_fields(schema, s3VersionId=value))
+
+
+@pytest.mark.parametrize("value", [None, ""])
+@pytest.mark.parametrize(
+    ("source", "version", "sequencer"),
+    [
+        ("s3", "versionId", "sequencer"),
+        ("eventbridge", "version-id", "sequencer"),
+        ("batch-2.0", "s3VersionId", ""),
+    ],
+)
+def test_null_or_empty_optional_fields_are_absent(
+    source: str, version: str, sequencer: str, value: object
+) -> None:
+    fields = {version: value, sequencer: value} if sequencer else {version: value}
+    (ref,) = refs_of(object_fields(source, **fields))
+    assert (ref.version_id, ref.sequencer) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("bucket", 5),
+        ("bucket", ""),
+        ("key", None),
+        ("version_id", 5),
+        ("version_id", True),
+        ("etag", 7),
+        ("etag", ["e"]),
+        ("sequencer", 0x55),
+        ("size", -1),
+        ("size", True),
+        ("size", 1.0),
+        ("size", "12"),
+        ("event_time", "2026-11-21T12:00:00Z"),
+        ("event_time", datetime(2026, 11, 21, 12, 0)),  # naive: its time zone unknown
+    ],
+)
+def test_object_refs_check_every_field(field: str, value: object) -> None:
+    with pytest.raises((TypeError, ValueError), match=field):
+        ObjectRef(**{"bucket": "b", "key": "k", field: value})  # type: ignore[arg-type]
+
+
+# S3 Batch Operations invokes the function once per object of the manifest (the Lambda developer guide,
+# "Invoke a Lambda function with Amazon S3 batch events"): one task, whose response names it and echoes
+# the invocation. A job the function cannot answer that way is refused before any work is done.
+
+
+def batch_job(schema: str, edit: Any) -> dict[str, Any]:
+    job = load_event(f"s3-batch-{schema}")
+    edit(job)
+    return job  # type: ignore[no-any-return]
+
+
+def _two_tasks(job: dict[str, Any]) -> None:
+    job["tasks"].append({**job["tasks"][0], "taskId": "c2Vjb25kCg"})
+
+
+BAD_JOBS: dict[str, Any] = {
+    "no invocationId": lambda job: job.pop("invocationId"),
+    "empty invocationId": lambda job: job.update(invocationId=""),
+    "numeric invocationId": lambda job: job.update(invocationId=5),
+    "schema version 0": lambda job: job.update(invocationSchemaVersion=0),
+    "empty schema version": lambda job: job.update(invocationSchemaVersion=""),
+    "schema version 1.0 as a number": lambda job: job.update(invocationSchemaVersion=1.0),
+    "unknown schema version": lambda job: job.update(invocationSchemaVersion="3.0"),
+    "no tasks": lambda job: job.update(tasks=[]),
+    "two tasks": _two_tasks,
+    "tasks not a list": lambda job: job.update(tasks=job["tasks"][0]),
+    "task not an object": lambda job: job.update(tasks=["dGFza2lkZ29lc2hlcmUK"]),
+    "no taskId": lambda job: job["tasks"][0].pop("taskId"),
+    "empty taskId": lambda job: job["tasks"][0].update(taskId=""),
+    "numeric taskId": lambda job: job["tasks"][0].update(taskId=7),
+    "no s3Key": lambda job: job["tasks"][0].pop("s3Key"),
+    "empty s3Key": lambda job: job["tasks"][0].update(s3Key=""),
+    "numeric s3Key": lambda job: job["tasks"][0].update(s3Key=7),
+    "no bucket": lambda job: [job["tasks"][0].pop(f, None) for f in ("s3Bucket", "s3BucketArn")],
+}
+
+
+@pytest.mark.parametrize("edit", BAD_JOBS.values(), ids=BAD_JOBS.keys())
+@pytest.mark.parametrize("schema", ["1.0", "2.0"])
+def test_s3_batch_jobs_the_function_cannot_answer_are_refused(schema: str, edit: Any) -> None:
+    with pytest.raises(UnrecognisedEventError, match="S3 Batch Operations job"):
+        sources.parse(batch_job(schema, edit))
+
+
+@pytest.mark.parametrize("schema", ["1.0", "2.0"])
+def test_s3_batch_jobs_carry_what_their_response_echoes(schema: str) -> None:
+    job = load_event(f"s3-batch-{schema}")
+    parsed = sources.parse(job)
+    assert parsed.job is not None
+    assert (parsed.job.invocation_schema_version, parsed.job.invocation_id) == (schema, job["invocationId"])
+    assert [task.task_id for task, _ in parsed.batch_tasks()] == [job["tasks"][0]["taskId"]]
+
+
 def test_unrecognised_event_error_is_retried_not_acknowledged() -> None:
     with pytest.raises(UnrecognisedEventError) as caught:
         sources.parse({"foo": 1})

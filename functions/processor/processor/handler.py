@@ -133,7 +133,12 @@ def _s3_batch(
     job: S3BatchOperationEvent,
     tasks: Iterable[tuple[S3BatchOperationTask, ObjectRef]],
 ) -> dict[str, Any]:
-    """The job's response: one result per task (S3 Batch Operations sends one task per invocation)."""
+    """The job's response: the result of its one task.
+
+    S3 Batch Operations sends one task per invocation, and :func:`sources.parse` refuses a job without
+    exactly one task, a task id, an invocation id or a known schema version, so the response built here
+    (which takes exactly one result) cannot fail for want of them.
+    """
     response = S3BatchOperationResponse(job.invocation_schema_version, job.invocation_id, "PermanentFailure")
     for task, ref in tasks:
         response.add_result(_batch_result(processor, task, ref))

@@ -23,6 +23,14 @@ and empty ``Records`` lists. Anything else raises :class:`UnrecognisedEventError
 tasks carry no size, so their folder markers are recognised later, by the processor, once it has looked
 the object up.
 
+A document of an accepted shape whose fields have the wrong type is malformed, and unrecognised too: the
+readers never pass on what the processor could not use. :class:`ObjectRef` checks every field (a version
+id, ETag or sequencer that is not text; a size that is not a non-negative integer), and :func:`parse`
+checks that an S3 Batch Operations job can be answered: schema version ``1.0`` or ``2.0``, an invocation
+id, and exactly one task with its task id (S3 Batch Operations invokes the function once per object of
+the manifest; its response names that one task). JSON ``null`` and ``""`` mean "absent" for the optional
+fields. Only the notification's time is read leniently (see :func:`_timestamp`).
+
 Each reference keeps what orders uploads of one key: S3's ``sequencer`` (compare them with
 :func:`compare_sequencers`) and the notification's time (``eventTime``, or EventBridge's ``time``).
 
@@ -34,6 +42,7 @@ powertools' EventBridge and S3 Batch Operations classes decode their keys themse
 from __future__ import annotations
 
 import json
+import reprlib
 import string
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -66,6 +75,7 @@ __all__ = [
 
 _S3_TEST_EVENT = "s3:TestEvent"
 _OBJECT_CREATED_DETAIL = "Object Created"
+_BATCH_SCHEMA_VERSIONS = frozenset({"1.0", "2.0"})
 _HEX_DIGITS = frozenset(string.hexdigits)
 
 
@@ -87,6 +97,17 @@ class ObjectRef:
     :func:`compare_sequencers`); ``event_time`` is when S3 finished the upload (the notification's
     ``eventTime``, EventBridge's ``time``; ``None`` for S3 Batch Operations), timezone-aware. Neither
     ``size`` nor ``event_time`` is part of :meth:`identity`.
+
+    Every field is checked on construction, the one place that does so for every event source: ``bucket``
+    and ``key`` are non-empty text, ``version_id``, ``etag`` and ``sequencer`` text or ``None``, ``size``
+    a non-negative ``int`` (not ``bool``) or ``None``, as the completion event's ``input`` requires, and
+    ``event_time`` an aware :class:`~datetime.datetime` or ``None``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A field of the wrong type or value, named in the message. The readers of this module turn these
+        into :class:`UnrecognisedEventError`: the document that gave them is malformed.
     """
 
     bucket: str
@@ -99,8 +120,22 @@ class ObjectRef:
 
     def __post_init__(self) -> None:
         # A document of the right shape with fields of the wrong type is malformed too (see _malformed).
-        if not (isinstance(self.bucket, str) and self.bucket and isinstance(self.key, str) and self.key):
-            raise ValueError(f"bucket and key must be non-empty text, got {self.bucket!r}, {self.key!r}")
+        for name in ("bucket", "key"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be non-empty text, got {reprlib.repr(value)}")
+        for name in ("version_id", "etag", "sequencer"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be text or absent, got {reprlib.repr(value)}")
+        if self.size is not None and (type(self.size) is not int or self.size < 0):
+            raise ValueError(f"size must be a non-negative integer or absent, got {reprlib.repr(self.size)}")
+        if self.event_time is not None and (
+            not isinstance(self.event_time, datetime) or self.event_time.utcoffset() is None
+        ):
+            raise TypeError(
+                f"event_time must be a timezone-aware datetime, got {reprlib.repr(self.event_time)}"
+            )
         if self.etag is not None:
             object.__setattr__(self, "etag", self.etag.strip('"') or None)
 
@@ -153,11 +188,11 @@ class ParsedEvent:
         The invoking service.
     refs
         The objects to process, in event order. Always empty for :attr:`SourceKind.SQS`: each message is
-        read on its own with :func:`refs_from_sqs_record`. For :attr:`SourceKind.S3_BATCH`, one per task
-        (folder markers included: every task must be answered).
+        read on its own with :func:`refs_from_sqs_record`. For :attr:`SourceKind.S3_BATCH`, the object of
+        the job's one task (a folder marker included: every task must be answered).
     job
-        :attr:`SourceKind.S3_BATCH` only: the job, whose invocation id, schema version and task ids the
-        response echoes; see :meth:`batch_tasks`.
+        :attr:`SourceKind.S3_BATCH` only: the job, whose invocation id, schema version and task id the
+        response echoes (all checked by :func:`parse`); see :meth:`batch_tasks`.
     """
 
     kind: SourceKind
@@ -165,7 +200,7 @@ class ParsedEvent:
     job: S3BatchOperationEvent | None = None
 
     def batch_tasks(self) -> Iterator[tuple[S3BatchOperationTask, ObjectRef]]:
-        """Each S3 Batch Operations task with its object; nothing for other sources."""
+        """The S3 Batch Operations job's task with its object (exactly one); nothing for other sources."""
         if self.job is None:
             return iter(())
         return zip(self.job.tasks, self.refs, strict=True)
@@ -187,13 +222,14 @@ def parse(event: object) -> ParsedEvent:
     Raises
     ------
     UnrecognisedEventError
-        The event is none of the accepted shapes.
+        The event is none of the accepted shapes, or a malformed one: a field of the wrong type, or an S3
+        Batch Operations job whose response could not be built (see the module's docstring).
     """
     if not isinstance(event, dict):
         raise UnrecognisedEventError(f"expected a JSON object event, got {type(event).__name__}")
     if "invocationSchemaVersion" in event and "tasks" in event:
         with _malformed("S3 Batch Operations job"):
-            job = S3BatchOperationEvent(event)
+            job = _answerable_job(event)
             return ParsedEvent(SourceKind.S3_BATCH, tuple(_ref_from_batch_task(t) for t in job.tasks), job)
     if _first_record_source(event) == "aws:sqs":
         return ParsedEvent(SourceKind.SQS)
@@ -214,7 +250,7 @@ def refs_from_message_body(body: str) -> list[ObjectRef]:
     Raises
     ------
     UnrecognisedEventError
-        The body is not JSON, or not one of those documents.
+        The body is not JSON, or not one of those documents, or a malformed one.
     """
     document = _json_object(body)
     if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
@@ -251,10 +287,10 @@ def _refs_from_s3_event(event: S3Event) -> list[ObjectRef]:
             ObjectRef(
                 bucket=record.s3.bucket.name,
                 key=unquote_plus(obj.key),  # S3Object.key is returned as sent: URL-encoded
-                version_id=obj.version_id or None,
-                etag=obj.etag or obj.get("etag") or None,
-                size=_size(obj.get("size")),
-                sequencer=_text(obj.get("sequencer")),
+                version_id=_given(obj.get("versionId")),
+                etag=_given(obj.get("eTag"), obj.get("etag")),
+                size=obj.get("size"),  # null: unknown; anything but an int >= 0: malformed
+                sequencer=_given(obj.get("sequencer")),
                 event_time=_timestamp(record.get("eventTime")),
             )
         )
@@ -268,34 +304,53 @@ def _refs_from_eventbridge(event: S3EventBridgeNotificationEvent) -> list[Object
     ref = ObjectRef(
         bucket=event.detail.bucket.name,
         key=obj.key,  # decoded by powertools
-        version_id=obj.get("version-id") or None,  # absent on unversioned buckets
-        etag=obj.etag or None,
-        size=_size(obj.get("size")),
-        sequencer=_text(obj.get("sequencer")),
+        version_id=_given(obj.get("version-id")),  # absent on unversioned buckets
+        etag=_given(obj.get("etag")),
+        size=obj.get("size"),  # null: unknown; anything but an int >= 0: malformed
+        sequencer=_given(obj.get("sequencer")),
         event_time=_timestamp(event.get("time")),
     )
     return [] if ref.is_folder_marker else [ref]
 
 
+def _answerable_job(event: dict[str, Any]) -> S3BatchOperationEvent:
+    """The S3 Batch Operations job, if its response can be built: what that response echoes is there.
+
+    The response (powertools' ``S3BatchOperationResponse``) repeats the schema version and invocation id
+    and holds exactly one result, for the job's one task, named by its task id. The task's object is
+    checked by :class:`ObjectRef` when it is read.
+
+    Raises
+    ------
+    ValueError
+        One of those is missing or malformed (:func:`_malformed` makes it an UnrecognisedEventError).
+    """
+    version, invocation, tasks = event["invocationSchemaVersion"], event.get("invocationId"), event["tasks"]
+    if not isinstance(version, str) or version not in _BATCH_SCHEMA_VERSIONS:
+        raise ValueError(f"invocationSchemaVersion must be one of 1.0, 2.0, got {reprlib.repr(version)}")
+    if not isinstance(invocation, str) or not invocation:
+        raise ValueError(f"invocationId must be non-empty text, got {reprlib.repr(invocation)}")
+    if not isinstance(tasks, list) or len(tasks) != 1 or not isinstance(tasks[0], dict):
+        raise ValueError(f"tasks must be a list of exactly one task object, got {reprlib.repr(tasks)}")
+    task_id = tasks[0].get("taskId")
+    if not isinstance(task_id, str) or not task_id:
+        raise ValueError(f"taskId must be non-empty text, got {reprlib.repr(task_id)}")
+    return S3BatchOperationEvent(event)
+
+
 def _ref_from_batch_task(task: S3BatchOperationTask) -> ObjectRef:
     # Decoded by powertools; the bucket comes from s3BucketArn (schema 1.0) or s3Bucket (2.0).
-    return ObjectRef(bucket=task.s3_bucket, key=task.s3_key, version_id=task.s3_version_id or None)
+    return ObjectRef(bucket=task.s3_bucket, key=task.s3_key, version_id=_given(task.get("s3VersionId")))
 
 
-def _text(value: object) -> str | None:
-    """A string field that is optional: ``None`` when absent, empty or not text."""
-    return value if isinstance(value, str) and value else None
+def _given(*values: Any) -> Any:
+    """An optional field as the document gives it: the first of ``values`` that is neither JSON ``null``
+    nor ``""`` (which mean absent), else ``None``.
 
-
-def _size(value: object) -> int | None:
-    """A notification's object size; ``None`` when absent or not a whole number."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    return None
+    That value is passed on as it is, of whatever type: :class:`ObjectRef` checks it, so that a malformed
+    one (``"versionId": 5``, ``"size": -1``) makes the document unrecognised rather than absent.
+    """
+    return next((value for value in values if value is not None and value != ""), None)
 
 
 def _timestamp(value: object) -> datetime | None:
