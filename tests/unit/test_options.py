@@ -646,3 +646,9 @@ def test_huge_typed_values_are_invalid_options(kwargs: dict[str, object]):
     with pytest.raises(InvalidOptionError) as caught:
         Options(**kwargs)  # type: ignore[arg-type]
     assert caught.value.option == next(iter(kwargs))
+
+
+def test_negative_zero_margin_round_trips():
+    options = Options(margin=Margin(Length(0), Length(0), Length(0), Length(-0.0)))
+    assert options.to_dict() == {"margin": "0px 0px 0px 0px"}
+    assert Options.parse(options.to_dict()) == options

@@ -371,7 +371,8 @@ class MarginKind(Kind[Margin]):
             number = _as_float(part.value) if isinstance(part, Length) else None
             if number is None or not isinstance(part.percent, bool):
                 raise InvalidOptionError(option, f"{_show(part)} is not a finite length")
-            length = Length(round(number, 6), part.percent)  # what the text form can say
+            # What the text form can say: 6 decimals, and no -0 (``+ 0.0`` turns -0.0 into 0.0).
+            length = Length(round(number, 6) + 0.0, part.percent)
             if length.value < 0:
                 raise InvalidOptionError(option, f"{length} is negative")
             if length.percent and length.value > 100:
