@@ -17,6 +17,7 @@ MODELS_DIR := models
 help:
 	@echo "make setup   - create .venv, install the engine, the CLI and dev tools, fetch the default model"
 	@echo "make run     - run the whole S3 pipeline locally on an embedded AWS emulator"
+	@echo "make chaos [N=1000] [SEED=1] - N uploads through the local pipeline with faults injected; fails if any is lost, duplicated or wrong"
 	@echo "make test    - ruff + mypy, unit, functional and integration tests, template lint"
 	@echo "make lint    - ruff + mypy"
 	@echo "make fuzz [MINUTES=10] - fuzz decoder, engine, options, metadata and event parsing for MINUTES minutes"
@@ -67,6 +68,12 @@ run: setup
 
 serve: setup
 	PYTHONPATH=local $(PY) -m bgremove_local serve $(if $(WATCH),--watch $(WATCH))
+
+# N uploads through the local pipeline with AWS errors, crashes, a model outage, duplicate and late
+# notifications and overwrites (local/bgremove_local/chaos.py); the last line counts lost/duplicated/wrong.
+.PHONY: chaos
+chaos: setup
+	PYTHONPATH=local $(PY) -m bgremove_local chaos --uploads $(or $(N),1000) --seed $(or $(SEED),1)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

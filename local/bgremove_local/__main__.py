@@ -4,6 +4,8 @@ run    upload the sample photos with several option sets, wait for every complet
        results into ./out/, print a summary; exit 0 when every upload ended as expected
 serve  keep the stack up on a fixed port for the aws cli or boto3, print events as they arrive;
        --watch DIR uploads files that appear in DIR
+chaos  many uploads with faults injected (AWS errors, crashes, a model outage, duplicate and late
+       notifications, overwrites); exit 0 when none is lost, duplicated or wrong
 """
 
 from __future__ import annotations
@@ -167,7 +169,19 @@ def main(argv: list[str] | None = None) -> int:
         type=_key_value,
         help="metadata for --watch uploads (repeatable)",
     )
+    chaos_cmd = sub.add_parser("chaos", help="uploads with faults injected; counts lost/duplicated/wrong")
+    chaos_cmd.add_argument("--uploads", type=int, default=1000)
+    chaos_cmd.add_argument("--seed", type=int, default=1)
+    chaos_cmd.add_argument("--verbose", action="store_true", help="show the function's logs and metrics")
     args = parser.parse_args(argv)
+    if args.command == "chaos":
+        from bgremove_local.chaos import ChaosConfig, print_result, run_chaos  # noqa: PLC0415
+
+        result = run_chaos(
+            ChaosConfig(uploads=args.uploads, seed=args.seed), verbose=args.verbose, echo=print
+        )
+        print_result(result)
+        return 0 if result.ok else 1
     if args.command == "serve":
         metadata = dict(item.split("=", 1) for item in args.metadata)
         with running_pipeline(port=args.port, quiet=not args.verbose) as pipeline:

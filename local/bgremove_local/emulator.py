@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from bgremove_local import notifications
 from bgremove_local.template import ACCOUNT_ID, REGION, Template
 
 SUBSCRIBER_QUEUE = "bgremove-local-subscriber"
@@ -74,6 +76,7 @@ class LocalCloud:
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self.endpoint = ""
         self.stack: LocalStack | None = None
+        self._notifying = False
 
     def __enter__(self) -> LocalCloud:
         self.start()
@@ -93,15 +96,25 @@ class LocalCloud:
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per HTTP request otherwise
+        notifications.install()  # S3's sequencer (and versionId) in every event notification
+        self._notifying = True
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: start from an empty account every time, or a
+        # second emulator in the same process (tests) would find the first one's table, objects and queues.
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(reset, timeout=30):
+            pass
         template = Template(self._template_path, self.endpoint, self._overrides)
         self.stack = self._create(template)
         return self.stack
 
     def stop(self) -> None:
         self._server.stop()
+        if self._notifying:
+            self._notifying = False
+            notifications.uninstall()
 
     def function_environment(self) -> dict[str, str]:
         """Environment the handler runs with: the template's variables, pointed at the emulator."""

@@ -3,17 +3,29 @@
 Differences from Lambda, on purpose: one batch at a time (no scaling), and a failed message becomes visible
 again after ``retry_delay_s`` instead of the queue's full visibility timeout, so local retries and the
 redrive to the dead-letter queue (after ``maxReceiveCount`` receives, done by the queue itself) take seconds.
+
+That shortcut must not change what a retry finds. In Lambda the visibility timeout (at least six times the
+function timeout) outlasts any idempotency lock an attempt left behind (a record ``INPROGRESS`` expires with
+the invocation's deadline): a crash, or a failed write of the idempotency record, leaves one. Given
+``lock_wait`` (see :func:`idempotency_lock_wait`), failed messages stay invisible until the function's locks
+have expired, as they would in Lambda, and only for ``retry_delay_s`` when no lock is held.
+
+A handler that raises :class:`InvocationCrash` (a ``BaseException``: no ``except Exception`` of the
+function catches it) stands for the runtime dying mid-invocation: nothing of the batch is deleted, the
+whole batch comes back, and the next invocation is a cold start (``cold_start`` is called).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import math
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bgremove_local.emulator import FunctionSpec
@@ -21,6 +33,19 @@ from bgremove_local.template import ACCOUNT_ID, REGION
 
 Handler = Callable[[dict[str, Any], Any], Any]
 log = logging.getLogger("bgremove_local")
+
+# powertools' idempotency record (DynamoDBPersistenceLayer's default attribute names)
+_STATUS_ATTRIBUTE = "status"
+_IN_PROGRESS = "INPROGRESS"
+_IN_PROGRESS_EXPIRY_ATTRIBUTE = "in_progress_expiration"  # epoch milliseconds
+
+
+class InvocationCrash(BaseException):
+    """The function's runtime died mid-invocation (killed, out of memory, timed out).
+
+    A ``BaseException``, so that no ``except Exception`` in the function catches it, as nothing catches a
+    dying process: the batch is not answered, idempotency records ``INPROGRESS`` stay behind.
+    """
 
 
 class LambdaContext:
@@ -88,8 +113,58 @@ def to_lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
+def idempotency_lock_wait(dynamodb: Any, table: str) -> Callable[[], float]:
+    """Seconds until the last idempotency lock of ``table`` still held expires (0 when none is held).
+
+    Parameters
+    ----------
+    dynamodb
+        A boto3 DynamoDB client (of the emulator, not the function's).
+    table
+        The function's idempotency table (powertools' default attribute names).
+    """
+
+    def wait() -> float:
+        now_ms = time.time() * 1000
+        latest_ms = now_ms
+        pages = dynamodb.get_paginator("scan").paginate(
+            TableName=table,
+            FilterExpression="#status = :in_progress",
+            ProjectionExpression="#expiry",
+            ExpressionAttributeNames={"#status": _STATUS_ATTRIBUTE, "#expiry": _IN_PROGRESS_EXPIRY_ATTRIBUTE},
+            ExpressionAttributeValues={":in_progress": {"S": _IN_PROGRESS}},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                expiry = item.get(_IN_PROGRESS_EXPIRY_ATTRIBUTE, {}).get("N")
+                if expiry is not None:
+                    latest_ms = max(latest_ms, float(expiry))
+        return (latest_ms - now_ms) / 1000
+
+    return wait
+
+
 class EventSourceMapping:
-    """Polls ``queue_url`` in a background thread and feeds batches to ``handler``."""
+    """Polls ``queue_url`` in a background thread and feeds batches to ``handler``.
+
+    Parameters
+    ----------
+    sqs
+        A boto3 SQS client of the emulator.
+    queue_url
+        The function's queue.
+    function
+        What the template says of the function (batch size, timeout, partial batch responses).
+    handler
+        The function's handler.
+    retry_delay_s
+        How long a failed message stays invisible when no idempotency lock is held.
+    lock_wait
+        Seconds until the function's idempotency locks expire (:func:`idempotency_lock_wait`); failed
+        messages stay invisible at least that long (plus a second). ``None``: always ``retry_delay_s``.
+    cold_start
+        Called after an :class:`InvocationCrash`, to drop what the dead runtime had cached.
+    """
 
     def __init__(
         self,
@@ -99,15 +174,21 @@ class EventSourceMapping:
         handler: Handler,
         *,
         retry_delay_s: int = 1,
+        lock_wait: Callable[[], float] | None = None,
+        cold_start: Callable[[], None] | None = None,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._function = function
         self._handler = handler
         self._retry_delay_s = retry_delay_s
+        self._lock_wait = lock_wait
+        self._cold_start = cold_start
         self._stop = threading.Event()
+        self._gate = threading.Lock()  # held for each batch; paused() holds it between batches
         self._thread = threading.Thread(target=self._run, name="event-source-mapping", daemon=True)
         self.invocations = 0
+        self.crashes = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -116,10 +197,17 @@ class EventSourceMapping:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No batch is received inside the block (the one in progress, if any, finishes first)."""
+        with self._gate:
+            yield
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                with self._gate:
+                    self.poll_once()
             except Exception:
                 log.exception("poller error; continuing")
                 time.sleep(1)
@@ -138,8 +226,13 @@ class EventSourceMapping:
             return 0
         event = {"Records": [to_lambda_record(m, self._function.queue_arn) for m in messages]}
         self.invocations += 1
+        crashed = False
         try:
             result = self._handler(event, LambdaContext.for_function(self._function))
+        except InvocationCrash as crash:
+            log.warning("the function crashed (%s): the whole batch will be retried", crash)
+            crashed = True
+            failed = {m["MessageId"] for m in messages}
         except Exception:
             log.exception("function error: the whole batch will be retried")
             failed = {m["MessageId"] for m in messages}
@@ -150,13 +243,29 @@ class EventSourceMapping:
                 else []
             )
             failed = {item["itemIdentifier"] for item in reported}
+        if crashed:
+            self.crashes += 1
+            if self._cold_start is not None:
+                self._cold_start()
+        delay = self._retry_delay() if failed else 0
         for message in messages:
             if message["MessageId"] in failed:
                 self._sqs.change_message_visibility(
                     QueueUrl=self._queue_url,
                     ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=self._retry_delay_s,
+                    VisibilityTimeout=delay,
                 )
             else:
                 self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages)
+
+    def _retry_delay(self) -> int:
+        """Seconds a failed message stays invisible: ``retry_delay_s``, or until the locks have expired."""
+        if self._lock_wait is None:
+            return self._retry_delay_s
+        try:
+            held = self._lock_wait()
+        except Exception:  # the emulator's table unreadable: retry soon rather than never
+            log.exception("could not read the idempotency locks; retrying after %s s", self._retry_delay_s)
+            return self._retry_delay_s
+        return max(self._retry_delay_s, math.ceil(held) + 1 if held > 0 else 0)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bgremove_local import client
 from bgremove_local.emulator import LocalCloud, LocalStack
-from bgremove_local.poller import EventSourceMapping, load_handler
+from bgremove_local.poller import EventSourceMapping, Handler, idempotency_lock_wait, load_handler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUIET_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
@@ -39,6 +40,25 @@ class Pipeline:
         events = client.receive_events(self.sqs, self.stack.subscriber_queue_url, wait_s=wait_s)
         self._seen.extend(events)
         return events
+
+    def wait_for_events(self, key: str, count: int, timeout_s: float) -> list[dict[str, Any]]:
+        """Wait until ``count`` distinct events (by ``event_id``) arrived for ``key``; returns them all.
+
+        Events already seen count; the list is in arrival order, one per ``event_id`` (the first copy),
+        and shorter than ``count`` on timeout.
+        """
+        deadline = time.monotonic() + timeout_s
+
+        def distinct() -> list[dict[str, Any]]:
+            first: dict[str, dict[str, Any]] = {}
+            for event in self._seen:
+                if event["input"]["key"] == key:
+                    first.setdefault(event["event_id"], event)
+            return list(first.values())
+
+        while len(distinct()) < count and time.monotonic() < deadline:
+            self.poll_events()
+        return distinct()
 
     def wait_for(self, keys: set[str], timeout_s: float) -> dict[str, dict[str, Any]]:
         """Wait until every input key has a terminal event; returns key -> event (missing on timeout)."""
@@ -75,12 +95,18 @@ def running_pipeline(
     retry_delay_s: int = 1,
     template: Path = TEMPLATE,
     quiet: bool = False,
+    wrap_handler: Callable[[Handler], Handler] | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> Iterator[Pipeline]:
     """Start the emulator, create the stack, run the handler behind an SQS poller; stop all on exit.
 
     The handler reads its settings from the environment at first use, so the process environment is set
     to the function's (as Lambda would) for the duration and restored afterwards. ``quiet`` keeps the
     function's INFO logs and metric blobs (Lambda's CloudWatch output) off the terminal.
+    ``wrap_handler`` is given the handler and returns what the poller invokes instead (fault injection);
+    ``environment`` adds to (or replaces) the function's variables.
+    Failed messages wait for the function's idempotency locks to expire (see
+    :class:`~bgremove_local.poller.EventSourceMapping`), and a crash is followed by a cold start.
     """
     cloud = LocalCloud(template, port=port, overrides=overrides)
     stack = cloud.start()
@@ -91,10 +117,17 @@ def running_pipeline(
         if quiet:
             os.environ.update(QUIET_ENVIRONMENT)
             warnings.filterwarnings("ignore", message="No application metrics to publish")
+        os.environ.update(environment or {})
         handler = load_handler(stack.function)
-        _reset_handler_caches(handler)
+        reset_handler_caches(handler)
         mapping = EventSourceMapping(
-            cloud.client("sqs"), stack.queue_url, stack.function, handler, retry_delay_s=retry_delay_s
+            cloud.client("sqs"),
+            stack.queue_url,
+            stack.function,
+            wrap_handler(handler) if wrap_handler is not None else handler,
+            retry_delay_s=retry_delay_s,
+            lock_wait=idempotency_lock_wait(cloud.client("dynamodb"), stack.table) if stack.table else None,
+            cold_start=partial(reset_handler_caches, handler),
         )
         mapping.start()
         yield Pipeline(cloud, stack, mapping)
@@ -106,8 +139,12 @@ def running_pipeline(
         cloud.stop()
 
 
-def _reset_handler_caches(handler: Any) -> None:
-    """A handler module imported earlier in this process may hold clients for an old endpoint."""
+def reset_handler_caches(handler: Any) -> None:
+    """Drop what the handler's module caches (clients, engine), as a fresh Lambda runtime starts without.
+
+    A handler module imported earlier in this process may hold clients for an old endpoint; after a crash
+    the next invocation is a cold start.
+    """
     module = __import__(handler.__module__, fromlist=["get_processor"])
     for name in ("get_processor", "get_engine"):
         cached = getattr(module, name, None)
