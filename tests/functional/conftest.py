@@ -205,6 +205,11 @@ def install_processor(
         settings,
         persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
         metrics=metrics or handler.metrics,
+        outbox=completion.EventOutbox(
+            boto3.client("dynamodb", region_name=REGION),
+            settings.idempotency_table,
+            settings.idempotency_ttl_seconds,
+        ),
     )
     monkeypatch.setattr(handler, "get_processor", lambda: processor)
     return processor, s3

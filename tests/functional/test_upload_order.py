@@ -254,3 +254,47 @@ def test_batch_task_without_sequencer_is_ordered_by_last_modified(
         ("COMPLETED", "second"),
         ("FAILED", "first"),
     ]
+
+
+class _AnswerLost:
+    """Publishes to SNS, then fails as if SNS's answer never arrived (the first ``lose`` times)."""
+
+    def __init__(self, aws: Stack, lose: int) -> None:
+        from processor import completion
+
+        self._sns = completion.SnsPublisher(aws.sns, aws.topic_arn)
+        self.lose = lose
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self._sns.publish(event)
+        if self.lose > 0:
+            self.lose -= 1
+            raise ConnectionError("the publish answer was lost")
+
+
+def test_a_retry_after_the_publish_republishes_the_decided_event_even_if_a_newer_upload_came(
+    aws: Stack, photo: bytes, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by ``make chaos``: the retry used to decide again and announce SUPERSEDED under the same
+    ``event_id`` as the COMPLETED already sent."""
+    install_processor(aws, monkeypatch, publisher=_AnswerLost(aws, lose=1))
+    aws.s3.put_bucket_versioning(Bucket=INPUT_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    v1 = put(aws, "r.jpg", photo, **{"job-id": "first"})
+    first = sqs_batch(message("r.jpg", v1, OLDER))
+    assert handler.lambda_handler(first, context) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    v2 = put(aws, "r.jpg", photo, **{"job-id": "second"})
+    assert handler.lambda_handler(sqs_batch(message("r.jpg", v2, NEWER)), context) == {
+        "batchItemFailures": []
+    }
+
+    assert handler.lambda_handler(first, context) == {"batchItemFailures": []}  # the retry
+
+    events = [valid(e) for e in aws.events()]
+    by_id: dict[str, list[tuple[str, str | None]]] = {}
+    for event in events:
+        by_id.setdefault(event["event_id"], []).append((event["status"], event["job_id"]))
+    assert sorted(by_id.values()) == [
+        [("COMPLETED", "first"), ("COMPLETED", "first")],  # the copy carries the same decision
+        [("COMPLETED", "second")],
+    ]
+    assert output_meta(aws, "r.png")["job-id"] == "second"

@@ -7,10 +7,13 @@ SNS message attributes ``status``, ``error_code``, ``format`` and ``model`` let 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
 
 from bgremove import BgRemoveError, Report, Result
 from processor.sources import ObjectRef
@@ -194,3 +197,55 @@ def stored_output(bucket: str, key: str, size: int, report: Report) -> OutputObj
     """The output object an earlier attempt wrote, described by its stored report."""
     width, height = report.result_size
     return OutputObject(bucket, key, report.content_type, size, width, height)
+
+
+class EventOutbox:
+    """Each upload's first decided event, kept before it is published, so that a retry republishes it.
+
+    A retry after the publish (the function died, SNS's answer was lost, the idempotency record was not
+    saved) must not decide again: a newer upload of the key may have replaced the output in between, and the
+    retry would announce FAILED ``SUPERSEDED`` under the ``event_id`` of the COMPLETED already sent. The
+    first decision is written with a conditional put (``event#<event_id>`` in the idempotency table, with
+    its TTL); later attempts read it back and publish that instead.
+
+    Parameters
+    ----------
+    dynamodb_client
+        boto3 DynamoDB client.
+    table
+        The idempotency table (partition key ``id``, TTL attribute ``expiration``).
+    ttl_seconds
+        How long a decision is kept (the idempotency TTL).
+    """
+
+    def __init__(self, dynamodb_client: Any, table: str, ttl_seconds: int) -> None:
+        self._dynamodb = dynamodb_client
+        self._table = table
+        self._ttl_seconds = ttl_seconds
+
+    @staticmethod
+    def _key(event_id: str) -> dict[str, dict[str, str]]:
+        return {"id": {"S": f"event#{event_id}"}}
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        """The event decided earlier for this upload, if any."""
+        item = self._dynamodb.get_item(TableName=self._table, Key=self._key(event_id), ConsistentRead=True)
+        stored = item.get("Item")
+        return json.loads(stored["event"]["S"]) if stored else None
+
+    def keep_first(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Keep ``event`` unless an event was already decided for its upload; returns the one to publish."""
+        item = {
+            **self._key(event["event_id"]),
+            "event": {"S": json.dumps(event, separators=(",", ":"))},
+            "expiration": {"N": str(int(time.time()) + self._ttl_seconds)},
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(id)"
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return self.get(event["event_id"]) or event
+        return event

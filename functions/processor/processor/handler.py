@@ -87,6 +87,13 @@ def get_processor() -> ImageProcessor:
         settings,
         persistence_store=store,
         metrics=metrics,
+        outbox=completion.EventOutbox(
+            boto3.client("dynamodb", config=_AWS_CONFIG),
+            settings.idempotency_table,
+            settings.idempotency_ttl_seconds,
+        )
+        if settings.idempotency_table
+        else None,
     )
 
 

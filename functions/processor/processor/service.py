@@ -194,12 +194,14 @@ class ImageProcessor:
         *,
         persistence_store: BasePersistenceLayer | None = None,
         metrics: Metrics | None = None,
+        outbox: completion.EventOutbox | None = None,
     ) -> None:
         self._engine = engine
         self._s3 = s3_client
         self._publisher = publisher
         self._settings = settings
         self._metrics = metrics
+        self._outbox = outbox
         self.idempotency_config = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)
         self._handle: Callable[..., dict[str, Any]]
         if persistence_store is not None:
@@ -251,6 +253,10 @@ class ImageProcessor:
     # Runs at most once per upload when idempotency is on: the store remembers the returned event.
     def _handle_once(self, identity: dict[str, str], ref: ObjectRef) -> dict[str, Any]:
         del identity  # only the idempotency key; ``ref`` carries the same facts
+        decided = self._outbox.get(completion.event_id_for(ref)) if self._outbox else None
+        if decided is not None:  # an earlier attempt decided and maybe published: never decide again
+            logger.info("event decided by an earlier attempt; publishing it again")
+            return self._publish(decided)
         attempt = _Attempt(ref)
         try:
             upload = self._read_upload(attempt)
@@ -337,7 +343,7 @@ class ImageProcessor:
             timings_ms=attempt.timings,
         )
         self._record_success(result.report, end_to_end)
-        self._publisher.publish(event)
+        event = self._publish(event)
         logger.info("processed", extra={"output_key": output_key, "timings_ms": event["timings_ms"]})
         return event
 
@@ -353,7 +359,7 @@ class ImageProcessor:
             timings_ms=attempt.timings,
         )
         self._record_failure(error)
-        self._publisher.publish(event)
+        event = self._publish(event)
         logger.warning("upload rejected", extra={"error": error.to_dict()})
         return event
 
@@ -361,6 +367,12 @@ class ImageProcessor:
         # No metrics: the attempt that wrote the output recorded them before its publish failed.
         key = event["output"]["key"]
         logger.info("output already written by an earlier attempt; announcing it", extra={"key": key})
+        return self._publish(event)
+
+    def _publish(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Publish the upload's first decided event (see :class:`completion.EventOutbox`); returns it."""
+        if self._outbox is not None:
+            event = self._outbox.keep_first(event)
         self._publisher.publish(event)
         return event
 
