@@ -19,16 +19,9 @@ import sys
 import time
 
 import _netguard
+from _common import status_kib
 
 _netguard.install()
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return -1
 
 
 def main() -> None:
@@ -53,11 +46,11 @@ def main() -> None:
         remover = Engine()
         remover.warm_up()
         loaded = time.monotonic()
-        rss_loaded = _status_kib("VmRSS")
+        rss_loaded = status_kib("VmRSS")
         options = Options(format=OutputFormat(fmt))
         out = remover.process(data, options).data
         done = time.monotonic()
-        first_peak = _status_kib("VmHWM")
+        first_peak = status_kib("VmHWM")
         remover.process(data, options)
     else:
         import onnxruntime as ort  # noqa: PLC0415
@@ -68,12 +61,12 @@ def main() -> None:
         options.intra_op_num_threads = threads
         session = new_session("u2netp", sess_opts=options)
         loaded = time.monotonic()
-        rss_loaded = _status_kib("VmRSS")
+        rss_loaded = status_kib("VmRSS")
         if fmt != "png":
             raise SystemExit("the cold-start child measures PNG output only")
         out = remove(data, session=session)
         done = time.monotonic()
-        first_peak = _status_kib("VmHWM")
+        first_peak = status_kib("VmHWM")
         remove(data, session=session)
     result = {
         "engine": engine,
@@ -85,7 +78,7 @@ def main() -> None:
         "out_bytes": len(out),
         "rss_loaded_kib": rss_loaded,
         "first_image_peak_rss_kib": first_peak,
-        "peak_rss_kib": _status_kib("VmHWM"),
+        "peak_rss_kib": status_kib("VmHWM"),
     }
     print("RESULT " + json.dumps(result), flush=True)
 

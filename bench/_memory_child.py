@@ -22,16 +22,9 @@ import sys
 import time
 
 import _netguard
+from _common import status_kib
 
 _netguard.install()
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return -1
 
 
 def _engine_path() -> str:
@@ -62,7 +55,7 @@ def baseline(function_libs: bool) -> None:
     from bgremove import Engine  # noqa: PLC0415
 
     Engine().warm_up()
-    result = {"loaded_peak_kib": _status_kib("VmHWM"), "clients": len(clients), "engine": _engine_path()}
+    result = {"loaded_peak_kib": status_kib("VmHWM"), "clients": len(clients), "engine": _engine_path()}
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -83,7 +76,7 @@ def main() -> None:
     engine = Engine()
     engine.warm_up()
     options = Options.parse(json.loads(options_json))
-    loaded_kib = _status_kib("VmHWM")
+    loaded_kib = status_kib("VmHWM")
     runs = []
     for _ in range(2):
         began = time.perf_counter()
@@ -91,7 +84,7 @@ def main() -> None:
         runs.append(
             {
                 "seconds": time.perf_counter() - began,
-                "peak_kib": _status_kib("VmHWM"),
+                "peak_kib": status_kib("VmHWM"),
                 "output_bytes": len(result.data),
                 "result_size": list(result.report.result_size),
                 "format": result.report.format,

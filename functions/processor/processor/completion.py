@@ -206,7 +206,8 @@ class EventOutbox:
     saved) must not decide again: a newer upload of the key may have replaced the output in between, and the
     retry would announce FAILED ``SUPERSEDED`` under the ``event_id`` of the COMPLETED already sent. The
     first decision is written with a conditional put (``event#<event_id>`` in the idempotency table, with
-    its TTL); later attempts read it back and publish that instead.
+    its TTL); a later attempt's put fails its condition, and the kept event is published instead. Only
+    retries read it back: the first attempt, the common case, costs one write and no read.
 
     Parameters
     ----------

@@ -253,10 +253,6 @@ class ImageProcessor:
     # Runs at most once per upload when idempotency is on: the store remembers the returned event.
     def _handle_once(self, identity: dict[str, str], ref: ObjectRef) -> dict[str, Any]:
         del identity  # only the idempotency key; ``ref`` carries the same facts
-        decided = self._outbox.get(completion.event_id_for(ref)) if self._outbox else None
-        if decided is not None:  # an earlier attempt decided and maybe published: never decide again
-            logger.info("event decided by an earlier attempt; publishing it again")
-            return self._publish(decided)
         attempt = _Attempt(ref)
         try:
             upload = self._read_upload(attempt)
