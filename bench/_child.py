@@ -1,6 +1,6 @@
 """One fresh process: import an engine, load the model, produce one result; print timings and peak memory.
 
-    _child.py ENGINE INPUT FORMAT THREADS LAUNCHED_AT
+    _child.py ENGINE MODEL INPUT FORMAT THREADS LAUNCHED_AT
 
 ``LAUNCHED_AT`` is the parent's ``time.monotonic()`` just before it started this process (the clock is
 system-wide), so ``first_result_s`` covers interpreter start, imports, model load and the first image.
@@ -19,19 +19,14 @@ import sys
 import time
 
 import _netguard
-from _common import status_kib
+from _common import engine_settings, status_kib
 
 _netguard.install()
 
 
 def main() -> None:
-    engine, path, fmt, threads, launched = (
-        sys.argv[1],
-        sys.argv[2],
-        sys.argv[3],
-        int(sys.argv[4]),
-        float(sys.argv[5]),
-    )
+    engine, model, path, fmt = sys.argv[1:5]
+    threads, launched = int(sys.argv[5]), float(sys.argv[6])
     started = time.monotonic()
     with open(path, "rb") as handle:
         data = handle.read()
@@ -43,11 +38,14 @@ def main() -> None:
         from bgremove.options import OutputFormat  # noqa: PLC0415
 
         imported = time.monotonic()
-        remover = Engine()
-        remover.warm_up()
+        settings = engine_settings(threads)
+        # the default model as a deployment runs it (no model option); the others by name
+        named = None if model == settings.default_model else model
+        remover = Engine(settings)
+        remover.warm_up(named)
         loaded = time.monotonic()
         rss_loaded = status_kib("VmRSS")
-        options = Options(format=OutputFormat(fmt))
+        options = Options(format=OutputFormat(fmt), model=named)
         out = remover.process(data, options).data
         done = time.monotonic()
         first_peak = status_kib("VmHWM")
@@ -59,7 +57,7 @@ def main() -> None:
         imported = time.monotonic()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        session = new_session("u2netp", sess_opts=options)
+        session = new_session(model, sess_opts=options)
         loaded = time.monotonic()
         rss_loaded = status_kib("VmRSS")
         if fmt != "png":
@@ -70,6 +68,7 @@ def main() -> None:
         remove(data, session=session)
     result = {
         "engine": engine,
+        "model": model,
         "interpreter_s": started - launched,
         "import_s": imported - started,
         "load_s": loaded - imported,

@@ -55,22 +55,65 @@ def cpu_count() -> int:
     return available_cpus()
 
 
-def prepare_rembg_home() -> Path:
-    """Point rembg at the project's own u2netp file so it never downloads one.
+# rembg's model name -> the file of ours it is pointed at. rembg's u2net is the fp32 network (md5 checked by
+# ``rembg_model_check``); ours ships u2net quantised to 8 bits, so rembg gets the fp32 original.
+REMBG_MODEL_FILES = {"u2netp": "u2netp.onnx", "u2net": "u2net-fp32.onnx"}
+# Engines and models the benchmark runs: ("ours", "u2net-fp32") is the engine on rembg's fp32 file.
+U2NET_FP32 = "u2net-fp32"
 
-    rembg looks for ``$U2NET_HOME/models/u2netp/u2netp.onnx`` and then ``$U2NET_HOME/u2netp.onnx`` and uses an
-    existing file as is; only a missing file sends it to pooch (which would download and md5-check it).
+
+def prepare_rembg_home() -> dict[str, Path]:
+    """Point rembg at the project's own model files so it never downloads one.
+
+    For each model rembg looks for ``$U2NET_HOME/models/<name>/<name>.onnx`` and then
+    ``$U2NET_HOME/<name>.onnx`` and uses an existing file as is; only a missing file sends it to pooch (which
+    would download and md5-check it). Returns rembg's name -> the link made for it.
     """
     U2NET_HOME.mkdir(parents=True, exist_ok=True)
-    link = U2NET_HOME / "u2netp.onnx"
-    target = MODELS / "u2netp.onnx"
-    if not target.is_file():
-        raise SystemExit(f"{target} is missing: run `make setup` (or `make model`) first")
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(target)
+    links = {}
+    for name, file in REMBG_MODEL_FILES.items():
+        target = MODELS / file
+        if not target.is_file():
+            hint = "make model MODEL=u2net-fp32" if name == "u2net" else "make setup"
+            raise SystemExit(f"{target} is missing: run `{hint}` first")
+        link = U2NET_HOME / f"{name}.onnx"
+        if not (link.is_symlink() and link.resolve() == target.resolve()):
+            # replaced in one rename, so a run already going (quality next to speed) never finds it missing
+            staged = link.with_suffix(".onnx.new")
+            staged.unlink(missing_ok=True)
+            staged.symlink_to(target)
+            staged.replace(link)
+        links[name] = link
     os.environ["U2NET_HOME"] = str(U2NET_HOME)
-    return link
+    return links
+
+
+def rembg_model_check(name: str) -> dict[str, Any]:
+    """Which file rembg resolves for ``name``, and whether it has the md5 rembg's source expects.
+
+    The expected md5 is read from the session class's ``download_models`` (the one pooch would check), so a
+    file rembg would not accept from its own download cannot pass.
+    """
+    import hashlib  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    from rembg.sessions import sessions  # noqa: PLC0415
+
+    session = sessions[name]
+    resolved = session.resolve_existing(f"{name}.onnx")  # what download_models() returns before pooch
+    match = re.search(r"md5:([0-9a-f]{32})", inspect.getsource(session.download_models))
+    expected = match.group(1) if match else None
+    actual = hashlib.md5(Path(resolved).read_bytes()).hexdigest() if resolved else None
+    return {
+        "session_class": session.__name__,
+        "resolved_path": resolved,
+        "real_path": str(Path(resolved).resolve()) if resolved else None,
+        "md5": actual,
+        "md5_expected_by_rembg": expected,
+        "md5_matches": actual is not None and actual == expected,
+        "download_needed": resolved is None,
+    }
 
 
 def bench_env(threads: int | None = None) -> dict[str, str]:
@@ -91,6 +134,23 @@ class Remover(Protocol):
     def mask(self, data: bytes) -> bytes: ...
 
 
+def engine_settings(threads: int) -> Any:
+    """The engine's settings as a deployment reads them (``BGREMOVE_THREADS``), plus ``u2net-fp32``.
+
+    ``u2net-fp32`` is the built-in u2net spec pointed at rembg's fp32 file (``models/u2net-fp32.onnx``,
+    ``make model MODEL=u2net-fp32``): the same network unquantised, to measure what the quantisation costs.
+    It has no sha256 here: the runs that use it check its md5 against rembg's source instead.
+    """
+    import dataclasses  # noqa: PLC0415
+
+    from bgremove.models import U2NET  # noqa: PLC0415
+    from bgremove.settings import EngineSettings  # noqa: PLC0415
+
+    settings = EngineSettings.from_env({**os.environ, "BGREMOVE_THREADS": str(threads)})
+    fp32 = dataclasses.replace(U2NET, name=U2NET_FP32, source=str(MODELS / "u2net-fp32.onnx"), sha256=None)
+    return dataclasses.replace(settings, custom_models=(*settings.custom_models, fp32))
+
+
 class Ours:
     """bgremove's Engine, threads set the way a deployment sets them (BGREMOVE_THREADS)."""
 
@@ -99,11 +159,9 @@ class Ours:
     def __init__(self, threads: int, model: str | None = None) -> None:
         from bgremove import Engine  # noqa: PLC0415
         from bgremove.options import BackgroundType, Options, OutputFormat  # noqa: PLC0415
-        from bgremove.settings import EngineSettings  # noqa: PLC0415
 
         self._options, self._format, self._map = Options, OutputFormat, BackgroundType.MAP
-        settings = EngineSettings.from_env({**os.environ, "BGREMOVE_THREADS": str(threads)})
-        self._engine = Engine(settings)
+        self._engine = Engine(engine_settings(threads))
         self._model = model
         self._engine.warm_up(model)
 
@@ -128,7 +186,7 @@ class Rembg:
 
     name = "rembg"
 
-    def __init__(self, threads: int, model: str = "u2netp") -> None:
+    def __init__(self, threads: int, model: str = "u2net") -> None:
         import onnxruntime as ort  # noqa: PLC0415
         from rembg import new_session, remove  # noqa: PLC0415
 
@@ -162,12 +220,18 @@ class Rembg:
         return mask
 
 
-def make_remover(engine: str, threads: int, model: str | None = None) -> Remover:
+def make_remover(engine: str, threads: int, model: str) -> Remover:
+    """``engine`` ("ours" or "rembg") running ``model`` (a name of that engine) with ``threads`` threads."""
     if engine == "ours":
         return Ours(threads, model)
     if engine == "rembg":
-        return Rembg(threads, model or "u2netp")
+        return Rembg(threads, model)
     raise ValueError(engine)
+
+
+def method_name(engine: str, model: str) -> str:
+    """How the JSON and the report name an engine running a model: ``ours-u2net``, ``rembg-u2netp``..."""
+    return f"{engine}-{model}"
 
 
 @dataclass

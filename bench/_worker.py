@@ -1,7 +1,7 @@
-"""A long-lived benchmark process holding one engine; the parent drives it over a pipe.
+"""A long-lived benchmark process holding one engine and model; the parent drives it over a pipe.
 
-Each engine runs in its own process so the two never share a thread pool, an allocator or imports, and the
-parent can interleave them call by call (ours, rembg, ours, rembg...).
+Each (engine, model) runs in its own process so two never share a thread pool, an allocator or imports, and
+the parent can interleave them call by call (ours, rembg, ours, rembg...).
 """
 
 from __future__ import annotations
@@ -22,20 +22,21 @@ from _common import Timer, bench_env, make_remover
 @dataclass(frozen=True)
 class WorkerSpec:
     engine: str
+    model: str
     threads: int
     inputs: dict[str, Path]
-    cpu: int | None = None  # pin the process (and the threads it starts) to this CPU
+    cpus: tuple[int, ...] | None = None  # pin the process (and its threads) to these CPUs, as `taskset` does
     warm_input: str | None = None
 
 
 def _serve(spec: WorkerSpec, conn: Connection) -> None:
     os.environ.update(bench_env())
     _netguard.install()
-    if spec.cpu is not None:
-        os.sched_setaffinity(0, {spec.cpu})
+    if spec.cpus is not None:
+        os.sched_setaffinity(0, set(spec.cpus))
     data = {key: path.read_bytes() for key, path in spec.inputs.items()}
     began = time.perf_counter()
-    remover = make_remover(spec.engine, spec.threads)
+    remover = make_remover(spec.engine, spec.threads, spec.model)
     if spec.warm_input:
         remover.process(data[spec.warm_input], "png")
     conn.send({"ready": True, "init_s": time.perf_counter() - began, "pid": os.getpid()})

@@ -6,9 +6,11 @@ git-ignored bench/results/raw/pred/<method>/<set>/, scores them with the metrics
 and checked against score.py itself on a sample of every set and method in each run) and writes
 bench/results/quality.json (means, timing) and bench/results/quality_per_image.json (per-image scores).
 
-Methods: ``ours-u2netp`` (the engine's defaults), ``rembg-u2netp``, and ``ours-isnet`` when models/isnet.onnx
-exists. Images are spread over one single-threaded process per CPU (the fastest way to get through a set on
-this machine); the masks do not depend on the thread count.
+Methods: ``ours-u2net`` (the engine's default: u2net quantised to 8 bits), ``ours-u2net-fp32`` (the
+engine on rembg's fp32 u2net file: what the quantisation costs), ``rembg-u2net`` (rembg's default model,
+the same fp32 file), ``ours-u2netp`` and ``rembg-u2netp`` (the fast tier), and ``ours-isnet`` when
+models/isnet.onnx exists. Images are spread over one single-threaded process per CPU (the fastest way to get
+through a set on this machine); the masks do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from _common import (
     MODELS,
     RAW,
     RESULTS,
+    U2NET_FP32,
     Remover,
     bench_env,
     cpu_count,
     log,
     make_remover,
     prepare_rembg_home,
+    rembg_model_check,
     require_shared,
     rounded,
     write_json,
@@ -44,6 +48,9 @@ from _common import (
 
 SCORE = EVAL / "score.py"
 METHODS = {
+    "ours-u2net": ("ours", "u2net"),
+    "ours-u2net-fp32": ("ours", U2NET_FP32),
+    "rembg-u2net": ("rembg", "u2net"),
     "ours-u2netp": ("ours", "u2netp"),
     "rembg-u2netp": ("rembg", "u2netp"),
     "ours-isnet": ("ours", "isnet"),
@@ -117,6 +124,32 @@ def check_scorer(set_dir: Path, pred_dir: Path, ours: dict[str, Any], sample: in
     return {"images": names, "max_abs_diff": diff, "agree": diff < 1e-9}
 
 
+def _per_image_path(out: Path) -> Path:
+    return out.with_name(out.stem + "_per_image.json")
+
+
+def _read_per_image(path: Path) -> dict[str, Any]:
+    """``quality_per_image.json`` back into method -> set -> image -> scores."""
+    if not path.exists():
+        return {}
+    found: dict[str, Any] = {}
+    for key, rows in json.loads(path.read_text())["methods"].items():
+        method, set_name = key.split("/", 1)
+        found.setdefault(method, {})[set_name] = rows
+    return found
+
+
+def _write_per_image(path: Path, per_image: dict[str, Any]) -> None:
+    """One line per method and set: small, and a re-run shows up as a readable diff."""
+    entries = [
+        f'"{method}/{set_name}": ' + json.dumps(rounded(rows), separators=(",", ":"))
+        for method in [m for m in METHODS if m in per_image]
+        for set_name, rows in sorted(per_image[method].items())
+    ]
+    columns = json.dumps(["mae", "iou", "biou"])
+    path.write_text("{" + f'"columns": {columns}, "methods": {{\n' + ",\n".join(entries) + "\n}}\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -125,7 +158,15 @@ def main() -> int:
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--limit", type=int, default=0, help="first N images of each set (smoke test)")
     parser.add_argument(
+        "--every", type=int, default=1, help="every Nth image of each set, in name order (a shorter run)"
+    )
+    parser.add_argument(
         "--check-sample", type=int, default=4, help="images per set and method re-scored with score.py itself"
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other methods' results already in --out (re-run only --methods)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     args = parser.parse_args()
@@ -138,6 +179,12 @@ def main() -> int:
     _netguard.install()
     prepare_rembg_home()
     methods = list(args.methods)
+    rembg_models = sorted({METHODS[m][1] for m in methods if METHODS[m][0] == "rembg"})
+    model_checks = {name: rembg_model_check(name) for name in rembg_models}
+    for name, check in model_checks.items():
+        log(f"rembg resolves {name} to {check['resolved_path']} (md5 matches: {check['md5_matches']})")
+        if check["download_needed"] or not check["md5_matches"]:
+            raise SystemExit(f"rembg's {name}: not the file rembg expects, or absent: {check}")
     if "ours-isnet" in methods and not (MODELS / "isnet.onnx").is_file():
         log("ours-isnet: SKIPPED, models/isnet.onnx is absent (fetch it with `make model MODEL=isnet`)")
         methods.remove("ours-isnet")
@@ -148,16 +195,52 @@ def main() -> int:
 
     summary: dict[str, Any] = {}
     per_image: dict[str, Any] = {}
-    for set_dir in set_dirs:
-        images = sorted(
+    earlier: dict[str, Any] = {}
+    if args.merge and args.out.exists():
+        earlier = json.loads(args.out.read_text())
+        if (earlier.get("limit"), earlier.get("every", 1)) != (args.limit, args.every):
+            raise SystemExit(
+                f"--merge: {args.out} was made with --limit {earlier.get('limit')} --every "
+                f"{earlier.get('every', 1)}, not --limit {args.limit} --every {args.every}"
+            )
+        summary = earlier["sets"]
+        per_image = _read_per_image(_per_image_path(args.out))
+        model_checks = {**earlier.get("rembg_models", {}), **model_checks}
+
+    def write(done: bool) -> None:
+        """quality.json after every method and set, so an interrupted run leaves what it finished."""
+        payload = {
+            "kind": "quality",
+            "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "elapsed_s": time.monotonic() - began + (earlier.get("elapsed_s") or 0),
+            "complete": done,
+            "merged_into": earlier.get("created"),
+            "limit": args.limit,
+            "every": args.every,
+            "options": {
+                "ours": "Options(background_type='map', format='png', model=MODEL), the rest engine defaults",
+                "rembg": "rembg.remove(bytes, session=new_session(MODEL), only_mask=True)",
+            },
+            "rembg_models": model_checks,
+            "skipped": [] if "ours-isnet" in methods else ["ours-isnet: models/isnet.onnx absent"],
+            "network_attempts": _netguard.attempts(),
+            "sets": summary,
+        }
+        write_json(args.out, rounded(payload, 6))
+        _write_per_image(_per_image_path(args.out), per_image)
+
+    images_of = {
+        set_dir: sorted(
             p for p in (set_dir / "images").iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}
-        )
-        if args.limit:
-            images = images[: args.limit]
-        for method in methods:
+        )[:: args.every][: args.limit or None]
+        for set_dir in set_dirs
+    }
+    # method by method in METHODS order (the default model first): an interrupted run keeps what matters most
+    for method in methods:
+        for set_dir, images in images_of.items():
             pred_dir = RAW / "pred" / method / set_dir.name
             timing = predict(method, images, pred_dir, processes)
-            names = {p.stem for p in images} if args.limit else None
+            names = {p.stem for p in images} if args.limit or args.every > 1 else None
             scored: dict[str, Any] = _score.score_set(set_dir, pred_dir, names)
             check = check_scorer(set_dir, pred_dir, scored, args.check_sample) if args.check_sample else None
             if check and not check["agree"]:
@@ -168,43 +251,23 @@ def main() -> int:
                 **scored["mean"],
                 "timing": timing,
                 "scorer_check": check,
+                "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             }
             per_image.setdefault(method, {})[set_dir.name] = {
                 name: [row["mae"], row["iou"], row["biou"]] for name, row in scored["per_image"].items()
             }
             mean = scored["mean"]
             log(
-                f"quality {set_dir.name:15} {method:13}: MAE {mean['mae']:.4f} IoU {mean['iou']:.4f} "
+                f"quality {set_dir.name:15} {method:15}: MAE {mean['mae']:.4f} IoU {mean['iou']:.4f} "
                 f"BIoU {mean['biou']:.4f} ({timing['images_per_s']:.2f} images/s on {processes} processes)"
             )
-
+            write(done=False)
+    # the report lists methods in METHODS order whatever order they were run or merged in
+    for set_name, found in summary.items():
+        summary[set_name] = {m: found[m] for m in METHODS if m in found}
+    write(done=True)
     attempts = _netguard.attempts()
-    payload = {
-        "kind": "quality",
-        "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "elapsed_s": time.monotonic() - began,
-        "limit": args.limit,
-        "options": {
-            "ours": "Options(background_type='map', format='png'), engine defaults otherwise",
-            "rembg": "rembg.remove(bytes, session=new_session('u2netp'), only_mask=True)",
-        },
-        "skipped": [] if "ours-isnet" in methods else ["ours-isnet: models/isnet.onnx absent"],
-        "network_attempts": attempts,
-        "sets": summary,
-    }
-    write_json(args.out, rounded(payload, 6))
-    # one line per method and set: small, and a re-run shows up as a readable diff
-    compact = {"columns": ["mae", "iou", "biou"], "methods": rounded(per_image)}
-    lines = ["{" + f'"columns": {json.dumps(compact["columns"])}, "methods": {{']
-    entries = [
-        f'"{method}/{set_name}": ' + json.dumps(rows, separators=(",", ":"))
-        for method, sets in compact["methods"].items()
-        for set_name, rows in sets.items()
-    ]
-    lines.append(",\n".join(entries))
-    lines.append("}}")
-    args.out.with_name(args.out.stem + "_per_image.json").write_text("\n".join(lines) + "\n")
-    log(f"wrote {args.out} in {payload['elapsed_s']:.0f} s")
+    log(f"wrote {args.out} in {time.monotonic() - began:.0f} s")
     return 1 if attempts else 0
 
 

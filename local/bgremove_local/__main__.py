@@ -11,6 +11,7 @@ chaos  many uploads with faults injected (AWS errors, crashes, a model outage, d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import time
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bgremove_local.runner import REPO_ROOT, Pipeline, running_pipeline
+from bgremove_local.api_server import RunningApi, api_samples, running_api, send_sample
+from bgremove_local.runner import REPO_ROOT, TEMPLATE, Pipeline, running_pipeline
 
 SAMPLES_DIR = REPO_ROOT / "tests" / "fixtures" / "images"
 
@@ -64,7 +66,16 @@ def _size(value: Any) -> str:
     return f"{value[0]}x{value[1]}" if value else "-"
 
 
-def run_samples(pipeline: Pipeline, out_dir: Path, timeout_s: float) -> int:
+def _inference(report: dict[str, Any]) -> str:
+    """Where inference ran and how long it took, e.g. ``sagemaker:bgremove-local-inference 95 ms``."""
+    if not report.get("backend"):
+        return "-"
+    took = report.get("timings_ms", {}).get("inference")
+    fallback = " (fallback)" if report.get("fallback") else ""
+    return f"{report['backend']}{fallback}" + (f" {took:.0f} ms" if took is not None else "")
+
+
+def run_samples(pipeline: Pipeline, out_dir: Path, timeout_s: float, api: RunningApi | None = None) -> int:
     started = time.monotonic()
     for sample in SAMPLES:
         data = (SAMPLES_DIR / sample.source).read_bytes() if sample.source else b"this is not an image\n"
@@ -74,7 +85,8 @@ def run_samples(pipeline: Pipeline, out_dir: Path, timeout_s: float) -> int:
     )
     events = pipeline.wait_for({s.key for s in SAMPLES}, timeout_s)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, ok = [], True
+    rows: list[tuple[str, ...]] = []  # the API's rows have no inference column
+    ok = True
     for sample in SAMPLES:
         event = events.get(sample.key)
         status = event["status"] if event else "NO EVENT"
@@ -97,9 +109,37 @@ def run_samples(pipeline: Pipeline, out_dir: Path, timeout_s: float) -> int:
                 str(saved.relative_to(Path.cwd()))
                 if saved and saved.is_relative_to(Path.cwd())
                 else str(saved or "-"),
+                _inference(report),
             )
         )
-    headers = ("key", "options", "status", "error", "input", "result", "time", "saved as")
+    if api is not None:  # one request per HTTP dialect through the local API (api_server.py)
+        for request in api_samples(api.key, (SAMPLES_DIR / "coffee.jpg").read_bytes()):
+            status, reply, body, seconds = send_sample(api.url, request)
+            ok &= status == 200
+            saved = None
+            if status == 200:
+                extension = reply.get("Content-Type", "image/png").rpartition("/")[2].replace("jpeg", "jpg")
+                saved = out_dir / f"{request.path.strip('/').replace('/', '-')}.{extension}"
+                saved.write_bytes(body)
+            size = reply.get("X-Result-Size", "").replace(" ", "x") or (
+                f"{reply['X-Width']}x{reply['X-Height']}" if "X-Width" in reply else "-"
+            )
+            rows.append(
+                (
+                    request.name,
+                    request.shown_options,
+                    str(status) + ("" if status == 200 else " (unexpected)"),
+                    "-" if status == 200 else body[:80].decode(errors="replace"),
+                    reply.get("X-Input-Size", "").replace(" ", "x") or "-",
+                    size,
+                    f"{seconds * 1000:.0f} ms",
+                    str(saved.relative_to(Path.cwd()))
+                    if saved and saved.is_relative_to(Path.cwd())
+                    else str(saved or "-"),
+                )
+            )
+    headers = ("key", "options", "status", "error", "input", "result", "time", "saved as", "inference")
+    rows = [(*row, *("",) * (len(headers) - len(row))) for row in rows]  # rows without an inference column
     widths = [max(len(str(r[i])) for r in [*rows, headers]) for i in range(len(headers))]
     for row in (headers, *rows):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
@@ -157,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("--out", type=Path, default=Path("out"))
     run_cmd.add_argument("--timeout", type=float, default=300)
     run_cmd.add_argument("--verbose", action="store_true", help="show the function's logs and metrics")
+    run_cmd.add_argument(
+        "--inference",
+        choices=("local", "sagemaker"),
+        default="local",
+        help="sagemaker: the default model runs in the inference server (containers/inference) on loopback, "
+        "reached through SageMaker's runtime API",
+    )
     serve_cmd = sub.add_parser("serve", help="keep the stack up for the aws cli")
     serve_cmd.add_argument("--port", type=int, default=4577)
     serve_cmd.add_argument("--watch", type=Path, help="upload files that appear in this folder")
@@ -184,12 +231,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if result.ok else 1
     if args.command == "serve":
         metadata = dict(item.split("=", 1) for item in args.metadata)
-        with running_pipeline(port=args.port, quiet=not args.verbose) as pipeline:
+        with (
+            running_pipeline(port=args.port, quiet=not args.verbose) as pipeline,
+            running_api(pipeline.cloud, TEMPLATE) as api,
+        ):
+            print(
+                f"http api        {api.url} (Pixian v2: /api/v2/remove-background, remove.bg: /v1.0/removebg)"
+            )
             return serve(pipeline, args.watch, metadata)
     out = getattr(args, "out", Path("out"))
     timeout = getattr(args, "timeout", 300)
-    with running_pipeline(quiet=not getattr(args, "verbose", False)) as pipeline:
-        return run_samples(pipeline, out, timeout)
+    with contextlib.ExitStack() as stack:
+        remote: dict[str, Any] = {}
+        if getattr(args, "inference", "local") == "sagemaker":
+            from bgremove_local.inference import LocalInference, pipeline_arguments  # noqa: PLC0415
+
+            inference = stack.enter_context(LocalInference(REPO_ROOT / "models"))
+            print(f"inference server on {inference.container.url}, SageMaker runtime API on {inference.url}")
+            remote = pipeline_arguments(inference)
+        pipeline = stack.enter_context(running_pipeline(quiet=not getattr(args, "verbose", False), **remote))
+        api = stack.enter_context(running_api(pipeline.cloud, TEMPLATE, port=0, echo=None))
+        return run_samples(pipeline, out, timeout, api)
+    return 1  # unreachable: the block returns; mypy cannot tell that ExitStack does not swallow errors
 
 
 if __name__ == "__main__":

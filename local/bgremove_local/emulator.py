@@ -230,9 +230,14 @@ class LocalCloud:
         )
 
     def _function(self, template: Template) -> FunctionSpec:
-        functions = template.of_type("AWS::Serverless::Function")
+        # The function the SQS poller drives: the one with an SQS event source (the API function has none).
+        functions = [
+            lid
+            for lid in template.of_type("AWS::Serverless::Function")
+            if any(e.get("Type") == "SQS" for e in template.properties(lid).get("Events", {}).values())
+        ]
         if len(functions) != 1:
-            raise RuntimeError(f"expected one function in the template, found {functions}")
+            raise RuntimeError(f"expected one function with an SQS event in the template, found {functions}")
         logical_id = functions[0]
         props = template.properties(logical_id)
         globals_function = template.resolve(template.document.get("Globals", {}).get("Function", {}))

@@ -1,7 +1,7 @@
 """Read template.yaml and resolve what the local runner needs, so it never keeps a second copy of it.
 
 Only the intrinsic functions the template uses are resolved: Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Join,
-Fn::Select, Fn::Equals/Not/And/Or in conditions. Physical names follow CloudFormation's habit of
+Fn::Select, Fn::Split, Fn::Equals/Not/And/Or in conditions. Physical names follow CloudFormation's habit of
 ``<stack>-<LogicalId>`` when the template names none.
 """
 
@@ -151,6 +151,9 @@ class Template:
             if key == "Fn::Select":
                 index, items = value
                 return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Split":
+                separator, text = value
+                return str(self.resolve(text)).split(separator)
         resolved = {k: self.resolve(v) for k, v in node.items()}
         return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 

@@ -84,7 +84,7 @@ def test_upload_with_metadata_gives_output_and_one_event(
     assert meta["job-id"] == "order-42"
     assert meta["source-key"] == "shop/astronaut.jpg"
     assert meta["source-etag"] == etag
-    assert meta["model"] == "u2netp"
+    assert meta["model"] == "u2net"
     fg = [int(v) for v in meta["input-foreground"].split()]
     assert [int(v) for v in meta["result-size"].split()] == [fg[2] + 20, fg[3] + 20] == list(image.size)
 
@@ -108,7 +108,7 @@ def test_upload_with_metadata_gives_output_and_one_event(
         "status": "COMPLETED",
         "error_code": "none",
         "format": "jpeg",
-        "model": "u2netp",
+        "model": "u2net",
     }
     assert event["timings_ms"]["engine_inference"] > 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import warnings
+import zipfile
 
 import pytest
 from hypothesis import event, given, note
@@ -23,7 +24,7 @@ from PIL import Image
 
 from bgremove import Engine, InputError, Options, output_format
 from bgremove._decode import SUPPORTED_FORMATS, decode, probe_format, target_size_for
-from bgremove.options import BackgroundType, Length, Margin, OutputFormat, VerticalAlignment
+from bgremove.options import BackgroundType, Length, Margin, OutputFormat, Position, Roi, VerticalAlignment
 from tests.fakes import fake_engine, full_matte
 from tests.fuzz import harness, seeds
 from tests.fuzz.mutations import Mutant, mutants, random_images
@@ -100,6 +101,11 @@ def _engine(matte: str) -> Engine:
 _LENGTH = st.builds(Length, st.integers(0, 40).map(float), st.booleans())
 
 
+def _roi(left: int, top: int, size: int) -> Roi:
+    """A region of interest in percent, never empty by its own numbers (it may still miss the subject)."""
+    return Roi(Length(left, True), Length(top, True), Length(left + size, True), Length(top + size, True))
+
+
 @st.composite
 def small_options(draw: st.DrawFn) -> Options:
     """Every option, with geometry kept small (see the module docstring)."""
@@ -118,6 +124,9 @@ def small_options(draw: st.DrawFn) -> Options:
         vertical_alignment=draw(st.sampled_from(VerticalAlignment)),
         max_pixels=draw(st.sampled_from([100, 2_000, 250_000]) | st.integers(100, 250_000)),
         test=draw(st.booleans()),
+        roi=draw(st.none() | st.builds(_roi, st.integers(0, 50), st.integers(0, 50), st.integers(1, 50))),
+        scale=draw(st.none() | st.floats(10, 100)),
+        position=draw(st.none() | st.builds(Position, st.floats(0, 100), st.floats(0, 100))),
     )
 
 
@@ -134,10 +143,17 @@ def test_engine(target: str, data: st.DataObject, options: Options, matte: str):
     event(outcome.code if isinstance(outcome, InputError) else "result")
     if isinstance(outcome, InputError):
         return
-    with Image.open(io.BytesIO(outcome.data)) as written:
-        assert written.size == outcome.report.result_size
-        assert _CONTENT_TYPES[outcome.content_type] == written.format
-        written.load()
+    if outcome.content_type == "application/zip":  # remove.bg's: color.jpg and alpha.png
+        with zipfile.ZipFile(io.BytesIO(outcome.data)) as archive:
+            for name, fmt in (("color.jpg", "JPEG"), ("alpha.png", "PNG")):
+                with Image.open(io.BytesIO(archive.read(name))) as member:
+                    assert (member.size, member.format) == (outcome.report.result_size, fmt)
+                    member.load()
+    else:
+        with Image.open(io.BytesIO(outcome.data)) as written:
+            assert written.size == outcome.report.result_size
+            assert _CONTENT_TYPES[outcome.content_type] == written.format
+            written.load()
     promised = output_format(options)  # known before decoding: the pipeline names the output key with it
     assert outcome.report.format == promised.format.value
     assert (outcome.content_type, outcome.extension) == (promised.content_type, promised.extension)

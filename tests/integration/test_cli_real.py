@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from bgremove import cli
-from tests.helpers import MODEL_FILE, encode, open_bytes, photo, photo_bytes
+from tests.helpers import FAST_MODEL_FILE, MODEL_FILE, encode, open_bytes, photo, photo_bytes
 from tests.integration.test_real_photos import PROBES
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_environment", "engine")]
-# ``engine`` is requested only for its clear failure when models/u2netp.onnx is missing.
+# ``engine`` is requested only for its clear failure when models/u2net.onnx is missing.
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_folder_with_failures(mixed_folder: Path, tmp_path: Path, capsys: pytest
         for x, y in PROBES[name]["background"]:
             assert cutout[y, x, 3] < 50, (name, x, y)
         report = next(r for r in reports.values() if r.get("output", "").endswith(f"{name}.png"))["report"]
-        assert report["model"] == "u2netp"
+        assert report["model"] == "u2net"
         assert report["result_size"] == report["input_size"]
 
 
@@ -83,13 +84,17 @@ def test_decode_delta_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[s
     capsys.readouterr()
 
 
-def test_models_lists_u2netp_ready(capsys: pytest.CaptureFixture[str]):
+def test_models_lists_the_default_and_the_fast_tier_ready(capsys: pytest.CaptureFixture[str]):
     assert MODEL_FILE.is_file()
+    assert FAST_MODEL_FILE.is_file()
     assert cli.main(["models"]) == 0
-    out = capsys.readouterr().out
-    line = next(line for line in out.splitlines() if line.startswith("u2netp"))
-    assert line.startswith("u2netp (default): ready")
-    assert "Apache-2.0" in line
+    lines = capsys.readouterr().out.splitlines()
+    default = next(line for line in lines if line.startswith("u2net "))
+    assert default.startswith("u2net (default): ready")
+    fast = next(line for line in lines if line.startswith("u2netp"))
+    assert fast.startswith("u2netp: ready")
+    assert "Apache-2.0" in default
+    assert "Apache-2.0" in fast
 
 
 def test_custom_model_descriptor_that_contradicts_the_network_fails_at_load(tmp_path: Path, capsys):
@@ -125,3 +130,37 @@ def test_custom_model_by_path(tmp_path: Path):
     )
     assert code == 0
     assert open_bytes((tmp_path / "out" / "in.png").read_bytes()).mode == "RGBA"
+
+
+def test_a_session_runs_one_inference_at_a_time():
+    """Two threads calling one model: the runs do not overlap (each already uses every CPU)."""
+    import threading
+    import time
+
+    from bgremove.models import U2NETP, OnnxSegmenter, SessionConfig
+
+    segmenter = OnnxSegmenter(U2NETP, FAST_MODEL_FILE, SessionConfig(intra_op_threads=1))
+    real_run = segmenter._session.run
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    class CountingSession:
+        def run(self, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            time.sleep(0.05)  # long enough for the other thread to arrive while this run is on
+            try:
+                return real_run(*args, **kwargs)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+    segmenter._session = CountingSession()  # type: ignore[assignment]
+    tensor = segmenter.prepare(photo("astronaut"))
+    threads = [threading.Thread(target=segmenter.infer, args=(tensor,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert most[0] == 1

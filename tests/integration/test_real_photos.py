@@ -1,4 +1,4 @@
-"""The real u2netp model on the three fixture photos: hand-checked subject and background points.
+"""The real default model (u2net) on the three fixture photos: hand-checked subject and background points.
 
 PROBE POINTS WERE CHECKED BY EYE. Each point below was marked on a 2x enlargement of the photo (with a
 50 px grid) and looked at, and the engine's ``map`` output of the same photo was looked at too:
@@ -81,7 +81,7 @@ def test_map_shape_and_report(run: Run, name: str):
     assert result.report.input_size == SIZES[name]
     assert result.report.result_size == SIZES[name]
     assert result.report.orientation == 1
-    assert result.report.model == "u2netp"
+    assert result.report.model == "u2net"
     assert result.report.source_format == "JPEG"
     # A real matte: some of it solid subject, some solid background, and a soft edge between.
     assert (matte == 255).mean() > 0.1

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from bgremove import Engine, EngineSettings, Options, cli
-from bgremove.options import OPTION_FIELDS, OPTION_NAMES
+from bgremove.options import OPTION_FIELDS, OPTION_NAMES, option_field
 from tests.fakes import FakeRegistry
 from tests.helpers import (
     MODEL_FILE,
@@ -345,10 +345,13 @@ def test_decode_delta_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_models_lists_builtins(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     assert cli.main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    u2net = next(line for line in lines if line.startswith("u2net "))
+    assert u2net.startswith("u2net (default):")
+    assert "input 320x320" in u2net
+    assert ("ready" if MODEL_FILE.is_file() else "not fetched") in u2net
     u2netp = next(line for line in lines if line.startswith("u2netp"))
-    assert u2netp.startswith("u2netp (default):")
-    assert "input 320x320" in u2netp
-    assert ("ready" if MODEL_FILE.is_file() else "not fetched") in u2netp
+    assert "(default)" not in u2netp
+    assert "fast tier" in u2netp
     isnet = next(line for line in lines if line.startswith("isnet"))
     assert "input 1024x1024" in isnet
     assert "(default)" not in isnet
@@ -361,7 +364,7 @@ def test_models_reflects_default_model_setting(
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
     assert "isnet (default):" in out
-    assert "u2netp (default)" not in out
+    assert "u2net (default)" not in out
 
 
 # ------------------------------------------------------------------------------------ file naming
@@ -393,22 +396,54 @@ SAMPLE_VALUES = {
     "max_pixels": "1000000",
     "test": None,
     "model": "u2netp",
+    "roi": "0 0 50% 100%",
+    "scale": "80%",
+    "position": "50% 100%",
 }
+# Options that cannot be combined with the samples above (background_image with background_color).
+SAMPLE_ALONE = {"background_image": "backgrounds/wall.jpg"}
 
 
 def test_every_option_is_a_flag_named_after_its_metadata_key():
-    assert set(SAMPLE_VALUES) == set(OPTION_NAMES), "give the new option a sample value here"
+    assert set(SAMPLE_VALUES) | set(SAMPLE_ALONE) == set(OPTION_NAMES), (
+        "give the new option a sample value here"
+    )
+    rows = [row for row in OPTION_FIELDS if row.name in SAMPLE_VALUES]
     argv = ["in.jpg", "-o", "out"]
-    for row in OPTION_FIELDS:
+    for row in rows:
         value = SAMPLE_VALUES[row.name]
         argv += [row.cli_flag] if value is None else [row.cli_flag, value]
     args = cli._build_parser().parse_args(argv)
     from_flags = Options.parse(cli._options_from(args))
-    from_metadata = Options.parse(
-        {row.metadata_key: SAMPLE_VALUES[row.name] or "true" for row in OPTION_FIELDS}
-    )
+    from_metadata = Options.parse({row.metadata_key: SAMPLE_VALUES[row.name] or "true" for row in rows})
     assert from_flags == from_metadata
-    assert from_flags.to_dict().keys() == set(OPTION_NAMES) - {"background_type"}
+    assert from_flags.to_dict().keys() == set(OPTION_NAMES) - {"background_type"} - set(SAMPLE_ALONE)
+    for name, value in SAMPLE_ALONE.items():
+        flag = cli._build_parser().parse_args(["in.jpg", "-o", "out", option_field(name).cli_flag, value])
+        assert Options.parse(cli._options_from(flag)).to_dict() == {name: value}
+
+
+def test_background_image_is_a_file(engines: list[Engine], tmp_path: Path):
+    source, wall = tmp_path / "a.png", tmp_path / "wall.png"
+    source.write_bytes(encode(textured(60, 40), "PNG"))
+    wall.write_bytes(encode(Image.new("RGB", (60, 40), (0, 0, 255)), "PNG"))
+    out = tmp_path / "out"
+    assert cli.main([str(source), "-o", str(out), "--background-image", str(wall), "--format", "png"]) == 0
+    picture = np.asarray(open_bytes((out / "a.png").read_bytes()))
+    assert picture.shape == (40, 60, 3)
+    assert tuple(picture[0, 0]) == (0, 0, 255)  # a corner: outside the fake model's ellipse
+
+
+def test_missing_background_image_file(
+    engines: list[Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    source = tmp_path / "a.png"
+    source.write_bytes(encode(textured(60, 40), "PNG"))
+    code = cli.main(
+        [str(source), "-o", str(tmp_path / "out"), "--background-image", str(tmp_path / "none.png")]
+    )
+    assert code == 2
+    assert "--background-image" in capsys.readouterr().err
 
 
 def test_no_flags_means_default_options():
@@ -513,3 +548,46 @@ def test_missing_input_is_a_read_error(
     captured = capsys.readouterr()
     assert "READ_ERROR" in captured.err
     assert json.loads(captured.out)["error"]["code"] == "READ_ERROR"
+
+
+# ------------------------------------------------------------------------------------------ pipeline
+
+
+class _OverlapEngine:
+    """Stands in for the engine: each call waits until ``overlap`` calls are in work at once."""
+
+    def __init__(self, overlap: int) -> None:
+        import threading
+
+        self.barrier = threading.Barrier(overlap, timeout=10)
+        self.calls: list[bytes] = []
+
+    def process(self, data: bytes, options: Options, *, background: bytes | None = None) -> Any:
+        from bgremove.exceptions import NotAnImageError
+
+        self.calls.append(data)
+        self.barrier.wait()  # raises BrokenBarrierError if the files are processed one after another
+        if data == b"bad":
+            raise NotAnImageError("not an image")
+        return data.upper()
+
+
+def test_folder_keeps_two_images_in_work_and_reports_in_input_order(tmp_path: Path):
+    names = ["a", "b", "bad", "d"]
+    for name in names:
+        (tmp_path / name).write_bytes(name.encode())
+    engine = _OverlapEngine(overlap=2)
+    outcomes = list(cli._pipelined(engine, [tmp_path / n for n in names], Options(), None))  # type: ignore[arg-type]
+    assert [path.name for path, _ in outcomes] == names
+    assert [o for _, o in outcomes] == [b"A", b"B", cli.Failure("NOT_AN_IMAGE", "not an image"), b"D"]
+    assert sorted(engine.calls) == sorted(n.encode() for n in names)
+
+
+def test_a_missing_file_is_a_read_error_in_its_place(tmp_path: Path):
+    (tmp_path / "a").write_bytes(b"a")
+    (tmp_path / "c").write_bytes(b"c")
+    engine = _OverlapEngine(overlap=1)
+    paths = [tmp_path / "a", tmp_path / "gone", tmp_path / "c"]
+    outcomes = [o for _, o in cli._pipelined(engine, paths, Options(), None)]  # type: ignore[arg-type]
+    assert outcomes[0] == b"A" and outcomes[2] == b"C"
+    assert isinstance(outcomes[1], cli.Failure) and outcomes[1].code == "READ_ERROR"

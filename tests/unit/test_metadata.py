@@ -218,6 +218,7 @@ def test_replayed_event_reports_the_stored_facts() -> None:
         "format": "png",
         "content_type": "image/png",
         "source_format": "HEIF",
+        "backend": "local",
         "replayed": True,
     }
     assert (event["model"], event["job_id"], event["timings_ms"]) == ("u2netp", "j-1", {})

@@ -27,7 +27,7 @@ def test_defaults_from_empty_environment():
     settings = EngineSettings.from_env({})
     assert settings.model_dirs[:2] == (LAMBDA_MODELS_DIR, REPO_MODELS_DIR)
     assert Path(__file__).resolve().parents[2] / "models" == REPO_MODELS_DIR
-    assert settings.default_model == "u2netp"
+    assert settings.default_model == "u2net"
     assert settings.threads == available_cpus()
     assert settings.custom_models == ()
     assert settings.png_compress_level == 1
@@ -192,7 +192,7 @@ def test_engine_registers_custom_models():
     )
     engine = Engine(settings)
     assert "mine" in engine.registry.names()
-    assert {"u2netp", "isnet"} <= set(engine.registry.names())
+    assert {"u2net", "u2netp", "isnet"} <= set(engine.registry.names())
     assert not engine.registry.is_available("mine")
 
 

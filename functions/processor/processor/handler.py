@@ -41,11 +41,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from bgremove import Engine, EngineSettings
-from processor import completion, sources
+from processor import completion, inference, sources
 from processor.budget import TimeBudget
 from processor.exceptions import UnrecognisedEventError
 from processor.service import ImageProcessor, Skipped, SkipReason, s3_model_fetcher
-from processor.settings import DEFAULT_METRICS_NAMESPACE, SERVICE_NAME, Env, ProcessorSettings
+from processor.settings import (
+    DEFAULT_METRICS_NAMESPACE,
+    SERVICE_NAME,
+    Env,
+    InferenceSettings,
+    ProcessorSettings,
+)
 from processor.sources import ObjectRef, SourceKind
 
 logger = Logger(service=SERVICE_NAME)
@@ -61,10 +67,24 @@ _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_ti
 
 @functools.cache
 def get_engine() -> Engine:
-    """One engine per process, model loaded at init (outside the first request's latency)."""
-    engine = Engine(
-        EngineSettings.from_env(), fetcher=s3_model_fetcher(boto3.client("s3", config=_AWS_CONFIG))
+    """One engine per process, model loaded at init (outside the first request's latency).
+
+    Models routed to a SageMaker endpoint (``SAGEMAKER_ENDPOINT_NAME``, ``SAGEMAKER_ENDPOINTS``) run there
+    through :mod:`processor.inference`; warming one up loads nothing.
+    """
+    settings = InferenceSettings.from_env()
+    engine_settings = EngineSettings.from_env()
+    fetcher = s3_model_fetcher(boto3.client("s3", config=_AWS_CONFIG))
+    registry = inference.build_registry(
+        engine_settings,
+        settings,
+        client_factory=lambda: boto3.client("sagemaker-runtime", config=inference.runtime_config(settings)),
+        fetcher=fetcher,
     )
+    engine = Engine(engine_settings, fetcher=fetcher, registry=registry)
+    if registry is not None:
+        routes = inference.endpoint_routes(settings, engine_settings.default_model)
+        logger.info("inference offloaded", extra={"routes": routes, "fallback": settings.inference_fallback})
     engine.warm_up()
     return engine
 
@@ -73,8 +93,6 @@ def get_engine() -> Engine:
 def get_processor() -> ImageProcessor:
     """One processor per process, wired to AWS from the function's settings."""
     settings = ProcessorSettings.from_env()
-    if settings.sagemaker_endpoint:
-        logger.warning("SAGEMAKER_ENDPOINT_NAME is set but this build runs inference in the function")
     store = (
         DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto_config=_AWS_CONFIG)
         if settings.idempotency_table

@@ -102,6 +102,7 @@ def result_metadata(
         "result-foreground": _box(report.result_foreground),
         "input-orientation": str(report.orientation),
         "model": report.model,
+        "inference-backend": report.backend,
         "format": report.format,
         "source-format": report.source_format,
         "source-key": _source_key(source_key),
@@ -211,6 +212,8 @@ def report_from_metadata(written: Mapping[str, str], *, content_type: str) -> Re
             format=output_format.value,
             content_type=content_type,
             source_format=written["source-format"],
+            # Outputs written before inference could be offloaded carry no backend: they ran locally.
+            backend=written.get("inference-backend") or "local",
         )
     except (KeyError, ValueError):
         return None

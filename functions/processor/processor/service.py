@@ -46,6 +46,7 @@ from bgremove import (
     Result,
     output_format,
 )
+from bgremove.exceptions import BackgroundNotFoundError, InvalidOptionError
 from processor import completion, metadata
 from processor.exceptions import SourceNotFoundError, SupersededError
 from processor.settings import SERVICE_NAME, ProcessorSettings
@@ -259,7 +260,8 @@ class ImageProcessor:
             check = self._check_output(attempt, upload.output_key)
             if isinstance(check, dict):
                 return self._announce_replayed(check)
-            result = self._engine.process(upload.body, upload.options)
+            background = self._read_background(attempt, upload.options)
+            result = self._engine.process(upload.body, upload.options, background=background)
             replay = self._write(attempt, upload, result, check)
             if replay is not None:
                 return self._announce_replayed(replay)
@@ -446,6 +448,41 @@ class ImageProcessor:
         body: bytes = response["Body"].read()
         return body, dict(response.get("Metadata") or {}), len(body), last_modified
 
+    def _read_background(self, attempt: _Attempt, options: Options) -> bytes | None:
+        """The bytes of the ``background-image`` the upload names: a key in the upload's own bucket.
+
+        Read after the output check, so a retry that only has to announce an earlier result never needs it.
+        Not pinned to a version: the background is whatever the key holds when the upload is processed.
+
+        Raises
+        ------
+        BackgroundNotFoundError
+            No such object (a FAILED event, not a retry: the same key will be missing next time too).
+        InvalidOptionError
+            The key is longer than S3 allows, or the object is over ``MAX_INPUT_BYTES`` (not read).
+        """
+        key = options.background_image
+        if key is None:
+            return None
+        if len(key.encode()) > MAX_KEY_BYTES:
+            raise InvalidOptionError("background_image", f"is not an S3 key: over {MAX_KEY_BYTES} bytes")
+        began = time.perf_counter()
+        where = f"s3://{attempt.ref.bucket}/{key}"
+        try:
+            response = self._s3.get_object(Bucket=attempt.ref.bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in _MISSING_OBJECT_CODES:
+                raise BackgroundNotFoundError(f"background_image: {where} does not exist") from None
+            raise
+        length = int(response.get("ContentLength") or 0)
+        if length > self._settings.max_input_bytes:
+            response["Body"].close()
+            limit = _mib(self._settings.max_input_bytes)
+            raise InvalidOptionError("background_image", f"{where} is {_mib(length)}; the limit is {limit}")
+        body: bytes = response["Body"].read()
+        attempt.timings["download_background"] = _ms_since(began)
+        return body
+
     def _check_output(self, attempt: _Attempt, output_key: str) -> dict[str, Any] | _WriteIf:
         """What to do about what the output key holds now.
 
@@ -513,11 +550,17 @@ class ImageProcessor:
         )
 
     def _record_success(self, report: Report, end_to_end_ms: float) -> None:
+        if report.fallback:
+            logger.warning(
+                "inference ran in the function: its endpoint was unavailable", extra={"why": report.fallback}
+            )
         if self._metrics is None:
             return
         width, height = report.input_size
         with _best_effort():
             self._metrics.add_metric(name="Processed", unit=MetricUnit.Count, value=1)
+            if report.fallback:
+                self._metrics.add_metric(name="InferenceFallback", unit=MetricUnit.Count, value=1)
             inference_ms = report.timings_ms.get("inference", 0)
             self._metrics.add_metric(name="InferenceMs", unit=MetricUnit.Milliseconds, value=inference_ms)
             self._metrics.add_metric(name="EndToEndMs", unit=MetricUnit.Milliseconds, value=end_to_end_ms)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from processor.exceptions import SettingsError
 
@@ -19,6 +20,9 @@ class Env:
     IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
     IDEMPOTENCY_TTL_SECONDS = "IDEMPOTENCY_TTL_SECONDS"
     SAGEMAKER_ENDPOINT_NAME = "SAGEMAKER_ENDPOINT_NAME"
+    SAGEMAKER_ENDPOINTS = "SAGEMAKER_ENDPOINTS"
+    SAGEMAKER_TIMEOUT_SECONDS = "SAGEMAKER_TIMEOUT_SECONDS"
+    INFERENCE_FALLBACK = "INFERENCE_FALLBACK"
     MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
     SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -41,8 +45,70 @@ DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86_400
 IDEMPOTENCY_TTL_RANGE = (60, 365 * 86_400)
 """Accepted ``IDEMPOTENCY_TTL_SECONDS``: one minute to one year."""
 
+LOCAL_INFERENCE = "local"
+"""In ``SAGEMAKER_ENDPOINTS``, the word that keeps a model in the function."""
+
+DEFAULT_SAGEMAKER_TIMEOUT_SECONDS = 20
+"""Default of ``SAGEMAKER_TIMEOUT_SECONDS``: an ISNet call at 1024x1024 on a busy GPU takes about a second;
+twenty leave room for a cold instance without holding a Lambda for its whole timeout."""
+
+SAGEMAKER_TIMEOUT_RANGE = (1, 300)
+"""Accepted ``SAGEMAKER_TIMEOUT_SECONDS``."""
+
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_ON = frozenset({"on", "true", "1", "yes"})
+_OFF = frozenset({"", "off", "false", "0", "no"})
+
 _MAX_DIGITS = 20
 """Integer settings longer than this are refused before conversion (``int()`` of a huge string is slow)."""
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """Which models run on a SageMaker endpoint, and how the function calls it.
+
+    Read on their own (:meth:`from_env`) as well as within :class:`ProcessorSettings`: the engine is built
+    from these without needing the function's other variables.
+
+    Parameters
+    ----------
+    sagemaker_endpoint
+        SageMaker endpoint that runs the default model (``SAGEMAKER_ENDPOINT_NAME``); empty runs it here.
+    sagemaker_endpoints
+        Per-model endpoints (``SAGEMAKER_ENDPOINTS``, e.g. ``isnet=gpu-endpoint,u2netp=local``), applied
+        over ``sagemaker_endpoint``: ``local`` keeps a model in the function. Pairs, in the variable's order.
+    sagemaker_timeout_seconds
+        Read timeout of one endpoint call (``SAGEMAKER_TIMEOUT_SECONDS``); connecting has its own short one.
+    inference_fallback
+        ``INFERENCE_FALLBACK`` (``on``/``off``, default off): run a model locally while its endpoint is
+        unavailable (throttled, 5xx, timed out, unreachable), noted in the report, instead of retrying the
+        upload. Needs the model in the function's model layer.
+    """
+
+    sagemaker_endpoint: str = ""
+    sagemaker_endpoints: tuple[tuple[str, str], ...] = ()
+    sagemaker_timeout_seconds: int = DEFAULT_SAGEMAKER_TIMEOUT_SECONDS
+    inference_fallback: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> InferenceSettings:
+        """Read the inference variables; unset or empty means the default (everything local).
+
+        Raises
+        ------
+        SettingsError
+            An endpoint name or the per-model map is malformed, the timeout is out of range, or the
+            fallback switch is neither on nor off.
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            sagemaker_endpoint=_endpoint_name(env, Env.SAGEMAKER_ENDPOINT_NAME),
+            sagemaker_endpoints=_endpoint_map(env, Env.SAGEMAKER_ENDPOINTS),
+            sagemaker_timeout_seconds=_int_setting(
+                env, Env.SAGEMAKER_TIMEOUT_SECONDS, DEFAULT_SAGEMAKER_TIMEOUT_SECONDS, SAGEMAKER_TIMEOUT_RANGE
+            ),
+            inference_fallback=_switch(env, Env.INFERENCE_FALLBACK),
+        )
 
 
 @dataclass(frozen=True)
@@ -66,8 +132,8 @@ class ProcessorSettings:
         DynamoDB table for de-duplicating S3's at-least-once deliveries; empty disables it (local runs).
     idempotency_ttl_seconds
         How long a processed object is remembered.
-    sagemaker_endpoint
-        Reserved for offloading inference to a SageMaker endpoint; not used by this version.
+    inference
+        Where models run (:class:`InferenceSettings`).
     max_input_bytes
         Larger objects fail with ``IMAGE_TOO_LARGE`` before their bytes are read (protects memory).
     """
@@ -78,7 +144,7 @@ class ProcessorSettings:
     output_prefix: str = ""
     idempotency_table: str = ""
     idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS
-    sagemaker_endpoint: str = ""
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
 
     @classmethod
@@ -107,7 +173,7 @@ class ProcessorSettings:
             idempotency_ttl_seconds=_int_setting(
                 env, Env.IDEMPOTENCY_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_TTL_RANGE
             ),
-            sagemaker_endpoint=env.get(Env.SAGEMAKER_ENDPOINT_NAME, ""),
+            inference=InferenceSettings.from_env(env),
             max_input_bytes=_int_setting(
                 env, Env.MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_BYTES, MAX_INPUT_BYTES_RANGE
             ),
@@ -120,6 +186,42 @@ def _bucket_list(env: Mapping[str, str], name: str, output_bucket: str) -> tuple
     if output_bucket in buckets:
         raise SettingsError(name, f"must not name the output bucket {output_bucket!r}")
     return buckets
+
+
+def _endpoint_name(env: Mapping[str, str], name: str) -> str:
+    """A SageMaker endpoint name (letters, digits, inner hyphens, at most 63), or empty when unset."""
+    value = env.get(name, "").strip()
+    if value and not _ENDPOINT_NAME.fullmatch(value):
+        raise SettingsError(name, f"is not a SageMaker endpoint name: {value[:80]!r}")
+    return value
+
+
+def _endpoint_map(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], ...]:
+    """``model=endpoint`` pairs, comma-separated; ``endpoint`` may be ``local``. A model named twice is an
+    error (which one was meant cannot be told)."""
+    pairs: dict[str, str] = {}
+    for item in env.get(name, "").split(","):
+        if not item.strip():
+            continue
+        model, equals, endpoint = (part.strip() for part in item.partition("="))
+        if not equals or not model or not endpoint:
+            raise SettingsError(
+                name, f"expected model=endpoint pairs separated by commas, got {item.strip()!r}"
+            )
+        if model in pairs:
+            raise SettingsError(name, f"names model {model!r} twice")
+        if endpoint != LOCAL_INFERENCE and not _ENDPOINT_NAME.fullmatch(endpoint):
+            raise SettingsError(name, f"{endpoint[:80]!r} (for {model!r}) is not a SageMaker endpoint name")
+        pairs[model] = endpoint
+    return tuple(pairs.items())
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """An on/off setting: on, true, 1, yes or off, false, 0, no (any case); unset or empty is off."""
+    value = env.get(name, "").strip().lower()
+    if value in _ON | _OFF:
+        return value in _ON
+    raise SettingsError(name, f"must be on or off, got {value[:40]!r}")
 
 
 def _int_setting(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:

@@ -1,4 +1,4 @@
-"""Image + matte -> the result picture: background, crop, scale, margins, watermark."""
+"""Image + matte -> the result picture: background (colour, image...), crop, scale, margins, watermark."""
 
 from __future__ import annotations
 
@@ -17,14 +17,24 @@ _NONZERO_LUT = [0] + [255] * 255
 
 def has_transparency(options: Options) -> bool:
     """Whether the composed result keeps an alpha channel."""
-    return options.background_type is BackgroundType.RGBA and options.background_color is None
+    return (
+        options.background_type is BackgroundType.RGBA
+        and options.background_color is None
+        and options.background_image is None
+    )
 
 
-def compose(image: Image.Image, alpha: Image.Image, options: Options, layout: Layout) -> Image.Image:
-    """Build the result image (mode ``RGBA``, ``RGB`` or ``L``) for ``options``.
+def keep_inside(alpha: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """``alpha`` cleared outside ``box`` (left, top, right, bottom): the ``roi`` option."""
+    if box == (0, 0, *alpha.size):
+        return alpha
+    kept = Image.new("L", alpha.size, 0)
+    kept.paste(alpha.crop(box), box[:2])
+    return kept
 
-    ``image`` is the RGB work image, ``alpha`` its final matte at the same size.
-    """
+
+def _placed(image: Image.Image, alpha: Image.Image, layout: Layout) -> tuple[Image.Image, Image.Image]:
+    """The RGB image and its matte cut to ``layout.crop`` and resized to ``layout.content_size``."""
     if image.mode != "RGB":
         image = image.convert("RGB")
     if not layout.is_identity:
@@ -33,6 +43,28 @@ def compose(image: Image.Image, alpha: Image.Image, options: Options, layout: La
         if layout.content_size != image.size:
             image = image.resize(layout.content_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
             alpha = alpha.resize(layout.content_size, Image.Resampling.BILINEAR)
+    return image, alpha
+
+
+def compose(
+    image: Image.Image,
+    alpha: Image.Image,
+    options: Options,
+    layout: Layout,
+    background: Image.Image | None = None,
+) -> Image.Image:
+    """Build the result image (mode ``RGBA``, ``RGB`` or ``L``) for ``options``.
+
+    ``image`` is the RGB work image, ``alpha`` its final matte at the same size; ``background`` the
+    decoded ``background_image`` (required when that option is set).
+    """
+    image, alpha = _placed(image, alpha, layout)
+    if options.background_image is not None:
+        if background is None:
+            raise ValueError("background_image is set but no background image was given")
+        result = cover_fit(background, layout.canvas_size)
+        result.paste(image, layout.offset, alpha)
+        return watermark(result) if options.test else result
 
     background_type = options.background_type
     if background_type is BackgroundType.MAP:
@@ -67,6 +99,51 @@ def compose(image: Image.Image, alpha: Image.Image, options: Options, layout: La
     if options.test:
         result = watermark(result)
     return result
+
+
+def compose_zip(
+    image: Image.Image, alpha: Image.Image, options: Options, layout: Layout
+) -> tuple[Image.Image, Image.Image]:
+    """remove.bg's zip members: the colour image (``RGB``) and the matte (``L``), both at the canvas size.
+
+    The colour image holds the input's own colours, backgrounds included, so that ``alpha`` applied to it
+    gives the cut-out; space outside the placed image (margins, bars) is black and fully transparent.
+    ``test`` stamps the colour image.
+    """
+    image, alpha = _placed(image, alpha, layout)
+    if layout.canvas_size != image.size or layout.offset != (0, 0):
+        color = Image.new("RGB", layout.canvas_size, 0)
+        color.paste(image, layout.offset)
+        matte = Image.new("L", layout.canvas_size, 0)
+        matte.paste(alpha, layout.offset)
+        image, alpha = color, matte
+    return (watermark(image) if options.test else image), alpha
+
+
+def cover_fit(background: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``background`` (``RGBA`` is flattened onto white) scaled to cover ``size``, centred, cut to it.
+
+    An image of exactly ``size`` is used as it is. Like :func:`_stretch`, a side longer than any input may
+    be is resampled to :data:`MAX_DECODE_SIDE` and then widened by repeating pixels, so memory does not
+    grow with a canvas of 25,000,000 x 1.
+    """
+    if background.mode == "RGBA":
+        flat = Image.new("RGB", background.size, (255, 255, 255))
+        flat.paste(background, (0, 0), background.getchannel("A"))
+        background = flat
+    elif background.mode != "RGB":
+        background = background.convert("RGB")
+    if background.size == size:
+        return background.copy()  # the caller pastes onto it
+    width, height = size
+    factor = max(width / background.width, height / background.height)
+    crop_w, crop_h = width / factor, height / factor
+    left, top = (background.width - crop_w) / 2, (background.height - crop_h) / 2
+    capped = (min(width, MAX_DECODE_SIDE), min(height, MAX_DECODE_SIDE))
+    fitted = background.resize(
+        capped, Image.Resampling.LANCZOS, box=(left, top, left + crop_w, top + crop_h), reducing_gap=3.0
+    )
+    return fitted if capped == size else fitted.resize(size, Image.Resampling.NEAREST)
 
 
 def _cutout(image: Image.Image, alpha: Image.Image) -> Image.Image:

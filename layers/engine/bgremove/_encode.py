@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 
 from PIL import Image
@@ -16,24 +17,31 @@ CONTENT_TYPES = {
     OutputFormat.DELTA_PNG: "image/png",
     OutputFormat.JPEG: "image/jpeg",
     OutputFormat.WEBP: "image/webp",
+    OutputFormat.ZIP: "application/zip",
 }
 EXTENSIONS = {
     OutputFormat.PNG: "png",
     OutputFormat.DELTA_PNG: "png",
     OutputFormat.JPEG: "jpg",
     OutputFormat.WEBP: "webp",
+    OutputFormat.ZIP: "zip",
 }
 MAX_SIDES = {
     OutputFormat.PNG: MAX_PNG_SIDE,
     OutputFormat.DELTA_PNG: MAX_PNG_SIDE,
     OutputFormat.JPEG: MAX_JPEG_SIDE,
     OutputFormat.WEBP: MAX_WEBP_SIDE,
+    OutputFormat.ZIP: MAX_JPEG_SIDE,  # its color.jpg
 }
 """The widest and tallest result each format can hold (what its encoder accepts)."""
 # WebP "method" trades encoder effort for size. Measured on cut-outs (docs/decisions/0002-webp-method-2.md):
 # method 2 is ~1.6x faster than Pillow's default 4 for files 7-17% larger; 0 is faster still but 50-80%
 # larger; 6 is 10x slower for 2%.
 WEBP_METHOD = 2
+
+ZIP_COLOR_NAME = "color.jpg"
+ZIP_ALPHA_NAME = "alpha.png"
+"""Members of a ``zip`` result, named as remove.bg names them."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,24 @@ def encode(
         image.save(buffer, "JPEG", quality=quality)
     elif fmt is OutputFormat.WEBP:
         image.save(buffer, "WEBP", quality=quality, method=WEBP_METHOD, alpha_quality=100)
-    else:  # pragma: no cover - resolve_format never returns AUTO
+    else:  # pragma: no cover - resolve_format never returns AUTO; ZIP goes through encode_zip
         raise ValueError(f"cannot encode {fmt}")
+    return Encoded(buffer.getvalue(), fmt, CONTENT_TYPES[fmt], EXTENSIONS[fmt])
+
+
+def encode_zip(
+    color: Image.Image, alpha: Image.Image, *, quality: int, png_compress_level: int, threads: int = 1
+) -> Encoded:
+    """remove.bg's zip: ``color.jpg`` (``color``, mode ``RGB``) and ``alpha.png`` (``alpha``, mode ``L``).
+
+    Members are stored, not deflated: JPEG and PNG data are compressed already.
+    """
+    jpeg = io.BytesIO()
+    color.save(jpeg, "JPEG", quality=quality)
+    png = encode_png(alpha, level=png_compress_level, threads=threads)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(ZIP_COLOR_NAME, jpeg.getvalue())
+        archive.writestr(ZIP_ALPHA_NAME, png)
+    fmt = OutputFormat.ZIP
     return Encoded(buffer.getvalue(), fmt, CONTENT_TYPES[fmt], EXTENSIONS[fmt])

@@ -14,18 +14,22 @@ import argparse
 import json
 import os
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bgremove.delta import apply_delta
-from bgremove.engine import Engine
+from bgremove.engine import Engine, Result
 from bgremove.exceptions import BgRemoveError, ImageTooLargeError, ModelLoadError
 from bgremove.limits import MAX_INPUT_BYTES
 from bgremove.models import ModelSpec
 from bgremove.options import OPTION_FIELDS, BoolKind, EnumKind, OptionField, Options
 from bgremove.settings import EngineSettings
+
+T = TypeVar("T")
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -157,14 +161,53 @@ def _register_custom_model(engine: Engine, model: str, descriptor: str | None) -
     return spec.name
 
 
-def _progress(items: list[Path], enabled: bool) -> Iterable[Path]:
+def _progress(items: Iterator[T], total: int, enabled: bool) -> Iterable[T]:
     if not enabled:
         return items
     try:
         from tqdm import tqdm  # noqa: PLC0415 - optional dependency ([cli] extra)
     except ImportError:
         return items
-    return tqdm(items, unit="img", file=sys.stderr)  # type: ignore[no-any-return]
+    return tqdm(items, total=total, unit="img", file=sys.stderr)  # type: ignore[no-any-return]
+
+
+# Images in work at once. The model runs one image at a time on every CPU (OnnxSegmenter serialises its
+# runs), so a second image is decoded, composed or encoded meanwhile and both cores stay busy; each image in
+# work holds its decoded pixels, so a deeper pipeline would add memory and no speed.
+PIPELINE_DEPTH = 2
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One file's error, reported in input order like the results."""
+
+    code: str
+    message: str
+
+
+def _pipelined(
+    engine: Engine, paths: Iterable[Path], options: Options, background: bytes | None
+) -> Iterator[tuple[Path, Result | Failure]]:
+    """Each path with its result or failure, in input order, ``PIPELINE_DEPTH`` images in work at once."""
+
+    def work(path: Path) -> Result | Failure:
+        try:
+            return engine.process(read_input(path), options, background=background)
+        except BgRemoveError as error:
+            return Failure(error.code, error.message)
+        except OSError as error:
+            return Failure("READ_ERROR", str(error))
+
+    with ThreadPoolExecutor(max_workers=PIPELINE_DEPTH, thread_name_prefix="bgremove") as pool:
+        in_work: deque[tuple[Path, Future[Result | Failure]]] = deque()
+        for path in paths:
+            in_work.append((path, pool.submit(work, path)))
+            if len(in_work) >= PIPELINE_DEPTH:
+                done, future = in_work.popleft()
+                yield done, future.result()
+        while in_work:
+            done, future = in_work.popleft()
+            yield done, future.result()
 
 
 def run(argv: Sequence[str]) -> int:
@@ -184,8 +227,13 @@ def run(argv: Sequence[str]) -> int:
             raw["model"] = _register_custom_model(engine, raw["model"], args.model_descriptor)
         options = Options.parse(raw)
         engine.warm_up(options.model)
+        # --background-image is a file here (an S3 key on the S3 path): read once, given to every image.
+        background = None if options.background_image is None else read_input(Path(options.background_image))
     except BgRemoveError as error:
         print(f"bgremove: {error.code}: {error.message}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"bgremove: --background-image: {error}", file=sys.stderr)
         return 2
     if args.output.exists() and not args.output.is_dir():
         print(f"bgremove: -o {args.output} is a file; give a folder", file=sys.stderr)
@@ -198,15 +246,12 @@ def run(argv: Sequence[str]) -> int:
     failures = 0
     show_progress = len(files) > 1 and not args.no_progress and sys.stderr.isatty()
     stems = dict(zip((f for f, _ in files), output_names(files), strict=True))
-    for path in _progress([f for f, _ in files], show_progress):
-        try:
-            result = engine.process(read_input(path), options)
-        except BgRemoveError as error:
-            failures += _report_failure(path, error.code, error.message, as_json=args.json)
+    outcomes = _pipelined(engine, [f for f, _ in files], options, background)
+    for path, outcome in _progress(outcomes, len(files), show_progress):
+        if isinstance(outcome, Failure):
+            failures += _report_failure(path, outcome.code, outcome.message, as_json=args.json)
             continue
-        except OSError as error:
-            failures += _report_failure(path, "READ_ERROR", str(error), as_json=args.json)
-            continue
+        result = outcome
         target = args.output / f"{stems[path]}.{result.extension}"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +330,8 @@ def run_models(argv: Sequence[str]) -> int:
         state = "ready" if engine.registry.is_available(name) else f"not fetched (make model MODEL={name})"
         default = " (default)" if name == engine.settings.default_model else ""
         size = f"{spec.input_size[0]}x{spec.input_size[1]}"
-        print(f"{name}{default}: {state}; input {size}; licence {spec.license}")
+        tier = f"; {spec.tier}" if spec.tier else ""
+        print(f"{name}{default}: {state}; input {size}{tier}; licence {spec.license}")
     return 0
 
 

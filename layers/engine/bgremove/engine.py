@@ -10,10 +10,16 @@ from dataclasses import dataclass
 from PIL import Image
 
 from bgremove import _compose, _encode, _geometry, _matte
-from bgremove._decode import decode
+from bgremove._decode import DecodedImage, decode
 from bgremove.delta import make_delta
-from bgremove.exceptions import BgRemoveError, InvalidOptionError, ModelNotFoundError, ProcessingError
-from bgremove.limits import MAX_WORK_PIXELS
+from bgremove.exceptions import (
+    BgRemoveError,
+    InputError,
+    InvalidOptionError,
+    ModelNotFoundError,
+    ProcessingError,
+)
+from bgremove.limits import MAX_BACKGROUND_PIXELS, MAX_WORK_PIXELS
 from bgremove.models import (
     ModelFetcher,
     ModelRegistry,
@@ -21,6 +27,7 @@ from bgremove.models import (
     Segmenter,
     SegmenterRegistry,
     SessionConfig,
+    run_inference,
 )
 from bgremove.options import BackgroundType, Options, OutputFormat
 from bgremove.report import FOREGROUND_ALPHA_LEVEL, BBox, Report
@@ -235,20 +242,39 @@ class Engine:
         """
         self.segmenter(model)
 
-    def process(self, data: bytes, options: Options | None = None) -> Result:
+    def process(
+        self, data: bytes, options: Options | None = None, *, background: bytes | None = None
+    ) -> Result:
         """Remove the background of one encoded image.
+
+        Parameters
+        ----------
+        data
+            The encoded input.
+        options
+            What to make of it; defaults give a transparent PNG cut-out.
+        background
+            The encoded image that ``options.background_image`` names, fetched by the caller (the engine
+            does no I/O: the S3 adapter reads the key from the input bucket, an HTTP API its URL or upload).
+            It is decoded under the same limits as inputs. Give it exactly when that option is set.
 
         Raises
         ------
         InputError
-            Bad bytes or options (a subclass names which); retrying cannot help.
+            Bad bytes or options (a subclass names which); retrying cannot help. A background image that
+            cannot be decoded, or was not supplied, is ``INVALID_OPTION`` naming ``background_image``.
         ModelError
             The model is missing or broken.
         ProcessingError
             Anything unexpected.
+        ValueError
+            ``background`` given without ``options.background_image``: a caller's bug.
         """
+        options = options or Options()
+        if background is not None and options.background_image is None:
+            raise ValueError("background bytes were given but options.background_image is not set")
         try:
-            return self._process(data, options or Options())
+            return self._process(data, options, background)
         except BgRemoveError:
             raise
         except MemoryError:
@@ -256,7 +282,7 @@ class Engine:
         except Exception as error:  # a bug: callers still get the documented error type and code
             raise ProcessingError(f"unexpected {type(error).__name__}: {error}") from error
 
-    def _process(self, data: bytes, options: Options) -> Result:
+    def _process(self, data: bytes, options: Options, background_data: bytes | None) -> Result:
         clock = _Stopwatch()
         spec = self.resolve_model(options.model)  # before decoding: a bad model fails fast, even on bad input
         fmt = output_format(options).format
@@ -264,6 +290,7 @@ class Engine:
             _check_result_fits(fmt, options.target_size, options)  # the exact result size: fail fast too
         with clock.stage("decode"):
             decoded = decode(data, max_pixels=options.max_pixels)
+            background = _decode_background(background_data, options)  # before inference: fail fast
         if options.is_delta and decoded.scale != 1.0:
             width, height = decoded.input_size
             raise InvalidOptionError(
@@ -273,33 +300,38 @@ class Engine:
             )
         segmenter = self.segmenter(options.model)
         image = decoded.image
+        roi = None if options.roi is None else _geometry.roi_box(options.roi, decoded.input_size, image.size)
         with clock.stage("preprocess"):
             tensor = segmenter.prepare(image)
         with clock.stage("inference"):
-            prediction = segmenter.infer(tensor)
+            inference = run_inference(segmenter, tensor)  # locally or on an endpoint: the report says
         with clock.stage("postprocess"):
             input_alpha = image.getchannel("A") if image.mode == "RGBA" else None
             alpha = _matte.refine(
-                segmenter.to_matte(prediction),
+                segmenter.to_matte(inference.prediction),
                 image.size,
                 threshold=options.threshold,
                 input_alpha=input_alpha,
             )
+            if roi is not None:
+                alpha = _compose.keep_inside(alpha, roi)
             corners = alpha.point(_FOREGROUND_LUT).getbbox()
             foreground = BBox.from_corners(corners) if corners else None
         with clock.stage("compose"):
-            picture, layout = self._compose(image, alpha, foreground, options, fmt)
+            layout = self._layout(image.size, foreground, options, fmt)
+            pictures: tuple[Image.Image, ...]
+            if options.is_zip:
+                pictures = _compose.compose_zip(image, alpha, options, layout)
+            elif options.is_delta:
+                pictures = (make_delta(image, alpha),)
+            else:
+                background_image = background.image if background is not None else None
+                pictures = (_compose.compose(image, alpha, options, layout, background_image),)
         with clock.stage("encode"):
-            encoded = _encode.encode(
-                picture,
-                fmt,
-                quality=options.jpeg_quality,
-                png_compress_level=self.settings.png_compress_level,
-                threads=self.settings.threads,
-            )
+            encoded = self._encode(pictures, fmt, options)
         report = Report(
             input_size=decoded.input_size,
-            result_size=picture.size,
+            result_size=layout.canvas_size,
             orientation=decoded.orientation,
             input_foreground=_geometry.scale_box(foreground, 1 / decoded.scale, decoded.input_size),
             result_foreground=layout.map_box(foreground),
@@ -309,31 +341,73 @@ class Engine:
             source_format=decoded.source_format,
             timings_ms=clock.total(),
             options=options.to_dict(),
+            backend=inference.backend,
+            fallback=inference.fallback,
         )
         return Result(encoded.data, encoded.content_type, encoded.extension, report)
 
+    def _encode(
+        self, pictures: tuple[Image.Image, ...], fmt: OutputFormat, options: Options
+    ) -> _encode.Encoded:
+        """One picture in ``fmt``, or zip's colour image and matte."""
+        level, threads = self.settings.png_compress_level, self.settings.threads
+        if fmt is OutputFormat.ZIP:
+            color, matte = pictures
+            return _encode.encode_zip(
+                color, matte, quality=options.jpeg_quality, png_compress_level=level, threads=threads
+            )
+        (picture,) = pictures
+        return _encode.encode(
+            picture, fmt, quality=options.jpeg_quality, png_compress_level=level, threads=threads
+        )
+
     @staticmethod
-    def _compose(
-        image: Image.Image, alpha: Image.Image, foreground: BBox | None, options: Options, fmt: OutputFormat
-    ) -> tuple[Image.Image, _geometry.Layout]:
-        if options.format is OutputFormat.DELTA_PNG:
-            # Pixian's contract: delta ignores colour, crop, margin, size and alignment options.
-            identity = _geometry.plan_layout(
-                image.size,
+    def _layout(
+        size: tuple[int, int], foreground: BBox | None, options: Options, fmt: OutputFormat
+    ) -> _geometry.Layout:
+        if options.is_delta:
+            # Pixian's contract: delta ignores colour, crop, margin, size, alignment (and placement) options.
+            return _geometry.plan_layout(
+                size,
                 None,
                 crop_to_foreground=False,
                 margin=None,
                 target_size=None,
                 vertical_alignment=options.vertical_alignment,
             )
-            return make_delta(image, alpha), identity
         layout = _geometry.plan_layout(
-            image.size,
+            size,
             foreground,
             crop_to_foreground=options.crop_to_foreground,
             margin=options.margin,
             target_size=options.target_size,
             vertical_alignment=options.vertical_alignment,
+            scale=options.scale,
+            position=options.position,
         )
         _check_result_fits(fmt, layout.canvas_size, options)  # before paying for compose and encode
-        return _compose.compose(image, alpha, options, layout), layout
+        return layout
+
+
+def _decode_background(data: bytes | None, options: Options) -> DecodedImage | None:
+    """The ``background_image`` the caller fetched, through the input's hardened decoder.
+
+    Raises
+    ------
+    InvalidOptionError
+        The option is set but no bytes came with it, or they are no image the decoder accepts (the
+        decoder's code is kept in the message): named ``background_image`` so the caller knows which
+        image is at fault.
+    """
+    if options.background_image is None:
+        return None
+    if data is None:
+        raise InvalidOptionError(
+            "background_image", "the background image was not supplied (this caller cannot fetch it)"
+        )
+    try:
+        return decode(data, max_pixels=MAX_BACKGROUND_PIXELS)
+    except InputError as error:
+        raise InvalidOptionError(
+            "background_image", f"the background image: {error.message} ({error.code})"
+        ) from None

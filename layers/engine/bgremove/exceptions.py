@@ -10,10 +10,13 @@
     │   ├── CorruptImageError          CORRUPT_IMAGE       (truncated or damaged pixel data)
     │   ├── ImageTooLargeError         IMAGE_TOO_LARGE     (over the decompression-bomb limit)
     │   ├── InvalidOptionError         INVALID_OPTION      (names the option)
+    │   ├── BackgroundNotFoundError    BACKGROUND_NOT_FOUND (the background_image named is not there)
     │   └── DeltaMismatchError         DELTA_MISMATCH      (decode-delta: delta does not fit the input)
     ├── ModelError                     the deployment is at fault: fix the model setup
     │   ├── ModelNotFoundError         MODEL_NOT_FOUND
-    │   └── ModelLoadError             MODEL_LOAD_FAILED
+    │   ├── ModelLoadError             MODEL_LOAD_FAILED
+    │   └── RemoteModelError           REMOTE_MODEL_ERROR  (the inference endpoint cannot run the model)
+    ├── InferenceUnavailableError      INFERENCE_UNAVAILABLE (endpoint throttled, 5xx, timed out, unreachable)
     ├── ConfigurationError             INVALID_SETTING     (a malformed environment variable or setting)
     └── ProcessingError                INTERNAL_ERROR      (a bug or resource exhaustion)
 
@@ -84,6 +87,15 @@ class InvalidOptionError(InputError):
         return {**super().to_dict(), "option": self.option}
 
 
+class BackgroundNotFoundError(InputError):
+    """The image the ``background_image`` option names does not exist where the caller looked for it.
+
+    The engine never fetches it: the adapter that resolves the reference (an S3 key, a URL) raises this.
+    """
+
+    code = "BACKGROUND_NOT_FOUND"
+
+
 class DeltaMismatchError(InputError):
     code = "DELTA_MISMATCH"
 
@@ -100,6 +112,27 @@ class ModelNotFoundError(ModelError):
 
 class ModelLoadError(ModelError):
     code = "MODEL_LOAD_FAILED"
+
+
+class RemoteModelError(ModelError):
+    """The remote inference endpoint answered that it cannot run the model on this input.
+
+    The endpoint lacks the model, its model takes another input size, it failed running it, or it
+    speaks another wire-format version: a deployment fault that retrying on the same endpoint does not
+    fix (the message carries the endpoint's words). Not a candidate for the local fallback.
+    """
+
+    code = "REMOTE_MODEL_ERROR"
+
+
+class InferenceUnavailableError(BgRemoveError):
+    """The remote inference endpoint could not answer now: throttled, 5xx, timed out or unreachable.
+
+    Transient: the upload is retried (then dead-lettered), or run locally when the deployment enables
+    the fallback (``INFERENCE_FALLBACK``).
+    """
+
+    code = "INFERENCE_UNAVAILABLE"
 
 
 class ConfigurationError(BgRemoveError):

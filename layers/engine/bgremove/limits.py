@@ -58,3 +58,17 @@ denser than 4,096 pixels per byte is therefore truncated, or its header lies abo
 refused before it is decoded into a grey canvas. Arithmetic-coded JPEGs (SOF9-SOF15) have no such floor
 (a solid 30 MP one takes 128 bytes) and are not checked.
 """
+
+MAX_REFERENCE_CHARS = 2_048
+"""Longest ``background_image`` (an S3 key is at most 1,024 bytes; a presigned URL may be longer)."""
+
+MAX_BACKGROUND_PIXELS = MAX_WORK_PIXELS
+"""A ``background_image`` larger than this is downscaled when decoded, then cover-fitted to the result.
+
+It goes through the same decoder as inputs, so :data:`MAX_DECODE_PIXELS` and :data:`MAX_DECODE_SIDE` refuse a
+bomb before any pixel is decoded, and JPEGs over this size are decoded at reduced DCT scale.
+"""
+
+MIN_SCALE_PERCENT = 10.0
+MAX_SCALE_PERCENT = 100.0
+"""Range of the ``scale`` option (remove.bg's): the subject's size, in % of the space it is placed in."""

@@ -31,13 +31,18 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from bgremove.exceptions import InvalidOptionError
 from bgremove.limits import (
+    MAX_DECODE_SIDE,
     MAX_JPEG_SIDE,
     MAX_MARGIN_PX,
+    MAX_REFERENCE_CHARS,
+    MAX_SCALE_PERCENT,
     MAX_TARGET_PIXELS,
     MAX_WEBP_SIDE,
     MAX_WORK_PIXELS,
+    MIN_SCALE_PERCENT,
     MIN_WORK_PIXELS,
 )
+from bgremove.models._spec import BUILTIN_MODELS
 
 JPEG_QUALITY_DEFAULT = 75
 # Long enough for any real value, short enough that no regex or int() conversion can be made to crawl.
@@ -53,6 +58,7 @@ class OutputFormat(StrEnum):
     JPEG = "jpeg"
     WEBP = "webp"
     DELTA_PNG = "delta_png"
+    ZIP = "zip"
 
 
 class BackgroundType(StrEnum):
@@ -81,9 +87,13 @@ class Length:
         return round(self.value * reference / 100) if self.percent else round(self.value)
 
     def __str__(self) -> str:
-        # Fixed-point with the parser's 6 decimals: `:g` would write 1e-06, which the parser refuses.
-        number = f"{self.value:.6f}".rstrip("0").rstrip(".")
+        number = _fixed(self.value)
         return f"{number}%" if self.percent else f"{number}px"
+
+
+def _fixed(value: float) -> str:
+    """Fixed-point with the parsers' 6 decimals: `:g` would write 1e-06, which the parsers refuse."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,53 @@ class Margin:
         return " ".join(str(part) for part in (self.top, self.right, self.bottom, self.left))
 
 
+@dataclass(frozen=True)
+class Roi:
+    """Region of interest ``x1 y1 x2 y2``: left, top, right and bottom edges (right and bottom exclusive).
+
+    Pixels are the input's (after EXIF orientation, before ``max_pixels``); percentages refer to its width
+    (``x1``, ``x2``) or height (``y1``, ``y2``).
+    """
+
+    x1: Length
+    y1: Length
+    x2: Length
+    y2: Length
+
+    def to_px(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The box as ``(left, top, right, bottom)`` pixels of a ``width`` x ``height`` image (unclipped)."""
+        return (self.x1.to_px(width), self.y1.to_px(height), self.x2.to_px(width), self.y2.to_px(height))
+
+    def __str__(self) -> str:
+        return " ".join(str(part) for part in (self.x1, self.y1, self.x2, self.y2))
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the subject sits in the space it is placed in (remove.bg's ``position``).
+
+    ``x`` and ``y`` are percentages of the free space, as CSS ``background-position``: 0 puts the subject
+    against the left (top) edge, 100 against the right (bottom) edge, 50 centres it. Both ``None``
+    (:data:`POSITION_ORIGINAL`): the subject's centre stays where it was in the input.
+    """
+
+    x: float | None
+    y: float | None
+
+    @property
+    def is_original(self) -> bool:
+        return self.x is None
+
+    def __str__(self) -> str:
+        if self.x is None or self.y is None:
+            return "original"
+        return f"{_fixed(self.x)}% {_fixed(self.y)}%"
+
+
+POSITION_ORIGINAL = Position(None, None)
+POSITION_CENTER = Position(50.0, 50.0)
+
+
 # ----------------------------------------------------------------------------------------------- kinds
 # A kind knows one type: how to read it from text or JSON, how to check a typed value, how to write it back.
 
@@ -136,14 +193,33 @@ def _as_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _text(option: str, raw: object) -> str:
+def _text(option: str, raw: object, limit: int = MAX_VALUE_CHARS) -> str:
     try:
         text = str(raw).strip()
     except ValueError:  # an int past Python's int-to-text digit limit
         raise InvalidOptionError(option, f"{_show(raw)} is too long") from None
-    if len(text) > MAX_VALUE_CHARS:
-        raise InvalidOptionError(option, f"is longer than {MAX_VALUE_CHARS} characters")
+    if len(text) > limit:
+        raise InvalidOptionError(option, f"is longer than {limit} characters")
     return text
+
+
+def _checked_length(option: str, part: object, max_px: int) -> Length:
+    """``part`` as a :class:`Length` the text form can say (6 decimals, no -0), at most 100% or ``max_px``."""
+    number = _as_float(part.value) if isinstance(part, Length) else None
+    if number is None or not isinstance(part, Length) or not isinstance(part.percent, bool):
+        raise InvalidOptionError(option, f"{_show(part)} is not a finite length")
+    length = Length(round(number, 6) + 0.0, part.percent)  # ``+ 0.0`` turns -0.0 into 0.0
+    if length.value < 0:
+        raise InvalidOptionError(option, f"{length} is negative")
+    if length.percent and length.value > 100:
+        raise InvalidOptionError(option, f"{length} is over 100%")
+    if not length.percent and length.value > max_px:
+        raise InvalidOptionError(option, f"{length} is over {max_px}px")
+    return length
+
+
+_LENGTH = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,6})?)(px|%)?")
+_PERCENT = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,6})?)%?")
 
 
 class Kind(Generic[T]):
@@ -344,7 +420,6 @@ class ColorKind(Kind[RGB]):
 class MarginKind(Kind[Margin]):
     python_type = Margin
     metavar = "'10px 5%'"
-    _LENGTH = re.compile(r"([0-9]{1,6}(?:\.[0-9]{1,6})?)(px|%)?")
 
     def read(self, option: str, raw: object) -> Margin:
         parts = _text(option, raw).replace(",", " ").split()
@@ -352,7 +427,7 @@ class MarginKind(Kind[Margin]):
             raise InvalidOptionError(option, f"{_show(raw)} needs 1 to 4 values such as '10px 5%'")
         lengths = []
         for part in parts:
-            match = self._LENGTH.fullmatch(part.lower())
+            match = _LENGTH.fullmatch(part.lower())
             if not match:
                 raise InvalidOptionError(option, f"{_show(part)} is not a length in px or % (e.g. 10px, 5%)")
             lengths.append(Length(float(match.group(1)), match.group(2) == "%"))
@@ -366,21 +441,8 @@ class MarginKind(Kind[Margin]):
         return self.check(option, Margin(lengths[top], lengths[right], lengths[bottom], lengths[left]))
 
     def check(self, option: str, value: Margin) -> Margin:
-        checked = []
-        for part in (value.top, value.right, value.bottom, value.left):
-            number = _as_float(part.value) if isinstance(part, Length) else None
-            if number is None or not isinstance(part.percent, bool):
-                raise InvalidOptionError(option, f"{_show(part)} is not a finite length")
-            # What the text form can say: 6 decimals, and no -0 (``+ 0.0`` turns -0.0 into 0.0).
-            length = Length(round(number, 6) + 0.0, part.percent)
-            if length.value < 0:
-                raise InvalidOptionError(option, f"{length} is negative")
-            if length.percent and length.value > 100:
-                raise InvalidOptionError(option, f"{length} is over 100%")
-            if not length.percent and length.value > MAX_MARGIN_PX:
-                raise InvalidOptionError(option, f"{length} is over {MAX_MARGIN_PX}px")
-            checked.append(length)
-        return Margin(*checked)
+        parts = (value.top, value.right, value.bottom, value.left)
+        return Margin(*(_checked_length(option, part, MAX_MARGIN_PX) for part in parts))
 
     def describe(self) -> str:
         return "1 to 4 CSS-like lengths in px or %, e.g. `10px 20% 5px 15%`"
@@ -435,6 +497,149 @@ class NameKind(Kind[str]):
 
     def check(self, option: str, value: str) -> str:
         return self.read(option, value)
+
+
+class ReferenceKind(Kind[str]):
+    """Where something the caller must fetch lives (an S3 key, a URL): any non-blank text, kept as given."""
+
+    python_type = str
+    metavar = "KEY|FILE"
+
+    def describe(self) -> str:
+        return f"an S3 key in the upload's bucket (a file for the CLI), {MAX_REFERENCE_CHARS:,} chars at most"
+
+    def read(self, option: str, raw: object) -> str:
+        if not isinstance(raw, str):  # a number or a list is no reference (str() would invent one)
+            raise InvalidOptionError(option, f"{_show(raw)} is not text")
+        text = _text(option, raw, MAX_REFERENCE_CHARS)
+        if not text:
+            raise InvalidOptionError(option, "must not be empty")
+        return text
+
+    def check(self, option: str, value: str) -> str:
+        return self.read(option, value)
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": MAX_REFERENCE_CHARS}
+
+
+class RoiKind(Kind[Roi]):
+    python_type = Roi
+    metavar = "'X1 Y1 X2 Y2'"
+
+    def read(self, option: str, raw: object) -> Roi:
+        parts = _text(option, raw).replace(",", " ").split()
+        if len(parts) != 4:
+            raise InvalidOptionError(option, f"{_show(raw)} needs 4 values 'x1 y1 x2 y2' in px or %")
+        lengths = []
+        for part in parts:
+            match = _LENGTH.fullmatch(part.lower())
+            if not match:
+                raise InvalidOptionError(option, f"{_show(part)} is not a length in px or % (e.g. 10px, 5%)")
+            lengths.append(Length(float(match.group(1)), match.group(2) == "%"))
+        return self.check(option, Roi(*lengths))
+
+    def check(self, option: str, value: Roi) -> Roi:
+        x1, y1, x2, y2 = (
+            _checked_length(option, part, MAX_DECODE_SIDE)
+            for part in (value.x1, value.y1, value.x2, value.y2)
+        )
+        # Edges in one unit can be compared now; mixed units only against the input (see _geometry.roi_box).
+        for low, high, axis in ((x1, x2, "x"), (y1, y2, "y")):
+            if low.percent == high.percent and high.value <= low.value:
+                raise InvalidOptionError(option, f"{axis}2 ({high}) must be greater than {axis}1 ({low})")
+        return Roi(x1, y1, x2, y2)
+
+    def describe(self) -> str:
+        return "`x1 y1 x2 y2` in px or % of the input, e.g. `10% 0% 90% 100%` or `0 0 640 480`"
+
+
+class ScaleKind(Kind[float | None]):
+    """remove.bg's ``scale``: ``original`` (``None``) or a percentage, kept as a number of percent."""
+
+    python_type = (float, int)
+    metavar = "original|PERCENT%"
+
+    def read(self, option: str, raw: object) -> float | None:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return self._number(option, raw)
+        text = _text(option, raw).lower()
+        if text == "original":
+            return None
+        match = _PERCENT.fullmatch(text)
+        if not match:
+            raise InvalidOptionError(option, f"{_show(raw)} is not 'original' nor a percentage such as 80%")
+        return self._number(option, float(match.group(1)))
+
+    def _number(self, option: str, raw: float) -> float:
+        value = _as_float(raw)
+        if value is None:
+            raise InvalidOptionError(option, f"{_show(raw)} is not a finite number")
+        return value
+
+    def check(self, option: str, value: float | None) -> float | None:
+        if value is None:
+            return None
+        number = _as_float(value)
+        if number is not None:
+            number = round(number, 6) + 0.0
+        if number is None or not MIN_SCALE_PERCENT <= number <= MAX_SCALE_PERCENT:
+            raise InvalidOptionError(
+                option,
+                f"{_show(value)} is not in {MIN_SCALE_PERCENT:g}%..{MAX_SCALE_PERCENT:g}% (or original)",
+            )
+        return number
+
+    def dump(self, value: float | None) -> str:
+        return "original" if value is None else f"{_fixed(value)}%"
+
+    def describe(self) -> str:
+        return f"`original` (default), `{MIN_SCALE_PERCENT:g}%`..`{MAX_SCALE_PERCENT:g}%`"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"^(original|[0-9]+(\.[0-9]+)?%?)$"}
+
+
+class PositionKind(Kind[Position]):
+    python_type = Position
+    metavar = "original|center|'X% Y%'"
+    _NAMED: ClassVar[dict[str, Position]] = {
+        "original": POSITION_ORIGINAL,
+        "center": POSITION_CENTER,
+        "centre": POSITION_CENTER,
+    }
+
+    def read(self, option: str, raw: object) -> Position:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return self.check(option, Position(raw, raw))
+        text = _text(option, raw).lower()
+        if text in self._NAMED:
+            return self._NAMED[text]
+        parts = text.replace(",", " ").split()
+        matches = [_PERCENT.fullmatch(part) for part in parts]
+        if not 1 <= len(parts) <= 2 or not all(matches):
+            raise InvalidOptionError(
+                option, f"{_show(raw)} is not original, center, or one or two percentages such as '50% 100%'"
+            )
+        x, y = (float(match.group(1)) for match in (matches * 2)[:2] if match)
+        return self.check(option, Position(x, y))
+
+    def check(self, option: str, value: Position) -> Position:
+        if value.x is None and value.y is None:
+            return POSITION_ORIGINAL
+        checked = []
+        for part in (value.x, value.y):
+            number = _as_float(part)
+            if number is None or not 0 <= number <= 100:
+                raise InvalidOptionError(option, f"{_show(part)} is not a percentage in 0..100")
+            checked.append(round(number, 6) + 0.0)
+        return Position(*checked)
+
+    def describe(self) -> str:
+        return "`original` (default), `center`, or `X% Y%` (one value for both), 0%..100%"
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"^(original|center|centre|[0-9.]+%?([ ,]+[0-9.]+%?)?)$"}
 
 
 # ----------------------------------------------------------------------------------------------- table
@@ -512,13 +717,24 @@ class Options:
         EnumKind(OutputFormat, {"jpg": "jpeg", "delta-png": "delta_png"}),
         f"auto: PNG when the result has transparency (and for `map`) or when `target-size` is over "
         f"{MAX_JPEG_SIDE:,} px a side, JPEG when opaque. WebP holds at most {MAX_WEBP_SIDE:,} px a side, "
-        f"JPEG {MAX_JPEG_SIDE:,}",
+        f"JPEG {MAX_JPEG_SIDE:,}. zip (remove.bg's, `application/zip`): `color.jpg`, the input's own colours "
+        "whatever the background options, and `alpha.png`, the matte, both with the result's geometry",
     )
     jpeg_quality: int = option(JPEG_QUALITY_DEFAULT, IntKind(1, 100), "JPEG and WebP quality")
     background_color: RGB | None = option(
         None,
         ColorKind(),
         "paint the background; the result is opaque. Only with `background-type=rgba`",
+    )
+    background_image: str | None = option(
+        None,
+        ReferenceKind(),
+        "composite the cut-out onto this image, cover-fitted to the whole result (scaled to fill it, "
+        "centred, the overflow cut off; used as it is when it has exactly the result's size; its own "
+        "transparency flattened onto white); the result is opaque. The caller fetches it (a missing S3 "
+        "object is `BACKGROUND_NOT_FOUND`) and it is decoded under the input's limits (a bad one is "
+        "`INVALID_OPTION`). "
+        "Only with `background-type=rgba`; not with `background-color`, `zip` or `delta_png`",
     )
     background_type: BackgroundType = option(
         BackgroundType.RGBA,
@@ -530,6 +746,14 @@ class Options:
         0.0,
         FloatKind(0.0, 1.0),
         "0 keeps soft edges; above 0 the matte is cut hard at that level (higher = more aggressive)",
+    )
+    roi: Roi | None = option(
+        None,
+        RoiKind(),
+        "region of interest: only the subject inside it is kept. The model still sees the whole image; the "
+        "matte outside the box is cleared (x2 and y2 exclusive; px of the input as oriented, % of its width "
+        "and height), also for `delta_png` and `zip`. The result keeps its size; `crop-to-foreground` crops "
+        "to what is left",
     )
     crop_to_foreground: bool = option(False, BoolKind(), "crop to the subject's bounding box (alpha >= 10%)")
     margin: Margin | None = option(
@@ -545,7 +769,26 @@ class Options:
     vertical_alignment: VerticalAlignment = option(
         VerticalAlignment.MIDDLE,
         EnumKind(VerticalAlignment),
-        "where spare vertical space goes with `target-size`",
+        "where spare vertical space goes with `target-size`, and with `scale` when `position` is not given",
+    )
+    scale: float | None = option(
+        None,
+        ScaleKind(),
+        "the subject's size (remove.bg's): its box (alpha >= 10%) is cut out and scaled, up or down, to fit "
+        "that share of the width and height of the space it is placed in: inside the margins of "
+        "`target-size` when set, else its own box with `crop-to-foreground`, else the input's size "
+        "(margins then added around, as usual). The rest is background. Centred unless `position` says "
+        "otherwise (vertically by `vertical-alignment`). `original`: unscaled, or fitted to `target-size`. "
+        "Ignored by `delta_png`",
+    )
+    position: Position | None = option(
+        None,
+        PositionKind(),
+        "where the subject's box sits in that space: 0% puts it against the left/top edge, 100% against "
+        "the right/bottom, 50% 50% (`center`) centres it; `original` keeps its centre where it was (as a "
+        "share of the input's size). Without `scale` the subject keeps its size (fitted to `target-size` "
+        "when set); `original` without `scale` changes nothing. Replaces `vertical-alignment`. Ignored by "
+        "`delta_png`",
     )
     max_pixels: int = option(
         MAX_WORK_PIXELS,
@@ -556,8 +799,9 @@ class Options:
     model: str | None = option(
         None,
         NameKind(),
-        "which model segments: a name from `bgremove models` (`u2netp`, `isnet` if deployed, or a custom "
-        "model's name); empty uses the deployment's default",
+        "which model segments: "
+        + "; ".join(f"`{spec.name}`: {spec.tier}" for spec in BUILTIN_MODELS)
+        + "; or a custom model's name (`bgremove models` lists them). Empty uses the deployment's default",
     )
 
     def __post_init__(self) -> None:
@@ -570,6 +814,26 @@ class Options:
             raise InvalidOptionError(
                 "background_color",
                 f"cannot be combined with background_type={self.background_type.value}",
+            )
+        if self.background_image is not None:
+            self._check_background_image()
+
+    def _check_background_image(self) -> None:
+        """A background image replaces the transparent background; any other background contradicts it."""
+        if self.background_color is not None:
+            raise InvalidOptionError(
+                "background_image", "cannot be combined with background_color: give an image or a colour"
+            )
+        if self.background_type is not BackgroundType.RGBA:
+            raise InvalidOptionError(
+                "background_image",
+                f"cannot be combined with background_type={self.background_type.value} (only rgba)",
+            )
+        if self.format in (OutputFormat.ZIP, OutputFormat.DELTA_PNG):
+            raise InvalidOptionError(
+                "background_image",
+                f"cannot be combined with format={self.format.value}, which holds the subject's colours and "
+                "matte, not a composite",
             )
 
     @classmethod
@@ -633,6 +897,15 @@ class Options:
     @property
     def is_delta(self) -> bool:
         return self.format is OutputFormat.DELTA_PNG
+
+    @property
+    def is_zip(self) -> bool:
+        return self.format is OutputFormat.ZIP
+
+    @property
+    def places_subject(self) -> bool:
+        """Whether ``scale`` or ``position`` moves the subject (``position=original`` alone does not)."""
+        return self.scale is not None or (self.position is not None and not self.position.is_original)
 
     def to_dict(self) -> dict[str, str]:
         """Options that differ from the defaults, as canonical strings (for reports and metadata)."""

@@ -64,6 +64,12 @@ class Report:
         Milliseconds per stage (decode, preprocess, inference, postprocess, compose, encode) and total.
     options
         The options that differed from the defaults, canonical strings.
+    backend
+        Where inference ran: ``"local"`` (in this process) or ``"sagemaker:<endpoint>"``; its time is
+        ``timings_ms["inference"]``.
+    fallback
+        Why a model routed to an endpoint ran locally instead (the endpoint was unavailable and the
+        deployment allows the fallback), else ``None``.
     """
 
     input_size: tuple[int, int]
@@ -77,6 +83,8 @@ class Report:
     source_format: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
+    backend: str = "local"
+    fallback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, used by ``--json`` and completion events."""
@@ -92,4 +100,6 @@ class Report:
             "source_format": self.source_format,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "options": dict(self.options),
+            "backend": self.backend,
+            **({"fallback": self.fallback} if self.fallback else {}),
         }

@@ -5,19 +5,36 @@ The engine depends only on the two protocols, :class:`Segmenter` and :class:`Seg
 """
 
 from bgremove.models._registry import ModelFetcher, ModelRegistry, SegmenterRegistry
-from bgremove.models._segmenter import OnnxSegmenter, Segmenter, SessionConfig
-from bgremove.models._spec import BUILTIN_MODELS, DEFAULT_MODEL, ISNET, U2NETP, ModelSpec
+from bgremove.models._remote import CONTENT_TYPE, Invoker, RemoteRegistry, RemoteSegmenter
+from bgremove.models._segmenter import (
+    Inference,
+    OnnxSegmenter,
+    Segmenter,
+    SessionConfig,
+    TracedSegmenter,
+    run_inference,
+)
+from bgremove.models._spec import BUILTIN_MODELS, DEFAULT_MODEL, ISNET, U2NET, U2NET_FP32, U2NETP, ModelSpec
 
 __all__ = [
     "BUILTIN_MODELS",
+    "CONTENT_TYPE",
     "DEFAULT_MODEL",
     "ISNET",
+    "U2NET",
     "U2NETP",
+    "U2NET_FP32",
+    "Inference",
+    "Invoker",
     "ModelFetcher",
     "ModelRegistry",
     "ModelSpec",
     "OnnxSegmenter",
+    "RemoteRegistry",
+    "RemoteSegmenter",
     "Segmenter",
     "SegmenterRegistry",
     "SessionConfig",
+    "TracedSegmenter",
+    "run_inference",
 ]

@@ -63,7 +63,7 @@ class ModelRegistry:
     cache_dir
         Where downloaded models are kept for the life of the process (and of the machine's disk).
     specs
-        Models to know; defaults to the built-ins (``u2netp``, ``isnet``).
+        Models to know; defaults to the built-ins (``u2net``, ``u2netp``, ``isnet``).
     """
 
     def __init__(
@@ -156,7 +156,7 @@ class ModelRegistry:
             return self._download(spec)
         path = self._local_path(spec)
         if path is None:
-            hint = "run `make model`" if spec.name == "u2netp" else f"run `make model MODEL={spec.name}`"
+            hint = f"run `make model MODEL={spec.name}`"
             where = ", ".join(str(d) for d in self._search_dirs) or "(no search folders)"
             raise ModelNotFoundError(f"model {spec.name!r}: {spec.source} not found in {where}; {hint}")
         return path

