@@ -66,6 +66,10 @@ def main() -> None:
     path, options_json = sys.argv[1], sys.argv[2]
     with open(path, "rb") as handle:
         data = handle.read()
+    background = None
+    if len(sys.argv) > 3:  # the bytes of the background image that the options name
+        with open(sys.argv[3], "rb") as handle:
+            background = handle.read()
 
     import numpy  # noqa: PLC0415
     import onnxruntime  # noqa: PLC0415
@@ -80,7 +84,7 @@ def main() -> None:
     runs = []
     for _ in range(2):
         began = time.perf_counter()
-        result = engine.process(data, options)
+        result = engine.process(data, options, background=background)
         runs.append(
             {
                 "seconds": time.perf_counter() - began,

@@ -1,7 +1,7 @@
 """Peak memory of the engine on the worst inputs and options the function accepts -> results/memory.json.
 
 The table the function's ``MemorySize`` is chosen from (docs/decisions/0006-memory-size.md). For each case a
-fresh process (``_memory_child.py``) reads one input, loads the real default model (u2netp) and processes
+fresh process (``_memory_child.py``) reads one input, loads the real default model (u2net) and processes
 the input twice with the case's options, under ``MALLOC_MMAP_THRESHOLD_=1048576`` as the function runs
 (template.yaml). Its peak is taken two ways: ``VmHWM`` read by the child itself and ``ru_maxrss`` of the child
 from ``wait4``. This parent imports only the standard library and makes the inputs in another process
@@ -95,6 +95,18 @@ def cases(inputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             "tiff_32mp_cmyk",
             {"margin": cmyk_margin, "test": "true", "format": "webp"},
         ),
+        # background_image names another input here; the child reads it and passes its bytes, as the
+        # function passes the object it read from the input bucket
+        (
+            f"32 MP JPEG + 24 MP background image, margin {margin} + test -> WebP",
+            "jpeg_32mp",
+            {"background_image": "jpeg_24mp", "margin": margin, "test": "true", "format": "webp"},
+        ),
+        (
+            f"32 MP CMYK TIFF + 24 MP background image, margin {cmyk_margin} + test -> WebP",
+            "tiff_32mp_cmyk",
+            {"background_image": "jpeg_24mp", "margin": cmyk_margin, "test": "true", "format": "webp"},
+        ),
         ("0.5 MP JPEG, target_size 5000x5000 -> PNG", "jpeg_small", {"target_size": TARGET}),
         (
             "0.5 MP JPEG, target_size 5000x5000 + blur -> JPEG",
@@ -167,9 +179,11 @@ def baselines() -> dict[str, float]:
     }
 
 
-def measure(case: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+def measure(case: dict[str, Any], item: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     began = time.monotonic()
-    result, ru_maxrss_mib = run_child(case["name"], item["path"], json.dumps(case["options"]))
+    background = case["options"].get("background_image")
+    extra = [inputs[background]["path"]] if background else []
+    result, ru_maxrss_mib = run_child(case["name"], item["path"], json.dumps(case["options"]), *extra)
     first, second = result["runs"]
     return {
         **case,
@@ -221,7 +235,7 @@ def main() -> int:
     )
     rows = []
     for case in todo:
-        row = measure(case, inputs[case["input"]])
+        row = measure(case, inputs[case["input"]], inputs)
         rows.append(row)
         log(
             f"{row['name']:55} peak {row['peak_mib']:6.0f} MiB "
@@ -245,7 +259,7 @@ def main() -> int:
             "loadavg_at_end": os.getloadavg(),
         },
         "method": (
-            "one fresh process per case: read the input, Engine().warm_up() (u2netp), process it twice; "
+            "one fresh process per case: read the input, Engine().warm_up() (u2net), process it twice; "
             "peak_mib = VmHWM after the second image (MiB), ru_maxrss_mib from wait4 for comparison; "
             f"MALLOC_MMAP_THRESHOLD_={MALLOC_MMAP_THRESHOLD}"
         ),

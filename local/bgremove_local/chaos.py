@@ -200,6 +200,9 @@ class ChaosConfig:
         Uploads waiting for their event before the next upload is made.
     drain_timeout_s
         How long to wait, after the last upload, for the queue to empty.
+    default_model
+        The stack's ``DefaultModel``; ``None`` keeps the template's (u2net). The run checks delivery, not
+        cut-outs, so a short run may take the fast tier.
     """
 
     uploads: int = 1000
@@ -221,6 +224,7 @@ class ChaosConfig:
     function_timeout_s: int = 15
     max_backlog: int = 25
     drain_timeout_s: float = 300.0
+    default_model: str | None = None
 
 
 # --- the uploads ---------------------------------------------------------------------------------------
@@ -763,6 +767,8 @@ def run_chaos(
         "FunctionTimeout": str(config.function_timeout_s),
         "VisibilityTimeout": str(max(60, 6 * config.function_timeout_s)),
     }
+    if config.default_model:
+        overrides["DefaultModel"] = config.default_model
     injector = FaultInjector(config)
     poller_log = logging.getLogger("bgremove_local")
     level = poller_log.level

@@ -186,8 +186,10 @@ def test_orientation_6_gives_the_same_matte(engine: Engine, name: str):
 
 
 def test_max_pixels_downscale(run: Run):
-    full = run("astronaut", background_type="map")
-    small = run("astronaut", background_type="map", max_pixels="40000")
+    # The fast tier: at 200x200 px u2net leaves the held helmet half transparent (a model's judgement, not the
+    # downscale's), which the subject probes would read as a failure of the downscale.
+    full = run("astronaut", background_type="map", model="u2netp")
+    small = run("astronaut", background_type="map", max_pixels="40000", model="u2netp")
     width, height = small.report.result_size
     assert width * height <= 40_000
     assert width == height  # square stays square

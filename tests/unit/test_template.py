@@ -3,7 +3,7 @@
 `make validate` runs sam validate, cfn-lint and checkov; these tests pin what those tools cannot see: that the
 dead-letter queue names the processing queue's real ARN, that every queue and topic refuses plain HTTP, that
 every checkov skip says why, and that MemorySize's floor still covers the measured worst case
-(docs/decisions/0006-memory-size.md).
+(docs/decisions/0008-memory-size-u2net.md).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from bgremove_local.template import Template
 
 REPO = Path(__file__).resolve().parents[2]
-MEMORY_TABLE = REPO / "docs" / "decisions" / "0006-memory-size" / "memory.json"
+MEMORY_TABLE = REPO / "docs" / "decisions" / "0008-memory-size-u2net" / "memory.json"
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_every_checkov_skip_says_why(template: Template) -> None:
 
 
 def test_memory_size_floor_covers_the_measured_worst_case(template: Template) -> None:
-    # Rule of docs/decisions/0006-memory-size.md: (worst peak + the function's AWS libraries) x 1.25,
+    # Rule of docs/decisions/0006-memory-size.md, measured again in 0008: (worst peak + the function's AWS libraries) x 1.25,
     # rounded up to a multiple of 128 MB.
     table = json.loads(MEMORY_TABLE.read_text())
     worst = max(case["peak_mib"] for case in table["cases"])
