@@ -28,6 +28,7 @@ help:
 	@echo "make bench-quality - the quality part of make bench only"
 	@echo "make bench-throughput - the CLI folder throughput part of make bench only (bgremove vs rembg p)"
 	@echo "make bench-api [API_BENCH_ARGS=...] - HTTP API overhead vs a direct engine call, requests/s (bench/run_api.py)"
+	@echo "make bench-jobs [JOBS_BENCH_ARGS=...] - async dialects vs the S3 path, and a burst of jobs (bench/run_jobs.py)"
 	@echo "make bench-remote - the GPU offload's wire format + HTTP hop against local inference (CPU, 0.4 MP)"
 	@echo "make bench-memory - peak memory of the worst valid inputs and options (MemorySize, docs/decisions/0006)"
 
@@ -73,7 +74,7 @@ run: setup
 	PYTHONPATH=local:containers/inference $(PY) -m bgremove_local run --out out $(if $(INFERENCE),--inference $(INFERENCE))
 
 serve: setup
-	PYTHONPATH=local $(PY) -m bgremove_local serve $(if $(WATCH),--watch $(WATCH))
+	PYTHONPATH=local $(PY) -m bgremove_local serve $(if $(WATCH),--watch $(WATCH)) $(if $(ALLOW_LOOPBACK),--allow-loopback)
 
 # N uploads through the local pipeline with AWS errors, crashes, a model outage, duplicate and late
 # notifications and overwrites (local/bgremove_local/chaos.py); the last line counts lost/duplicated/wrong.
@@ -191,6 +192,7 @@ bench: bench-models $(BENCH_STAMP)
 	MALLOC_MMAP_THRESHOLD_=1048576 $(BENCH_NONET) $(BENCH_PY) bench/run_throughput.py
 	$(BENCH_NONET) $(BENCH_PY) bench/run_quality.py
 	$(MAKE) --no-print-directory bench-api
+	$(MAKE) --no-print-directory bench-jobs
 	$(MAKE) --no-print-directory bench-remote
 	$(BENCH_PY) bench/report.py $(if $(BENCH_START),--total-since $(BENCH_START))
 
@@ -209,6 +211,14 @@ bench-throughput: bench-models $(BENCH_STAMP)
 .PHONY: bench-api
 bench-api: setup
 	$(PY) bench/run_api.py $(API_BENCH_ARGS)
+
+# Asynchronous jobs (bench/run_jobs.py): submit-to-COMPLETED of a 0.4 MP JPEG through each async dialect
+# against the S3 path (p50 added, target < 150 ms), then 200 jobs at once with webhooks (none lost, one
+# terminal webhook each). Loopback only, the project's .venv. bench/results/jobs.json.
+# Shorter: make bench-jobs JOBS_BENCH_ARGS="--reps 6 --jobs 40".
+.PHONY: bench-jobs
+bench-jobs: setup
+	$(PY) bench/run_jobs.py $(JOBS_BENCH_ARGS)
 
 # The offload's cost on CPU (bench/run_remote.py): the wire format and the HTTP hop to the inference server
 # against local inference at 0.4 MP, bench/results/remote.json. The project's .venv (boto3, the server);

@@ -25,6 +25,11 @@ def create_table(dynamodb: Any, logical_id: str, name: str) -> str:
         KeySchema=props["KeySchema"],
         AttributeDefinitions=props["AttributeDefinitions"],
         BillingMode=props["BillingMode"],
+        **(
+            {"GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"]}
+            if "GlobalSecondaryIndexes" in props
+            else {}
+        ),
     )
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):

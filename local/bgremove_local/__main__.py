@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bgremove_local.api_server import RunningApi, api_samples, running_api, send_sample
-from bgremove_local.runner import REPO_ROOT, TEMPLATE, Pipeline, running_pipeline
+from bgremove_local.api_server import (
+    RunningApi,
+    api_samples,
+    async_api_samples,
+    running_api,
+    send_async_sample,
+    send_sample,
+)
+from bgremove_local.runner import ALLOW_LOOPBACK_ENVIRONMENT, REPO_ROOT, TEMPLATE, Pipeline, running_pipeline
 
 SAMPLES_DIR = REPO_ROOT / "tests" / "fixtures" / "images"
 
@@ -113,8 +120,11 @@ def run_samples(pipeline: Pipeline, out_dir: Path, timeout_s: float, api: Runnin
             )
         )
     if api is not None:  # one request per HTTP dialect through the local API (api_server.py)
-        for request in api_samples(api.key, (SAMPLES_DIR / "coffee.jpg").read_bytes()):
-            status, reply, body, seconds = send_sample(api.url, request)
+        photo = (SAMPLES_DIR / "coffee.jpg").read_bytes()
+        requests = [(r, send_sample) for r in api_samples(api.key, photo)]
+        requests += [(r, send_async_sample) for r in async_api_samples(api.key, photo)]  # one job each
+        for request, send in requests:
+            status, reply, body, seconds = send(api.url, request)
             ok &= status == 200
             saved = None
             if status == 200:
@@ -209,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--watch", type=Path, help="upload files that appear in this folder")
     serve_cmd.add_argument("--verbose", action="store_true", help="show the function's logs and metrics")
     serve_cmd.add_argument(
+        "--allow-loopback",
+        action="store_true",
+        help="let image URLs and webhooks reach 127.0.0.1 (a deployed stack refuses them; off by default)",
+    )
+    serve_cmd.add_argument(
         "--metadata",
         action="append",
         default=[],
@@ -232,8 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         metadata = dict(item.split("=", 1) for item in args.metadata)
         with (
-            running_pipeline(port=args.port, quiet=not args.verbose) as pipeline,
-            running_api(pipeline.cloud, TEMPLATE) as api,
+            running_pipeline(
+                port=args.port, quiet=not args.verbose, allow_loopback=args.allow_loopback
+            ) as pipeline,
+            running_api(
+                pipeline.cloud,
+                TEMPLATE,
+                environment=ALLOW_LOOPBACK_ENVIRONMENT if args.allow_loopback else None,
+            ) as api,
         ):
             print(
                 f"http api        {api.url} (Pixian v2: /api/v2/remove-background, remove.bg: /v1.0/removebg)"

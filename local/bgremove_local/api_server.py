@@ -57,6 +57,27 @@ GATEWAY_TOO_LARGE_BODY = {
     ],
 }
 
+MAX_LAMBDA_EVENT_BYTES = 6 * 1024 * 1024
+"""Lambda's synchronous invocation limit, on the whole event as JSON (bodies in it are base64): raw
+uploads over about 4.4 MB never reach the function."""
+
+LAMBDA_TOO_LARGE_BODY = {
+    # Lambda refuses the invocation before the function runs. What AWS's client then sees is API Gateway's
+    # answer to the failed integration; here it is a 413 in both dialects' shapes, like REQUEST_TOO_LARGE.
+    "error": {
+        "status": 413,
+        "code": 1009,
+        "message": "request over Lambda's 6 MB (uploads over about 4.4 MB): send image.url instead",
+    },
+    "errors": [
+        {
+            "title": "File too large",
+            "code": "file_too_large",
+            "detail": "request over Lambda's 6 MB (uploads over about 4.4 MB): send image_url instead",
+        }
+    ],
+}
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -150,6 +171,9 @@ class ApiGateway:
         if len(body) > MAX_GATEWAY_BODY_BYTES:
             return self.too_large()
         event = proxy_event(method, target, headers, body)
+        if len(json.dumps(event).encode()) > MAX_LAMBDA_EVENT_BYTES:
+            # Lambda refuses the invocation; the function never runs.
+            return 413, [("Content-Type", "application/json")], json.dumps(LAMBDA_TOO_LARGE_BODY).encode()
         context = LambdaContext(self._function_name, self._memory_mb, self._timeout_s, str(uuid.uuid4()))
         with self._instance:
             result = self._handler(event, context)
@@ -161,12 +185,20 @@ def _request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_GATEWAY_BODY_BYTES:
+            declared = (self.headers.get("Content-Length") or "").strip()
+            if self.headers.get("Transfer-Encoding") and not declared:
+                # A body without a length (chunked) is not read: answered, then the connection closed.
+                self.close_connection = True
+                status, headers, body = _plain_error(411, "Length Required")
+            elif declared and not declared.isdigit():
+                self.close_connection = True
+                status, headers, body = _plain_error(400, "Bad Content-Length")
+            elif int(declared or 0) > MAX_GATEWAY_BODY_BYTES:
                 # Refused before the body is read, as API Gateway does; the connection cannot be reused.
                 self.close_connection = True
                 status, headers, body = gateway.too_large()
             else:
+                length = int(declared or 0)
                 data = self.rfile.read(length) if length else b""
                 status, headers, body = gateway.invoke(
                     self.command, self.path, list(self.headers.items()), data
@@ -187,6 +219,10 @@ def _request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             pass  # quiet, like the rest of the local runner
 
     return Handler
+
+
+def _plain_error(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
 
 
 def api_environment(template: Template, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -251,6 +287,7 @@ def running_api(
     settings = ApiSettings.from_env(env)
     runtime = build_runtime(settings)
     use_runtime(runtime)
+    _use_local_jobs(env, runtime)
     key = key if key is not None else os.environ.get(API_KEY_ENV) or None
     if key is None:
         key, _ = runtime.keys.create(f"{LOCAL_KEY_NAME}-{uuid.uuid4().hex[:8]}")
@@ -277,6 +314,26 @@ def running_api(
         server.server_close()
         thread.join(timeout=10)
         use_runtime(None)
+        from api.jobs import use_jobs  # noqa: PLC0415
+
+        use_jobs(None)
+
+
+def _use_local_jobs(env: Mapping[str, str], runtime: Any) -> None:
+    """The asynchronous dialects' jobs (:mod:`api.jobs`), from the function's variables like the runtime."""
+    import boto3  # noqa: PLC0415
+
+    from api.jobs import JobsSettings, build_jobs, use_jobs  # noqa: PLC0415
+
+    use_jobs(
+        build_jobs(
+            JobsSettings.from_env(env),
+            dynamodb_client=boto3.client("dynamodb"),
+            s3_client=runtime.s3,
+            input_bucket=runtime.settings.input_bucket,
+            default_model=runtime.engine.settings.default_model,
+        )
+    )
 
 
 def _store_key(cloud: LocalCloud, table: str, runtime: Any, key: str) -> None:
@@ -355,3 +412,69 @@ def send_sample(url: str, sample: ApiSample) -> tuple[int, dict[str, str], bytes
             return response.status, dict(response.headers), response.read(), time.monotonic() - started
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read(), time.monotonic() - started
+
+
+def async_api_samples(key: str, image: bytes) -> tuple[ApiSample, ...]:
+    """One job per asynchronous dialect: Replicate (``Prefer: wait``), OpenAI-style, Apiframe (polled)."""
+    data_uri = "data:image/jpeg;base64," + base64.b64encode(image).decode()
+    bearer = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    chat = {
+        "model": "remove-bg",
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_uri}}]}],
+    }
+    apiframe = {"model": "851-bg-remove", "lab851BgRemoveParams": {"image": data_uri, "format": "png"}}
+    return (
+        ApiSample(
+            "api: replicate",
+            "/v1/predictions",
+            {**bearer, "Prefer": "wait"},
+            json.dumps({"version": "u2netp", "input": {"image": data_uri}}).encode(),
+            "version=u2netp",
+        ),
+        ApiSample(
+            "api: openai-style", "/v1/chat/completions", bearer, json.dumps(chat).encode(), "model=remove-bg"
+        ),
+        ApiSample(
+            "api: apiframe v2",
+            "/v2/images/background-remove",
+            {"X-API-Key": key, "Content-Type": "application/json"},
+            json.dumps(apiframe).encode(),
+            "format=png",
+        ),
+    )
+
+
+def send_async_sample(
+    url: str, sample: ApiSample, timeout_s: float = 60
+) -> tuple[int, dict[str, str], bytes, float]:
+    """Submit ``sample``, follow its dialect's answer to the result bytes; returns as :func:`send_sample`."""
+    started = time.monotonic()
+    status, headers, body, _ = send_sample(url, sample)
+    if status not in (200, 201, 202):
+        return status, headers, body, time.monotonic() - started
+    answer = json.loads(body)
+    auth = {k: v for k, v in sample.headers.items() if k in ("Authorization", "X-API-Key")}
+    deadline = started + timeout_s
+    if "jobId" in answer:  # Apiframe: poll the job until it ends
+        while answer.get("status") not in ("COMPLETED", "FAILED") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            answer = _get_json(f"{url}/v2/jobs/{answer.get('id') or answer['jobId']}", auth)
+        result, auth = answer.get("result"), {}
+    elif "choices" in answer:  # OpenAI-style: the content is a presigned URL
+        result, auth = answer["choices"][0]["message"]["content"], {}
+    else:  # Replicate: wait on the prediction, then read its output with the key
+        while answer.get("status") in ("starting", "processing") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            answer = _get_json(answer["urls"]["get"], auth)
+        result = answer.get("output")
+    if not result:
+        return 500, {}, json.dumps(answer).encode(), time.monotonic() - started
+    request = urllib.request.Request(str(result), headers=auth)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, dict(response.headers), response.read(), time.monotonic() - started
+
+
+def _get_json(url: str, headers: Mapping[str, str]) -> dict[str, Any]:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=dict(headers)), timeout=30) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer

@@ -7,7 +7,7 @@ import logging
 import os
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,10 @@ class LocalStack:
     table: str
     function: FunctionSpec
     max_receive_count: int
+    functions: list[FunctionSpec] = field(default_factory=list)
+    """Every function with an SQS event source (``function``, the processor, first), each with its poller."""
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    """Every queue's URL by its logical id in the template."""
 
 
 class LocalCloud:
@@ -173,6 +177,11 @@ class LocalCloud:
                 KeySchema=props["KeySchema"],
                 AttributeDefinitions=props["AttributeDefinitions"],
                 BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+                **(
+                    {"GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"]}
+                    if "GlobalSecondaryIndexes" in props
+                    else {}
+                ),
             )
             ttl = props.get("TimeToLiveSpecification")
             if ttl and ttl.get("Enabled"):
@@ -203,7 +212,26 @@ class LocalCloud:
                     },
                 )
 
-        function = self._function(template)
+        functions = self._functions(template)
+        # The processor: the function on the queue the input bucket notifies.
+        notified_queues = {
+            str(c["Queue"])
+            for lid in buckets
+            for c in template.properties(lid)
+            .get("NotificationConfiguration", {})
+            .get("QueueConfigurations", [])
+        }
+        processors = [f for f in functions if f.queue_arn in notified_queues]
+        if len(processors) != 1:
+            raise RuntimeError(f"expected one function on the notified queue, found {processors}")
+        function = processors[0]
+        functions = [function, *(f for f in functions if f is not function)]
+        processing_queue = next(
+            lid for lid in queues if template.resolve({"Fn::GetAtt": [lid, "Arn"]}) == function.queue_arn
+        )
+        processing_policy = template.properties(processing_queue).get("RedrivePolicy", {})
+        max_receive = int(processing_policy.get("maxReceiveCount", max_receive))
+        self._subscribe(template, sns)
         subscriber_url = sqs.create_queue(QueueName=SUBSCRIBER_QUEUE)["QueueUrl"]
         topic_arn = function.environment["COMPLETION_TOPIC_ARN"]
         sns.subscribe(
@@ -212,7 +240,13 @@ class LocalCloud:
             Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{SUBSCRIBER_QUEUE}",
         )
         queue_name = function.queue_arn.rsplit(":", 1)[1]
-        dlq_ids = [lid for lid in queues if "RedrivePolicy" not in template.properties(lid)]
+        dlq_arn = processing_policy.get("deadLetterTargetArn")
+        dlq_ids = [
+            lid
+            for lid in queues
+            if "RedrivePolicy" not in template.properties(lid)
+            and (dlq_arn is None or template.resolve({"Fn::GetAtt": [lid, "Arn"]}) == dlq_arn)
+        ]
         notified = [lid for lid in buckets if template.properties(lid).get("NotificationConfiguration")]
         if not notified or not dlq_ids or not topics:
             raise RuntimeError("template.yaml lacks a notifying input bucket, a dead-letter queue or a topic")
@@ -227,18 +261,39 @@ class LocalCloud:
             table=function.environment.get("IDEMPOTENCY_TABLE", ""),
             function=function,
             max_receive_count=max_receive,
+            functions=functions,
+            queue_urls=queue_urls,
         )
 
-    def _function(self, template: Template) -> FunctionSpec:
-        # The function the SQS poller drives: the one with an SQS event source (the API function has none).
-        functions = [
-            lid
+    def _subscribe(self, template: Template, sns: Any) -> None:
+        """The template's SNS subscriptions, filter policies included (moto applies them, body scope too)."""
+        for logical_id in template.of_type("AWS::SNS::Subscription"):
+            props = template.properties(logical_id)
+            attributes: dict[str, str] = {}
+            for name in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope"):
+                value = props.get(name)
+                if isinstance(value, bool):
+                    attributes[name] = str(value).lower()
+                elif isinstance(value, dict):
+                    attributes[name] = json.dumps(value)
+                elif value is not None:
+                    attributes[name] = str(value)
+            sns.subscribe(
+                TopicArn=str(props["TopicArn"]),
+                Protocol=str(props["Protocol"]),
+                Endpoint=str(props["Endpoint"]),
+                Attributes=attributes,
+            )
+
+    def _functions(self, template: Template) -> list[FunctionSpec]:
+        """Every function with an SQS event source, in template order (the API function has none)."""
+        return [
+            self._function(template, lid)
             for lid in template.of_type("AWS::Serverless::Function")
             if any(e.get("Type") == "SQS" for e in template.properties(lid).get("Events", {}).values())
         ]
-        if len(functions) != 1:
-            raise RuntimeError(f"expected one function with an SQS event in the template, found {functions}")
-        logical_id = functions[0]
+
+    def _function(self, template: Template, logical_id: str) -> FunctionSpec:
         props = template.properties(logical_id)
         globals_function = template.resolve(template.document.get("Globals", {}).get("Function", {}))
         merged = {**globals_function, **props}

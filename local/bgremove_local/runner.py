@@ -14,9 +14,13 @@ from typing import Any
 from bgremove_local import client
 from bgremove_local.emulator import LocalCloud, LocalStack
 from bgremove_local.poller import EventSourceMapping, Handler, idempotency_lock_wait, load_handler
+from bgremove_local.template import ACCOUNT_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUIET_ENVIRONMENT = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+ALLOW_LOOPBACK_ENVIRONMENT = {"URL_FETCH_ALLOW_LOOPBACK": "true"}
+"""What ``allow_loopback`` sets: image URLs and webhooks may reach 127.0.0.1 (refused in AWS, as every
+loopback URL). Off unless asked for, so the local stack refuses what a deployed one refuses."""
 TEMPLATE = REPO_ROOT / "template.yaml"
 
 
@@ -27,6 +31,8 @@ class Pipeline:
         self.cloud = cloud
         self.stack = stack
         self.mapping = mapping
+        self.other_mappings: list[EventSourceMapping] = []
+        """Pollers of the template's other SQS-triggered functions (jobs, webhooks), in template order."""
         self.s3 = cloud.client("s3")
         self.sqs = cloud.client("sqs")
         self._seen: list[dict[str, Any]] = []
@@ -97,6 +103,7 @@ def running_pipeline(
     quiet: bool = False,
     wrap_handler: Callable[[Handler], Handler] | None = None,
     environment: Mapping[str, str] | None = None,
+    allow_loopback: bool = False,
 ) -> Iterator[Pipeline]:
     """Start the emulator, create the stack, run the handler behind an SQS poller; stop all on exit.
 
@@ -104,7 +111,8 @@ def running_pipeline(
     to the function's (as Lambda would) for the duration and restored afterwards. ``quiet`` keeps the
     function's INFO logs and metric blobs (Lambda's CloudWatch output) off the terminal.
     ``wrap_handler`` is given the handler and returns what the poller invokes instead (fault injection);
-    ``environment`` adds to (or replaces) the function's variables.
+    ``environment`` adds to (or replaces) the function's variables; ``allow_loopback`` lets URL fetches and
+    webhooks reach loopback addresses (tests' local servers; ``make serve ALLOW_LOOPBACK=1``).
     Failed messages wait for the function's idempotency locks to expire (see
     :class:`~bgremove_local.poller.EventSourceMapping`), and a crash is followed by a cold start.
     """
@@ -112,8 +120,15 @@ def running_pipeline(
     stack = cloud.start()
     saved = dict(os.environ)
     mapping: EventSourceMapping | None = None
+    others: list[EventSourceMapping] = []
     try:
-        os.environ.update({k: v for k, v in cloud.function_environment().items() if v != ""})
+        # One process stands for every function: their variables together, the processor's winning on a
+        # shared name (they share only names with equal values, and POWERTOOLS_SERVICE_NAME).
+        merged = {k: v for spec in stack.functions[1:] for k, v in spec.environment.items()}
+        merged.update(cloud.function_environment())
+        os.environ.update({k: v for k, v in merged.items() if v != ""})
+        if allow_loopback:
+            os.environ.update(ALLOW_LOOPBACK_ENVIRONMENT)
         if quiet:
             os.environ.update(QUIET_ENVIRONMENT)
             warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -129,9 +144,30 @@ def running_pipeline(
             lock_wait=idempotency_lock_wait(cloud.client("dynamodb"), stack.table) if stack.table else None,
             cold_start=partial(reset_handler_caches, handler),
         )
+        created: list[EventSourceMapping] = []
+        for spec in stack.functions[1:]:
+            other = load_handler(spec)
+            reset_handler_caches(other)
+            created.append(
+                EventSourceMapping(
+                    cloud.client("sqs"),
+                    f"{cloud.endpoint}/{ACCOUNT_ID}/{spec.queue_arn.rsplit(':', 1)[1]}",
+                    spec,
+                    other,
+                    retry_delay_s=retry_delay_s,
+                    cold_start=partial(reset_handler_caches, other),
+                )
+            )
         mapping.start()
-        yield Pipeline(cloud, stack, mapping)
+        for other_mapping in created:
+            other_mapping.start()
+            others.append(other_mapping)  # stopped on exit only once started
+        pipeline = Pipeline(cloud, stack, mapping)
+        pipeline.other_mappings = others
+        yield pipeline
     finally:
+        for other_mapping in others:
+            other_mapping.stop()
         if mapping is not None:
             mapping.stop()
         os.environ.clear()

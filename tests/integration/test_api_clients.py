@@ -274,6 +274,33 @@ def test_readme_curl_examples(stack: ApiStack, tmp_path: Path, index: int) -> No
             assert _image(output.read_bytes()).size[0] > 0
 
 
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        # Pixian's C# snippet: MultipartFormDataContent.Add(content, "image", "example.jpeg")
+        "name=image; filename=example.jpeg; filename*=utf-8''example.jpeg",
+        # Java's MultipartEntityBuilder.addBinaryBody("image", bytes), Node's form-data with a Buffer
+        'name="image"',
+    ],
+)
+def test_multipart_as_dotnet_and_java_send_it(stack: ApiStack, disposition: str) -> None:
+    boundary = "d0tnet-boundary"
+    body = (
+        f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Disposition: form-data; {disposition}\r\n\r\n".encode()
+        + PHOTO.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = requests.post(
+        f"{stack.url}/api/v2/remove-background",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        auth=(stack.key, "old_secret"),  # the key as user, an old secret left as password
+    )
+    assert response.status_code == 200, response.text
+    assert _image(response.content).size == (600, 400)
+
+
 # ----------------------------------------------------------------------------------------------- 303, docs
 def test_result_too_large_for_lambda_is_a_303_that_requests_follows(stack: ApiStack) -> None:
     # A real result over Lambda's 6 MB (after base64): an upscaled, opaque PNG of the photo.
@@ -298,8 +325,8 @@ def test_docs_serve_swagger_and_the_openapi_document(stack: ApiStack) -> None:
     assert page.status_code == 200 and "swagger" in page.text.lower()
     spec = requests.get(f"{stack.url}/docs", params={"format": "json"}).json()
     assert {"/api/v2/remove-background", "/v1.0/removebg"} <= set(spec["paths"])
-    schemas = spec["components"]["schemas"]
-    pixian_body = next(v for k, v in schemas.items() if "remove_background_api_v2" in k)
+    pixian_body = spec["paths"]["/api/v2/remove-background"]["post"]["requestBody"]["content"]
     assert {"image", "image.url", "image.base64", "result.margin", "output.format"} <= set(
-        pixian_body["properties"]
+        pixian_body["multipart/form-data"]["schema"]["properties"]
     )
+    assert pixian_body["multipart/form-data"]["schema"]["properties"]["image"]["format"] == "binary"

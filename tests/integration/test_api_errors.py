@@ -1,5 +1,5 @@
 """Every error of both dialects through the local HTTP API, in each dialect's own shape: keys (401/403),
-input rules, bad options with Pixian's limits, size limits (413 at the function and at the gateway), image
+input rules, bad options with Pixian's limits, size limits (413 from Lambda's and the gateway's limits), image
 URLs refused or failing (served from 127.0.0.1), and 429 under concurrent load."""
 
 from __future__ import annotations
@@ -139,12 +139,27 @@ def test_removebg_bad_options(stack: ApiStack, key: str, field: str, value: str)
 
 
 # ----------------------------------------------------------------------------------------------- sizes
-def test_request_over_lambdas_limit_points_to_the_url_field(stack: ApiStack, key: str) -> None:
-    big = b"\xff" * (5 * 1024 * 1024)  # base64 in the event: 6.7 MB, over Lambda's 6 MB
-    assert "image.url" in pixian_error(pixian(stack, key, files={"image": big}), 413, 1009)
-    assert "image_url" in removebg_error(
-        removebg(stack, key, files={"image_file": big}), 413, "file_too_large"
-    )
+def test_request_over_lambdas_limit_never_reaches_the_function(stack: ApiStack, key: str) -> None:
+    # base64 in the event: 6.7 MB, over Lambda's 6 MB. Lambda refuses the event, so the answer cannot be
+    # the function's: it is the one body both dialects' clients read, pointing to the URL fields.
+    big = b"\xff" * (5 * 1024 * 1024)
+    for response in (
+        pixian(stack, key, files={"image": big}),
+        removebg(stack, key, files={"image_file": big}),
+    ):
+        assert response.status_code == 413, response.text
+        answer = response.json()
+        assert answer["error"]["code"] == 1009 and "image.url" in answer["error"]["message"]
+        assert (
+            answer["errors"][0]["code"] == "file_too_large" and "image_url" in answer["errors"][0]["detail"]
+        )
+
+
+def test_upload_just_under_lambdas_limit_reaches_the_function(stack: ApiStack, key: str) -> None:
+    # 4.3 MB raw is about 5.8 MB in the event: the function reads it (and finds it is no image).
+    almost = b"\xff" * (4300 * 1024)
+    pixian_error(pixian(stack, key, files={"image": almost}), 400, 1006)
+    removebg_error(removebg(stack, key, files={"image_file": almost}), 400, "not_an_image")
 
 
 def test_request_over_the_gateways_limit_is_refused_in_both_shapes(stack: ApiStack, key: str) -> None:

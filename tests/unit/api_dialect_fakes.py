@@ -57,10 +57,14 @@ class FakeEngine:
         return Result(self.result_bytes, "image/png", "png", report)
 
 
+@dataclass
 class FakeFetcher:
-    """``http://images/<name>`` gives ``b"url:<name>"``; any other host is refused."""
+    """``http://images/<name>`` gives ``b"url:<name>"``; any other host is refused. Records each deadline."""
 
-    def fetch(self, url: str) -> Fetched:
+    deadlines: list[float | None] = field(default_factory=list)
+
+    def fetch(self, url: str, *, deadline: float | None = None) -> Fetched:
+        self.deadlines.append(deadline)
         if not url.startswith("http://images/"):
             raise UrlNotAllowedError(f"{url} is not allowed")
         return Fetched(body=f"url:{url.rsplit('/', 1)[1]}".encode(), content_type="image/jpeg", final_url=url)

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
-from api.dialects import removebg
+from api.dialects import common, removebg
 from api.dialects.common import Failure
 from api.ratelimit import RateState
 from bgremove.exceptions import InvalidOptionError
 from bgremove.options import BackgroundType, OutputFormat, Position
-from tests.unit.api_dialect_fakes import PNG, Api, fake_api, multipart
+from tests.unit.api_dialect_fakes import OUTPUT_BUCKET, PNG, Api, fake_api, multipart
 
 PATH = removebg.PATH
 
@@ -160,3 +162,62 @@ def test_rate_limit_is_429_with_remove_bgs_headers() -> None:
     _, reply, data = next(s for s in statuses if s[0] == 429)
     assert int(reply["Retry-After"]) >= 1 and reply["X-RateLimit-Remaining"] == "0"
     assert json.loads(data)["errors"][0]["code"] == "rate_limit_exceeded"
+
+
+def test_json_answer_too_large_for_lambda_is_stored_as_json_and_redirected() -> None:
+    # remove.bg clients that ask for JSON must get JSON after the 303, not the raw image
+    big = b"\x89PNG" + b"\1" * (common.MAX_INLINE_BODY_BYTES * 3 // 4)
+    with fake_api(result_bytes=big) as api:
+        body, headers = multipart({"image_file": b"x"})
+        headers = {**headers, "X-Api-Key": api.key, "Accept": "application/json"}
+        status, reply, data = api.call("POST", PATH, body, headers)
+        assert status == 303 and data == b""
+        key = "api-results/" + urlsplit(reply["Location"]).path.split("/api-results/", 1)[1]
+        assert key.endswith(".json")
+        stored = api.runtime.s3.get_object(Bucket=OUTPUT_BUCKET, Key=key)
+        assert stored["ContentType"] == "application/json"
+        answer = json.loads(stored["Body"].read())["data"]
+        assert base64.b64decode(answer["result_b64"]) == big
+        assert (answer["foreground_left"], answer["foreground_top"]) == (1, 2)
+
+
+def test_both_fetches_of_a_request_share_one_deadline_inside_the_functions_time(api: Api) -> None:
+    body, headers = multipart({"image_url": "http://images/a.jpg", "bg_image_url": "http://images/sky.jpg"})
+    started = time.monotonic()
+    assert api.call("POST", PATH, body, {**headers, "X-Api-Key": api.key})[0] == 200
+    fetcher = api.runtime.fetcher
+    first, second = fetcher.deadlines[-2:]  # type: ignore[attr-defined]
+    assert first is not None and first == second
+    # the fake context says 29 s remain: the fetches must leave the processing its share of them
+    assert first <= started + 29 - common.PROCESSING_RESERVE_S + 1
+
+
+@pytest.mark.parametrize(
+    ("value", "rgb"),
+    [
+        ("81d4fa", (0x81, 0xD4, 0xFA)),  # remove.bg's own spelling: hex without '#'
+        ("#81D4FA", (0x81, 0xD4, 0xFA)),
+        ("fff", (255, 255, 255)),  # 3 digits
+        ("#0af", (0x00, 0xAA, 0xFF)),
+        ("81d4fa77", (0x81, 0xD4, 0xFA)),  # 8 digits: the alpha is not used (the background is opaque)
+        ("green", (0, 128, 0)),  # CSS colour names
+        ("LightBlue", (173, 216, 230)),
+    ],
+)
+def test_bg_color_takes_remove_bgs_spellings(value: str, rgb: tuple[int, int, int]) -> None:
+    assert removebg.parse_options({"bg_color": value}).background_color == rgb
+
+
+@pytest.mark.parametrize("value", ["not-a-colour", "#12345", "ggg"])
+def test_bad_bg_color_names_the_field(value: str) -> None:
+    with pytest.raises(InvalidOptionError) as raised:
+        removebg.parse_options({"bg_color": value})
+    assert raised.value.option == "bg_color"
+
+
+@pytest.mark.parametrize("code", ["REQUEST_TOO_LARGE", "IMAGE_TOO_LARGE"])
+def test_too_large_is_remove_bgs_400_file_too_large(code: str) -> None:
+    # remove_bg_api raises UnknownError on a 413; remove.bg itself answers 400 file_too_large
+    response = removebg.error_response(Failure(413, code, "too big: send image_url"))
+    (error,) = json.loads(str(response.body))["errors"]
+    assert response.status_code == 400 and error["code"] == "file_too_large"

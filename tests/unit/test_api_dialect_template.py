@@ -1,9 +1,10 @@
 """template.yaml's HTTP API resources against the dialects' code: every route the app serves is an API
 event and nothing else is, bodies travel as binary, and the function's role reaches only its own objects
-and tables (read the input bucket, write results under api-results/, read keys, count requests)."""
+and tables (write results under api-results/, read keys, count requests), and the stage is throttled."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,42 @@ def test_role_reaches_only_its_own_objects_and_tables(template: Template, functi
                 grants.setdefault(str(resource), set()).update(actions)
     keys_table = template.get_att("ApiKeysTable", "Arn")
     rate_table = template.get_att("RateLimitTable", "Arn")
-    input_objects = f"{template.get_att('InputBucket', 'Arn')}/*"
+    jobs_table = template.get_att("JobsTable", "Arn")
     results = f"{template.get_att('OutputBucket', 'Arn')}/{RESULT_KEY_PREFIX}*"
+    # No read of the input bucket: the synchronous path never reads it, the jobs only write under api/.
     assert grants == {
-        input_objects: {"s3:GetObject"},
         results: {"s3:PutObject", "s3:GetObject"},
         str(keys_table): {"dynamodb:GetItem"},
         str(rate_table): {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"},
+        # Asynchronous jobs (api.jobs): their records and owner index, their inputs under api/, their results.
+        **{
+            resource: {
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
+            }
+            for resource in (str(jobs_table), f"{jobs_table}/index/by_owner")
+        },
+        f"{template.get_att('InputBucket', 'Arn')}/api/*": {"s3:PutObject"},
+        f"{template.get_att('OutputBucket', 'Arn')}/api/*": {"s3:GetObject"},
     }
-    assert BUCKETS["input"] in input_objects and BUCKETS["output"] in results
+    assert BUCKETS["output"] in results
+
+
+def test_the_stage_is_throttled_by_parameters(template: Template) -> None:
+    # The checkov skip of CKV_AWS_115 (no reserved concurrency) rests on this overall limit.
+    api = template.properties("Api")
+    (everything,) = api["MethodSettings"]
+    assert (everything["HttpMethod"], everything["ResourcePath"]) == ("*", "/*")
+    rate, burst = everything["ThrottlingRateLimit"], everything["ThrottlingBurstLimit"]
+    assert 0 < float(rate) <= 1000 and 0 < int(burst) <= 5000
+
+
+def test_the_stages_own_429_is_in_both_dialects_shapes(template: Template) -> None:
+    throttled = template.properties("Api")["GatewayResponses"]["THROTTLED"]
+    assert throttled["StatusCode"] == "429"
+    assert throttled["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
+    body = json.loads(throttled["ResponseTemplates"]["application/json"])
+    assert body["error"]["code"] == 1003 and body["errors"][0]["code"] == "rate_limit_exceeded"

@@ -17,7 +17,8 @@ def test_defaults() -> None:
     assert settings.result_url_ttl_s == 3600
     assert settings.url_fetch_allow_loopback is False
     assert settings.url_fetch_timeout_s == 10
-    assert settings.url_fetch_max_bytes == limits.MAX_INPUT_BYTES
+    # 25 MiB: two fetches (image and background) must not hold 200 MiB in a 2 GB function
+    assert settings.url_fetch_max_bytes == 25 * 1024 * 1024 < limits.MAX_INPUT_BYTES
 
 
 def test_every_variable_is_read() -> None:

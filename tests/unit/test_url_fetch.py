@@ -433,6 +433,33 @@ def test_deadline_covers_all_redirects(server: Server) -> None:
     assert time.monotonic() - started < 0.5 + SLACK_S
 
 
+def test_a_given_deadline_ends_the_fetch_before_its_own_timeout(server: Server) -> None:
+    # The request's deadline (from Lambda's remaining time) is shared by every fetch of the request.
+    started = time.monotonic()
+    with pytest.raises(UrlTimeoutError):
+        fetcher(timeout_s=10).fetch(f"{server.base}/stall", deadline=started + 0.5)
+    assert time.monotonic() - started < 0.5 + SLACK_S
+
+
+def test_a_slow_name_lookup_counts_against_the_deadline() -> None:
+    def resolve(host: str, port: int) -> list[str]:
+        time.sleep(STALL_S)
+        return ["127.0.0.1"]
+
+    started = time.monotonic()
+    with pytest.raises(UrlTimeoutError, match="resolve"):
+        fetcher(timeout_s=0.5, resolver=resolve).fetch("http://slow-dns.test/")
+    assert time.monotonic() - started < 0.5 + SLACK_S
+
+
+@pytest.mark.parametrize("url", ["http://images.example:0/cat.png", "https://127.0.0.1:0/"])
+def test_port_zero_refused(url: str) -> None:
+    resolve, asked = resolver_of(["127.0.0.1"])  # were it read as the default port: a local connection
+    with pytest.raises(UrlInvalidError, match="port"):
+        fetcher(resolver=resolve).fetch(url)
+    assert asked == []
+
+
 # --- resolution and pinning ---------------------------------------------------------------------------------
 def test_name_resolving_to_a_private_address_refused(server: Server) -> None:
     resolve, asked = resolver_of(["10.20.30.40"])

@@ -2,8 +2,9 @@
 Swagger UI at ``/docs``.
 
 The handler is thin: it refuses bodies over Lambda's request limit in the caller's dialect, then lets the
-resolver route, parse (multipart, urlencoded, JSON) and validate. Every error leaves in the shape of the
-dialect whose route was called; unexpected ones are logged with their stack and answered 500.
+resolver route and validate (the synchronous dialects read their own bodies after the key check:
+:mod:`api.forms`). Every error leaves in the shape of the dialect whose route was called (an unknown path
+is a 404); unexpected ones are logged with their stack and answered 500.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api.dialects import common, pixian, removebg
+from api.dialects import apiframe, common, pixian, removebg, replicate
+from api.dialects import openai as openai_style
 from api.dialects.common import Failure
-from api.dialects.exceptions import BadRequestError, RequestTooLargeError
+from api.dialects.exceptions import BadRequestError, RequestTooLargeError, RouteNotFoundError
 from api.runtime import get_runtime
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-api")
@@ -29,11 +32,15 @@ logger = Logger(service=SERVICE_NAME)
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(pixian.router)
 app.include_router(removebg.router)
+app.include_router(replicate.router)
+app.include_router(openai_style.router)
+app.include_router(apiframe.router)
 app.enable_swagger(
     path=DOCS_PATH,
     title="bgremove HTTP API",
-    description="Pixian v2 and remove.bg v1.0 compatible background removal. One key works for every "
-    "dialect: HTTP Basic (user or password) for Pixian, X-Api-Key for remove.bg.",
+    description="Pixian v2 and remove.bg v1.0 compatible background removal, and asynchronous jobs in "
+    "Replicate's, OpenAI-style and Apiframe's dialects. One key works for every dialect: HTTP Basic (user or "
+    "password) for Pixian, X-Api-Key for remove.bg and Apiframe, Bearer for Replicate and OpenAI-style.",
 )
 
 
@@ -43,10 +50,22 @@ def _is_removebg(path: str) -> bool:
 
 def _error_response(path: str, failure: Failure) -> Response[str]:
     """``failure`` in the shape of the dialect whose route ``path`` is (Pixian's for any other path)."""
+    if path in openai_style.PATHS:
+        return openai_style.error_response(failure)
+    if path.startswith(replicate.PATH_PREFIXES):
+        return replicate.error_response(failure)
+    if path.startswith(apiframe.PATH_PREFIX):
+        return apiframe.error_response(failure)
     return removebg.error_response(failure) if _is_removebg(path) else pixian.error_response(failure)
 
 
 def _url_field(path: str) -> str:
+    if path in openai_style.PATHS:
+        return "image_url.url"
+    if path.startswith(replicate.PATH_PREFIXES):
+        return "input.image"
+    if path.startswith(apiframe.PATH_PREFIX):
+        return f"{apiframe.PARAMS}.image"
     return removebg.IMAGE.url if _is_removebg(path) else pixian.IMAGE.url
 
 
@@ -67,8 +86,16 @@ def _unexpected(error: Exception) -> Response[str]:
     return _error_response(app.current_event.path, failure)
 
 
+def _not_found(error: NotFoundError) -> Response[str]:
+    # powertools raises it for a path no route has; the catch-all below would answer it 500.
+    event = app.current_event
+    failure = common.classify(RouteNotFoundError(f"no route for {event.http_method} {event.path}"))
+    return _error_response(event.path, failure)
+
+
 # Registered by call: powertools' decorator is unannotated and would make the handlers untyped.
 app.exception_handler(ValidationException)(_invalid_request)
+app.exception_handler(NotFoundError)(_not_found)
 app.exception_handler(Exception)(_unexpected)
 
 

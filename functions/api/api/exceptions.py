@@ -20,7 +20,9 @@
     ├── KeyNotFoundError                  KEY_NOT_FOUND  (admin: no such key)  404
     ├── KeyNameTakenError                 KEY_NAME_TAKEN (admin: name in use)  409
     ├── ServiceUnavailableError           SERVICE_UNAVAILABLE (DynamoDB throttled or unreachable)  503
-    └── SettingsError                     INVALID_SETTING (names the environment variable)  500
+    ├── SettingsError                     INVALID_SETTING (names the environment variable)  500
+    ├── JobNotFoundError                  JOB_NOT_FOUND  (unknown id, or another key's job)  404
+    └── InvalidCursorError                INVALID_CURSOR (a job list cursor this API did not give)  400
 
 Every URL error is the client's fault (the URL it gave), hence 400: the API never answers 500 for a URL.
 Dialects translate these into their own error shapes by ``http_status`` and ``code``; codes never change
@@ -38,7 +40,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiError",
     "DisabledKeyError",
+    "InvalidCursorError",
     "InvalidKeyError",
+    "JobNotFoundError",
     "KeyNameTakenError",
     "KeyNotFoundError",
     "MissingKeyError",
@@ -192,3 +196,18 @@ class SettingsError(ApiError):
     def __init__(self, setting: str, message: str) -> None:
         super().__init__(f"{setting}: {message}")
         self.setting = setting
+
+
+# --- jobs ---------------------------------------------------------------------------------------------------
+class JobNotFoundError(ApiError):
+    """No job has this id, or it belongs to another key (the answer must not tell which)."""
+
+    code = "JOB_NOT_FOUND"
+    http_status = 404
+
+
+class InvalidCursorError(ApiError):
+    """A job list cursor that this API did not hand out (or for other filters)."""
+
+    code = "INVALID_CURSOR"
+    http_status = 400

@@ -2,7 +2,7 @@
 
 Every hop, the first request and each redirect alike, goes through the same checks:
 
-1. the scheme is http or https, the URL has a host and a valid port;
+1. the scheme is http or https, the URL has a host and a valid port (not 0);
 2. the host name is resolved once, and *every* address it resolves to must be public: loopback, private,
    link-local (the instance metadata service at 169.254.169.254 and fd00:ec2::254 included), CGNAT
    (100.64.0.0/10), multicast, reserved, unspecified, documentation and benchmarking ranges are refused,
@@ -23,7 +23,8 @@ version the Lambda runtime ships is not ours to choose (the layers leave it to t
 ``read(amt)`` blocks until ``amt`` bytes arrive; :meth:`http.client.HTTPResponse.read1` returns what one
 read brings, so the byte cap and deadline are checked as data comes in.
 
-Limits: the whole fetch, redirects included, must finish within ``timeout_s``: each socket operation waits
+Limits: the whole fetch, redirects and name lookups included, must finish within ``timeout_s`` (or the
+caller's earlier ``deadline``): each socket operation waits
 at most for what is left, and a watchdog shuts the socket down at the deadline, so that a server trickling
 bytes cannot stretch it. At most ``max_redirects`` redirects are followed. Bodies over ``max_bytes``,
 announced or actual, are refused, and so are compressed bodies (only ``identity`` is asked for; decoding
@@ -236,8 +237,11 @@ class UrlFetcher:
         self._resolve = resolver or system_resolver
         self._ssl_context = ssl_context
 
-    def fetch(self, url: str) -> Fetched:
+    def fetch(self, url: str, *, deadline: float | None = None) -> Fetched:
         """GET ``url``, following at most ``max_redirects`` redirects, each checked like the first URL.
+
+        ``deadline`` (a :func:`time.monotonic` time) ends the fetch earlier than ``timeout_s`` would: the
+        request's own deadline, shared by every fetch of one request.
 
         Raises
         ------
@@ -250,11 +254,12 @@ class UrlFetcher:
         UrlFetchFailedError
             The name does not resolve, the connection or TLS fails, or the answer is not 2xx.
         """
-        deadline = time.monotonic() + self.timeout_s
+        own_deadline = time.monotonic() + self.timeout_s
+        deadline = own_deadline if deadline is None else min(deadline, own_deadline)
         current = url
         for _hop in range(self.max_redirects + 1):
             target = _parse(current)
-            address = self._checked_address(target)
+            address = self._checked_address(target, deadline)
             status, location, content_type, body = self._get(target, address, deadline)
             if status in REDIRECT_STATUSES:
                 if not location:
@@ -269,17 +274,54 @@ class UrlFetcher:
             f"more than {self.max_redirects} redirects, last to {_host_of(current)}"
         )
 
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST ``body`` to ``url`` (webhook deliveries) with the same checks as :meth:`fetch`; the status.
+
+        Redirects are not followed (the status is returned: a webhook target must answer itself), and the
+        answer's body is not read.
+
+        Raises
+        ------
+        UrlBadSchemeError, UrlInvalidError, UrlNotAllowedError, UrlTimeoutError, UrlFetchFailedError
+            As for :meth:`fetch`.
+        """
+        deadline = time.monotonic() + self.timeout_s
+        target = _parse(url)
+        address = self._checked_address(target)
+        remaining = _remaining(deadline, target)
+        connection: http.client.HTTPConnection
+        if target.scheme == "https":
+            context = self._ssl_context or ssl.create_default_context()
+            connection = _PinnedHTTPSConnection(address, target.port, target.host, context, remaining)
+        else:
+            connection = http.client.HTTPConnection(address, target.port, timeout=remaining)
+        watchdog = _Watchdog(connection, remaining)
+        try:
+            connection.request(
+                "POST",
+                target.request_target,
+                body=body,
+                headers={"Host": target.host_header, "User-Agent": USER_AGENT, **headers},
+            )
+            return connection.getresponse().status
+        except (OSError, http.client.HTTPException) as error:
+            if watchdog.fired or isinstance(error, TimeoutError):
+                raise UrlTimeoutError(f"{target.host} did not answer within {self.timeout_s:g} s") from None
+            raise UrlFetchFailedError(f"posting to {target.host} failed: {_describe(error)}") from None
+        finally:
+            watchdog.cancel()
+            connection.close()
+
     # --- one hop ------------------------------------------------------------------------------------------
-    def _checked_address(self, target: _Target) -> str:
-        """Resolve once; every address must pass :func:`refusal_reason`; the first is the one connected to."""
+    def _checked_address(self, target: _Target, deadline: float | None = None) -> str:
+        """Resolve once, by ``deadline`` (default: ``timeout_s`` from now); every address must pass
+        :func:`refusal_reason`; the first is the one connected to."""
         try:
             ipaddress.ip_address(target.host)
             addresses = [target.host]  # an IP literal: nothing to resolve
         except ValueError:
-            try:
-                addresses = self._resolve(target.host, target.port)
-            except (OSError, UnicodeError) as error:
-                raise UrlFetchFailedError(f"cannot resolve {target.host}: {error}") from None
+            limit = deadline if deadline is not None else time.monotonic() + self.timeout_s
+            addresses = self._resolve_by(target, limit)
         if not addresses:
             raise UrlFetchFailedError(f"cannot resolve {target.host}: no address")
         for address in addresses:
@@ -287,6 +329,26 @@ class UrlFetcher:
             if reason is not None:
                 raise UrlNotAllowedError(f"{target.host} resolves to {address}, which is {reason}")
         return addresses[0].split("%", 1)[0]
+
+    def _resolve_by(self, target: _Target, deadline: float) -> list[str]:
+        # getaddrinfo takes no timeout: it runs in a daemon thread that is abandoned at the deadline.
+        answer: list[list[str]] = []
+        failure: list[BaseException] = []
+
+        def lookup() -> None:
+            try:
+                answer.append(self._resolve(target.host, target.port))
+            except (OSError, UnicodeError) as error:
+                failure.append(error)
+
+        worker = threading.Thread(target=lookup, name="url-fetch-resolve", daemon=True)
+        worker.start()
+        worker.join(_remaining(deadline, target))
+        if worker.is_alive():
+            raise UrlTimeoutError(f"cannot resolve {target.host} within the time left")
+        if failure:
+            raise UrlFetchFailedError(f"cannot resolve {target.host}: {failure[0]}")
+        return answer[0] if answer else []
 
     def _get(
         self, target: _Target, address: str, deadline: float
@@ -410,7 +472,9 @@ def _parse(url: str) -> _Target:
             shown = f"{scheme}:" if scheme else "no scheme"
             raise UrlBadSchemeError(f"only http and https URLs are fetched, not {shown}")
         hostname = parts.hostname
-        port = parts.port or DEFAULT_PORTS[scheme]
+        port = parts.port if parts.port is not None else DEFAULT_PORTS[scheme]
+        if port == 0:  # not "the default port": no server listens on port 0
+            raise UrlInvalidError("URL has port 0")
         if not hostname:
             raise UrlInvalidError("URL has no host")
         host = hostname.encode("idna").decode("ascii")

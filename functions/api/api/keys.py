@@ -131,6 +131,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def looks_like_key(text: str) -> bool:
+    """Whether ``text`` has the form of a key ``bgremove-keys`` makes (not whether the key exists)."""
+    return len(text) <= _MAX_PRESENTED_CHARS and _KEY_PATTERN.fullmatch(text.strip()) is not None
+
+
 class ApiKeyStore:
     """Keys in the ``ApiKeys`` DynamoDB table.
 

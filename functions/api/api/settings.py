@@ -44,6 +44,10 @@ DEFAULT_URL_FETCH_TIMEOUT_S = 10
 URL_FETCH_TIMEOUT_RANGE = (1, 25)
 """Accepted ``URL_FETCH_TIMEOUT_S``: API Gateway ends every request after 29 s; processing needs time too."""
 
+DEFAULT_URL_FETCH_MAX_BYTES = 25 * 1024 * 1024
+"""Default of ``URL_FETCH_MAX_BYTES``: 25 MiB per fetch. A request may fetch twice (image and background
+image), and both bodies are held in memory next to the decoded images."""
+
 URL_FETCH_MAX_BYTES_RANGE = (1024, limits.MAX_INPUT_BYTES)
 """Accepted ``URL_FETCH_MAX_BYTES``: 1 KiB up to the engine's cap, :data:`bgremove.limits.MAX_INPUT_BYTES`."""
 
@@ -100,7 +104,7 @@ class ApiSettings:
     result_url_ttl_s: int = DEFAULT_RESULT_URL_TTL_S
     url_fetch_allow_loopback: bool = False
     url_fetch_timeout_s: int = DEFAULT_URL_FETCH_TIMEOUT_S
-    url_fetch_max_bytes: int = limits.MAX_INPUT_BYTES
+    url_fetch_max_bytes: int = DEFAULT_URL_FETCH_MAX_BYTES
     default_rate_per_second: int = DEFAULT_RATE_PER_SECOND
     default_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
@@ -133,7 +137,7 @@ class ApiSettings:
                 env, Env.URL_FETCH_TIMEOUT_S, DEFAULT_URL_FETCH_TIMEOUT_S, URL_FETCH_TIMEOUT_RANGE
             ),
             url_fetch_max_bytes=_int_setting(
-                env, Env.URL_FETCH_MAX_BYTES, limits.MAX_INPUT_BYTES, URL_FETCH_MAX_BYTES_RANGE
+                env, Env.URL_FETCH_MAX_BYTES, DEFAULT_URL_FETCH_MAX_BYTES, URL_FETCH_MAX_BYTES_RANGE
             ),
             default_rate_per_second=_int_setting(
                 env, Env.DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_PER_SECOND, RATE_PER_SECOND_RANGE

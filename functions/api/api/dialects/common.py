@@ -1,27 +1,31 @@
-"""What the synchronous dialects share: their form fields as route parameters, the one-image-input rule,
-key and rate-limit checks, error classification, and returning a result inline or by a 303 redirect.
+"""What the synchronous dialects share: their form fields (read from the body, listed in the OpenAPI
+document), the one-image-input rule, key and rate-limit checks, error classification, and returning a
+result inline or by a 303 redirect.
 
-A dialect declares its fields once (:class:`FormField`); :func:`form_signature` turns them into the route
-function's signature, so powertools parses multipart (``Form``/``File``), urlencoded and JSON bodies into
-them and the OpenAPI document lists them. Values stay text: :meth:`bgremove.Options.parse` reads them.
+A dialect declares its fields once (:class:`FormField`): :func:`request_values` reads them from a
+multipart, urlencoded or JSON body (:mod:`api.forms`, after the key is checked) and
+:func:`request_body_doc` lists them in the OpenAPI document. Values stay text:
+:meth:`bgremove.Options.parse` reads them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import inspect
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import File, Form, UploadFile
+from aws_lambda_powertools.event_handler.openapi.params import UploadFile
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
+from api import forms
 from api.dialects.exceptions import (
     InvalidBase64Error,
     MissingSourceError,
@@ -29,7 +33,7 @@ from api.dialects.exceptions import (
     RequestTooLargeError,
 )
 from api.exceptions import ApiError, RateLimitedError, ServiceUnavailableError
-from api.keys import ApiKey
+from api.keys import ApiKey, looks_like_key
 from api.ratelimit import RateState
 from api.runtime import ApiRuntime
 from bgremove.exceptions import BgRemoveError, InputError
@@ -45,8 +49,10 @@ for the headers and the response's JSON envelope. Larger results are stored and 
 RESULT_KEY_PREFIX = "api-results/"
 """Where results too large to return inline are stored in the output bucket."""
 
-# A JSON value as a client may send it; form values arrive as text either way.
-FieldValue = str | bool | int | float | None
+PROCESSING_RESERVE_S = 8.0
+"""Time kept for the engine and the answer after a request's URL fetches: every fetch of one request
+(image and background) ends this long before the function's time runs out, so two slow fetches cannot
+push the request past API Gateway's 29 s."""
 
 
 @dataclass(frozen=True)
@@ -57,35 +63,42 @@ class FormField:
     description: str
     file: bool = False
 
-    @property
-    def parameter(self) -> str:
-        """The route function's parameter name: the alias with every non-identifier character as ``_``."""
-        return re.sub(r"\W", "_", self.alias)
 
+def request_body_doc(fields: Sequence[FormField]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads ``fields`` (multipart, urlencoded or JSON).
 
-def form_signature(fields: Sequence[FormField]) -> inspect.Signature:
-    """A route function's signature with one optional keyword parameter per field.
-
-    powertools reads each parameter's ``Form(alias=...)`` (``File`` for uploads) to fill it from a
-    multipart, urlencoded or JSON body, and to describe it in the OpenAPI document.
+    The route reads its body itself (:func:`request_values`), so powertools has no parameters to describe;
+    the route passes this through ``openapi_extensions``.
     """
-    parameters = [
-        inspect.Parameter(
-            f.parameter,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=Annotated[UploadFile | None, File(alias=f.alias, description=f.description)]
-            if f.file
-            else Annotated[FieldValue, Form(alias=f.alias, description=f.description)],
-        )
+    properties = {
+        f.alias: {"type": "string", "description": f.description, **({"format": "binary"} if f.file else {})}
         for f in fields
-    ]
-    return inspect.Signature(parameters)
+    }
+    text_only = {k: v for k, v in properties.items() if v.get("format") != "binary"}
+    return {
+        "requestBody": {
+            "content": {
+                forms.MULTIPART: {"schema": {"type": "object", "properties": properties}},
+                forms.URLENCODED: {"schema": {"type": "object", "properties": text_only}},
+                forms.JSON: {"schema": {"type": "object", "properties": text_only}},
+            }
+        }
+    }
 
 
-def given_values(fields: Sequence[FormField], arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields the request gave, by alias (absent and empty ones left out)."""
-    return {f.alias: arguments[f.parameter] for f in fields if _given(arguments.get(f.parameter))}
+def request_values(event: BaseProxyEvent, fields: Sequence[FormField]) -> dict[str, Any]:
+    """The fields the request gave, by alias (absent and empty ones left out).
+
+    File fields hold an :class:`UploadFile` (or text, if sent as text); text fields hold text or, from a
+    JSON body, any JSON value. Raises :class:`BadRequestError` when the body cannot be read.
+    """
+    body = forms.parse_body(forms.event_body(event.raw_event), event.headers.get("content-type"))
+    values = {}
+    for f in fields:
+        value = body.get(f.alias) if f.file else forms.text_value(f.alias, body.get(f.alias))
+        if _given(value):
+            values[f.alias] = value
+    return values
 
 
 def _given(value: object) -> bool:
@@ -105,8 +118,17 @@ class ImageFields:
         return iter((self.file, self.base64, self.url))
 
 
-def read_image(runtime: ApiRuntime, values: Mapping[str, Any], fields: ImageFields) -> bytes:
-    """The image bytes from exactly one of the dialect's image fields.
+def fetch_deadline(context: Any) -> float:
+    """The :func:`time.monotonic` time by which a request's URL fetches must end: the Lambda context's
+    remaining time less :data:`PROCESSING_RESERVE_S`."""
+    remaining_s = float(context.get_remaining_time_in_millis()) / 1000
+    return time.monotonic() + max(remaining_s - PROCESSING_RESERVE_S, 0.0)
+
+
+def read_image(
+    runtime: ApiRuntime, values: Mapping[str, Any], fields: ImageFields, deadline: float | None = None
+) -> bytes:
+    """The image bytes from exactly one of the dialect's image fields (a URL fetched by ``deadline``).
 
     Raises
     ------
@@ -124,7 +146,7 @@ def read_image(runtime: ApiRuntime, values: Mapping[str, Any], fields: ImageFiel
         raise MultipleSourcesError(f"give only one of {', '.join(fields)}; got {', '.join(given)}")
     value = values[given[0]]
     if given[0] == fields.url:
-        return runtime.fetcher.fetch(str(value).strip()).body
+        return runtime.fetcher.fetch(str(value).strip(), deadline=deadline).body
     if given[0] == fields.base64:
         return decode_base64(given[0], str(value))
     if isinstance(value, UploadFile):
@@ -165,10 +187,11 @@ def admitted(runtime: ApiRuntime, presented: str | None) -> Iterator[tuple[ApiKe
 
 
 def basic_auth_key(header: str | None) -> str | None:
-    """The key from an HTTP Basic ``Authorization`` header: the user or the password, whichever is set.
+    """The key from an HTTP Basic ``Authorization`` header: whichever half has a key's form.
 
     Pixian's clients send ``API id : secret``; here one key is the whole credential, so either half may
-    carry it. When both are set the password is the key (the id is then a free-form label).
+    carry it and the other is a free-form label (an old id or secret left in the client). Where neither
+    half looks like a key, the password is presented, else the user (and is refused as a bad key).
     """
     if not header:
         return None
@@ -179,6 +202,9 @@ def basic_auth_key(header: str | None) -> str | None:
         user, _, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, ValueError):
         return None
+    for half in (password, user):
+        if looks_like_key(half):
+            return half.strip()
     return password or user or None
 
 
@@ -238,6 +264,7 @@ def deliver(
         The dialect's result headers; sent with either answer.
     inline
         Builds the inline answer (default: the bytes with their content type); its body size decides.
+        When it is too large, that answer is what is stored: a JSON answer stays JSON after the 303.
     """
     response = (
         inline(body)
@@ -246,6 +273,10 @@ def deliver(
     )
     if _encoded_size(response.body) <= MAX_INLINE_BODY_BYTES:
         return response
+    if inline is not None:
+        body = response.body if isinstance(response.body, bytes) else str(response.body).encode()
+        content_type = str(response.headers.get("Content-Type") or content_type)
+        extension = "json" if content_type == "application/json" else extension
     key = f"{RESULT_KEY_PREFIX}{uuid.uuid4()}.{extension}"
     runtime.s3.put_object(Bucket=runtime.settings.output_bucket, Key=key, Body=body, ContentType=content_type)
     url = runtime.s3.generate_presigned_url(

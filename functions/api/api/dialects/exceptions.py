@@ -7,7 +7,8 @@
     ├── MultipleSourcesError     MULTIPLE_SOURCES    400  more than one image field given
     ├── InvalidBase64Error       INVALID_BASE64      400  the base64 image field is not base64
     ├── BadRequestError          BAD_REQUEST         400  the body is not a form or JSON the route reads
-    └── RequestTooLargeError     REQUEST_TOO_LARGE   413  the request body is over what Lambda accepts
+    ├── RequestTooLargeError     REQUEST_TOO_LARGE   413  the request body is over what Lambda accepts
+    └── RouteNotFoundError       NOT_FOUND           404  no route for the method and path
 
 Each dialect renders these in its own shape (``missing_source`` and ``multiple_sources`` for remove.bg).
 """
@@ -40,3 +41,8 @@ class BadRequestError(ApiError):
 class RequestTooLargeError(ApiError):
     code = "REQUEST_TOO_LARGE"
     http_status = 413
+
+
+class RouteNotFoundError(ApiError):
+    code = "NOT_FOUND"
+    http_status = 404

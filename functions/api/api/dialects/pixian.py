@@ -7,6 +7,7 @@ one of ``image`` (file), ``image.base64`` or ``image.url``. The answer is the im
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -65,6 +66,7 @@ ERROR_CODES: dict[str, int] = {
     "URL_TOO_LARGE": 1015,
     "URL_TOO_MANY_REDIRECTS": 1016,
     "SERVICE_UNAVAILABLE": 1017,
+    "NOT_FOUND": 1018,
 }
 """Our error codes -> Pixian's numeric ``error.code`` (1006 is Pixian's own; the rest are ours, stable)."""
 
@@ -74,6 +76,9 @@ FIELDS: tuple[FormField, ...] = (
     FormField(IMAGE.url, "an http(s) URL to fetch the image from"),
     *(FormField(name, option_field(target).help) for name, target in OPTION_NAMES.items()),
 )
+
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="bgremove"'}
+"""Sent with every 401, so HTTP clients know to retry with Basic credentials."""
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # powertools leaves __init__ unannotated
 
@@ -116,18 +121,24 @@ def error_response(failure: Failure) -> Response[str]:
             "message": failure.message,
         }
     }
-    return common.json_response(failure.status, body, failure.headers)
+    headers = {**failure.headers, **(CHALLENGE if failure.status == 401 else {})}
+    return common.json_response(failure.status, body, headers)
 
 
-def remove_background(**arguments: Any) -> Response[Any]:
-    """Remove the background (Pixian v2). Auth: HTTP Basic, the key as user or as password."""
+def remove_background() -> Response[Any]:
+    """Remove the background (Pixian v2). Auth: HTTP Basic, the key as user or as password.
+
+    The key is checked before the body is read: a keyless request is a 401 whatever it sends.
+    """
     try:
         runtime = get_runtime()
-        values = common.given_values(FIELDS, arguments)
-        presented = common.basic_auth_key(router.current_event.headers.get("authorization"))
+        event = router.current_event
+        presented = common.basic_auth_key(event.headers.get("authorization"))
         with common.admitted(runtime, presented):
+            values = common.request_values(event, FIELDS)
             options = parse_options(values)
-            image = common.read_image(runtime, values, IMAGE)
+            deadline = common.fetch_deadline(router.lambda_context)
+            image = common.read_image(runtime, values, IMAGE, deadline)
             result = runtime.engine.process(image, options)
         return common.deliver(
             runtime,
@@ -143,10 +154,12 @@ def remove_background(**arguments: Any) -> Response[Any]:
         return error_response(failure)
 
 
-remove_background.__signature__ = common.form_signature(FIELDS)  # type: ignore[attr-defined]
+# No return annotation for powertools: it would re-serialise the binary image as text.
+remove_background.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
 router.post(
     PATH,
     summary="Pixian v2: remove the background",
     description="Multipart or urlencoded; exactly one of image, image.base64, image.url.",
     tags=["Pixian v2"],
+    openapi_extensions=common.request_body_doc(FIELDS),
 )(remove_background)

@@ -8,18 +8,22 @@ counterpart for are accepted and ignored (:data:`IGNORED_FIELDS`). The image com
 ``image_file``, ``image_file_b64`` or ``image_url``. The answer is the image (or, with
 ``Accept: application/json``, ``{"data": {"result_b64", "foreground_*"}}``) with remove.bg's ``X-*`` and
 rate-limit headers; errors are ``{"errors": [{"title", "code", "detail"}]}``. Authentication failures are
-403, as at remove.bg (whose clients branch on it); 402 (credits) never happens.
+403 and a file too large is 400 ``file_too_large``, as at remove.bg (whose clients branch on the status);
+402 (credits) never happens. ``bg_color`` takes remove.bg's spellings (:func:`hex_color`).
 """
 
 from __future__ import annotations
 
 import base64
+import inspect
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from PIL import ImageColor
 
 from api.dialects import common
 from api.dialects.common import Failure, FormField, ImageFields
@@ -130,15 +134,38 @@ def parse_options(values: Mapping[str, Any]) -> Options:
             if word not in words:
                 raise InvalidOptionError(name, f"{raw[name]!r} is not one of {', '.join(words)}")
             raw[name] = words[word]
+    if "bg_color" in raw:
+        raw["bg_color"] = hex_color(raw["bg_color"])
     return Options.parse(raw, names=OPTION_NAMES)
 
 
-def read_background(runtime: ApiRuntime, values: Mapping[str, Any]) -> bytes:
-    """The background image's bytes: the upload, or the URL fetched behind the SSRF guard."""
+_HEX_DIGITS = re.compile(r"#?([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+
+
+def hex_color(value: object) -> str:
+    """remove.bg's ``bg_color`` as the engine's ``#rrggbb``.
+
+    remove.bg takes hex with or without ``#`` in 3, 4, 6 or 8 digits, and CSS colour names (Pillow's
+    :func:`~PIL.ImageColor.getrgb` knows them). The alpha of 4 and 8 digits is not used: the engine draws
+    an opaque background.
+    """
+    text = str(value).strip()
+    digits = _HEX_DIGITS.fullmatch(text)
+    try:
+        rgb = ImageColor.getrgb(f"#{digits.group(1)}" if digits else text)
+    except ValueError:
+        raise InvalidOptionError(
+            "bg_color", f"{text!r} is not a colour: hex (fff, 81d4fa, 81d4fa77) or a CSS colour name"
+        ) from None
+    return "#{:02x}{:02x}{:02x}".format(*rgb[:3])
+
+
+def read_background(runtime: ApiRuntime, values: Mapping[str, Any], deadline: float | None = None) -> bytes:
+    """The background image's bytes: the upload, or the URL fetched behind the SSRF guard by ``deadline``."""
     upload = values.get(BACKGROUND.file)
     if isinstance(upload, UploadFile):
         return upload.content
-    return runtime.fetcher.fetch(str(values[BACKGROUND.url]).strip()).body
+    return runtime.fetcher.fetch(str(values[BACKGROUND.url]).strip(), deadline=deadline).body
 
 
 def result_headers(result: Result) -> dict[str, str]:
@@ -169,7 +196,8 @@ def rate_headers(state: RateState | None) -> dict[str, str]:
 
 def error_response(failure: Failure) -> Response[str]:
     """``{"errors": [{"title", "code", "detail"}]}``; authentication failures are 403, as at remove.bg."""
-    status = 403 if failure.status == 401 else failure.status
+    # remove.bg's statuses: authentication failures are 403, a file too large is a 400 (file_too_large).
+    status = {401: 403, 413: 400}.get(failure.status, failure.status)
     error = {
         "title": TITLES.get(status, "Internal server error"),
         "code": ERROR_CODES.get(failure.code, failure.code.lower()),
@@ -183,16 +211,17 @@ def _wants_json(accept: str | None) -> bool:
     return bool(accept) and "application/json" in str(accept).lower()
 
 
-def remove_background(**arguments: Any) -> Response[Any]:
-    """Remove the background (remove.bg v1.0). Auth: ``X-Api-Key``."""
+def remove_background() -> Response[Any]:
+    """Remove the background (remove.bg v1.0). Auth: ``X-Api-Key``, checked before the body is read."""
     try:
         runtime = get_runtime()
         event = router.current_event
-        values = common.given_values(FIELDS, arguments)
         with common.admitted(runtime, event.headers.get("x-api-key")) as (_, state):
+            values = common.request_values(event, FIELDS)
             options = parse_options(values)
-            image = common.read_image(runtime, values, IMAGE)
-            background = read_background(runtime, values) if options.background_image else None
+            deadline = common.fetch_deadline(router.lambda_context)  # one for both fetches
+            image = common.read_image(runtime, values, IMAGE, deadline)
+            background = read_background(runtime, values, deadline) if options.background_image else None
             result = runtime.engine.process(image, options, background=background)
         headers = {**result_headers(result), **rate_headers(state)}
         box = result.report.result_foreground
@@ -221,12 +250,14 @@ def remove_background(**arguments: Any) -> Response[Any]:
         return error_response(failure)
 
 
-remove_background.__signature__ = common.form_signature(FIELDS)  # type: ignore[attr-defined]
+# No return annotation for powertools: it would re-serialise the binary image as text.
+remove_background.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
 router.post(
     PATH,
     summary="remove.bg v1.0: remove the background",
     description="Multipart, urlencoded or JSON; exactly one of image_file, image_file_b64, image_url.",
     tags=["remove.bg v1.0"],
+    openapi_extensions=common.request_body_doc(FIELDS),
 )(remove_background)
 
 

@@ -1,0 +1,132 @@
+"""What the asynchronous dialects (Replicate, OpenAI-style, Apiframe) share: the key from a Bearer header,
+an image given as a URL or a ``data:`` URI, the address clients called (for URLs in answers), the wait
+cap, and times as ISO 8601.
+
+The jobs themselves (store, submit, wait, result URLs) live in :mod:`api.jobs`; these helpers only turn
+each dialect's request into what :class:`api.jobs.JobSubmitter` takes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from api.dialects.common import decode_base64
+from api.dialects.exceptions import BadRequestError, MissingSourceError
+from api.runtime import ApiRuntime
+
+MAX_WAIT_S = 25.0
+"""Longest a request holds for its job: API Gateway ends every integration after 29 s."""
+
+WAIT_POLL_S = 0.1
+"""How often a waiting request reads its job (one consistent DynamoDB read each): at most this much late."""
+
+DATA_URI_PREFIX = "data:"
+
+_BEARER = re.compile(r"\s*(?:bearer|token)\s+(\S+)\s*", re.IGNORECASE)
+_EXECUTE_API_SUFFIX = ".amazonaws.com"
+_MAX_SHOWN_INPUT_CHARS = 2048
+
+
+def bearer_key(header: str | None) -> str | None:
+    """The key from ``Authorization: Bearer KEY`` (or ``Token KEY``: Replicate clients before 0.26)."""
+    if not header:
+        return None
+    match = _BEARER.fullmatch(header)
+    return match.group(1) if match else None
+
+
+def image_from_reference(runtime: ApiRuntime, reference: object, field: str) -> bytes:
+    """The bytes of an image given as a ``data:`` URI (base64) or an http(s) URL (behind the SSRF guard).
+
+    Raises
+    ------
+    MissingSourceError
+        ``reference`` is empty or not text.
+    InvalidBase64Error
+        A ``data:`` URI whose body is not base64.
+    UrlError
+        The URL could not be fetched (a subclass says why).
+    """
+    if not isinstance(reference, str) or not reference.strip():
+        raise MissingSourceError(f"no image given: {field} must be an https URL or a data: URI")
+    text = reference.strip()
+    if text[: len(DATA_URI_PREFIX)].lower() == DATA_URI_PREFIX:
+        if ";base64," not in text[:256].lower():
+            raise BadRequestError(f"{field}: only base64 data: URIs are accepted")
+        return decode_base64(field, text)
+    return runtime.fetcher.fetch(text).body
+
+
+def shown_reference(reference: object) -> object:
+    """An image reference as answers repeat it: URLs as given, ``data:`` URIs shortened (they can be MBs)."""
+    if isinstance(reference, str) and len(reference) > _MAX_SHOWN_INPUT_CHARS:
+        head, _, body = reference.partition(",")
+        return f"{head},...({len(body)} characters)"
+    return reference
+
+
+def public_base_url(headers: Mapping[str, str], request_context: Mapping[str, Any]) -> str:
+    """The root URL the client called, for URLs in answers (``urls.get``, ``next``, file URLs).
+
+    API Gateway's own host (``*.execute-api.<region>.amazonaws.com``) serves the API under the stage's
+    name; a custom domain and the local adapter serve it at the root. API Gateway always sets
+    ``X-Forwarded-Proto``; without it (the local adapter) the scheme is ``http``.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    host = lowered.get("host", "localhost")
+    scheme = lowered.get("x-forwarded-proto", "http").split(",")[0].strip() or "http"
+    stage = str(request_context.get("stage") or "")
+    prefix = f"/{stage}" if stage and host.endswith(_EXECUTE_API_SUFFIX) else ""
+    return f"{scheme}://{host}{prefix}"
+
+
+def wait_seconds(prefer: str | None) -> float | None:
+    """How long ``Prefer: wait`` / ``Prefer: wait=N`` asks to hold, capped at :data:`MAX_WAIT_S`.
+
+    ``None`` when the header asks for no wait.
+    """
+    if not prefer:
+        return None
+    for preference in prefer.split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() != "wait":
+            continue
+        value = value.strip().strip('"')
+        if not value:
+            return MAX_WAIT_S
+        if value.isascii() and value.isdigit() and len(value) <= 6:
+            return min(float(value), MAX_WAIT_S)
+        return MAX_WAIT_S
+    return None
+
+
+def iso_time(value: object) -> str | None:
+    """A job time (epoch seconds, ``datetime`` or ISO text) as ISO 8601 UTC with ``Z``; ``None`` stays."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    elif isinstance(value, int | float):
+        moment = datetime.fromtimestamp(float(value), UTC)
+    else:
+        text = str(value)
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return text
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_seconds(value: object) -> float | None:
+    """A job time as epoch seconds (for durations and ``created``)."""
+    shown = iso_time(value)
+    if shown is None:
+        return None
+    try:
+        return datetime.fromisoformat(shown.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

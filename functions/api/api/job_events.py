@@ -1,0 +1,162 @@
+"""Lambda entry point of ``JobsFunction``: completion events of API uploads finish their jobs.
+
+The function hears the completion topic through its own SQS queue, whose subscription filters on the
+input key (``api/`` only), so S3-path uploads never reach it. For each event it moves the job named by the
+input key (``api/<job id>/<name>``) to ``COMPLETED`` or ``FAILED`` with one conditional update
+(:meth:`api.jobs.JobStore.complete`): a replayed event changes nothing and a canceled job stays canceled.
+The update marks the job's terminal webhook ``pending``; an event that finds it pending queues its delivery
+and marks it ``queued``. So a retry after a failed ``SendMessage`` queues it (with the same webhook id), and a
+replay after a successful one does not.
+
+An event whose job is unknown (expired, or its submit failed before the upload) is logged and dropped. A
+DynamoDB or SQS failure fails the record: SQS brings it back and, after ``maxReceiveCount`` receives, moves
+it to the jobs dead-letter queue, whose alarm fires.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from api.exceptions import JobNotFoundError, SettingsError
+from api.jobs import Job, JobsSettings, JobStatus, JobStore, job_id_from_input_key
+from api.runtime import AWS_CONFIG
+from api.webhooks import DeliveryMessage, Env, terminal_event, webhook_id
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-jobs")
+
+logger = Logger(service=SERVICE_NAME)
+
+_EVENT_STATUS = {"COMPLETED": JobStatus.COMPLETED, "FAILED": JobStatus.FAILED}
+
+
+@dataclass(frozen=True)
+class JobEvents:
+    """Applies completion events to jobs and queues their webhooks.
+
+    Parameters
+    ----------
+    store
+        The job records.
+    sqs
+        boto3 SQS client.
+    webhook_queue_url
+        The webhooks queue (:mod:`api.webhooks`).
+    """
+
+    store: JobStore
+    sqs: Any
+    webhook_queue_url: str
+
+    def apply(self, event: dict[str, Any]) -> str:
+        """Apply one completion event; returns what happened (``completed``, ``unchanged``, ``ignored``)."""
+        key = str((event.get("input") or {}).get("key") or "")
+        job_id = job_id_from_input_key(key)
+        status = _EVENT_STATUS.get(str(event.get("status")))
+        if job_id is None or status is None:
+            logger.warning("not an API job's completion event", extra={"key": key[:256]})
+            return "ignored"
+        job = self.store.find(job_id)
+        if job is None:
+            logger.warning("completion event for an unknown job", extra={"job_id": job_id})
+            return "ignored"
+        output = event.get("output") or {}
+        error = event.get("error") or {}
+        completed_at = str(event.get("timestamp") or "")
+        # The event tells when the work ended and how long it took: the start follows.
+        started_at = _started_at(completed_at, (event.get("timings_ms") or {}).get("end_to_end"))
+        announce = terminal_event(_as_status(job, status))
+        try:
+            job, changed = self.store.complete(
+                job_id,
+                status=status,
+                completed_at=completed_at or job.created_at,
+                started_at=started_at,
+                model=str(event["model"]) if event.get("model") else None,
+                output_key=str(output["key"])
+                if status is JobStatus.COMPLETED and output.get("key")
+                else None,
+                output_content_type=str(output["content_type"]) if output.get("content_type") else None,
+                report=event.get("report") if isinstance(event.get("report"), dict) else None,
+                error_code=str(error["code"]) if error.get("code") else None,
+                error_message=str(error["message"])[:1024] if error.get("message") else None,
+                pending_webhooks=(announce,) if announce else (),
+            )
+        except JobNotFoundError:
+            logger.warning("the job vanished before its event", extra={"job_id": job_id})
+            return "ignored"
+        pending = [name for name, state in job.webhook_status.items() if state == "pending"]
+        for name in pending:
+            message = DeliveryMessage(job.job_id, name, webhook_id(job.job_id, name))
+            self.sqs.send_message(QueueUrl=self.webhook_queue_url, MessageBody=message.to_json())
+            self.store.set_webhook_status(job.job_id, name, "queued")
+        logger.info(
+            "job event applied",
+            extra={"job_id": job_id, "status": job.status.value, "changed": changed, "webhooks": pending},
+        )
+        return "completed" if changed else "unchanged"
+
+
+def _as_status(job: Job, status: JobStatus) -> Job:
+    return replace(job, status=status)
+
+
+def _started_at(completed_at: str, end_to_end_ms: object) -> str | None:
+    if not completed_at or not isinstance(end_to_end_ms, int | float):
+        return None
+    try:
+        ended = datetime.fromisoformat(completed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    started = ended - timedelta(milliseconds=float(end_to_end_ms))
+    return started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@functools.cache
+def get_processor() -> JobEvents:
+    """One per process, from the environment (the name the local runner resets on a cold start)."""
+    settings = JobsSettings.from_env()
+    queue = os.environ.get(Env.WEBHOOK_QUEUE_URL, "").strip()
+    if not queue:
+        raise SettingsError(Env.WEBHOOK_QUEUE_URL, "required but not set")
+    dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
+    return JobEvents(
+        store=JobStore(settings.jobs_table, dynamodb, retention_days=settings.retention_days),
+        sqs=boto3.client("sqs", config=AWS_CONFIG),
+        webhook_queue_url=queue,
+    )
+
+
+def _record_handler(record: SQSRecord) -> str:
+    try:
+        event = json.loads(record.body)
+    except ValueError:
+        logger.warning("a message that is not JSON", extra={"message_id": record.message_id})
+        return "ignored"
+    if isinstance(event, dict) and event.get("Type") == "Notification" and "Message" in event:
+        event = json.loads(event["Message"])  # an SNS envelope (raw delivery off)
+    if not isinstance(event, dict):
+        return "ignored"
+    return get_processor().apply(event)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dict(
+        process_partial_response(
+            event=event,
+            record_handler=_record_handler,
+            processor=BatchProcessor(event_type=EventType.SQS),
+            context=context,
+        )
+    )

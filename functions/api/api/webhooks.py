@@ -1,0 +1,384 @@
+"""Webhooks: signing per dialect, the body builders the dialects register, and delivery with retries.
+
+Signing schemes
+---------------
+- **apiframe**: ``X-Webhook-Event: <event>`` and ``X-Webhook-Signature: <hex HMAC-SHA256 of the raw body>``,
+  keyed with the SHA-256 of the API key as the table stores it: its 64 lowercase hex characters, as ASCII
+  bytes. A receiver computes ``hmac.new(sha256(key).hexdigest().encode(), body, sha256).hexdigest()``.
+- **replicate** (and any other dialect): Standard Webhooks. ``webhook-id``, ``webhook-timestamp`` (unix
+  seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``, keyed with the
+  base64-decoded part of the ``whsec_`` secret (:func:`replicate_secret`), as ``replicate.webhooks.validate``
+  and the ``standardwebhooks`` library check it.
+
+The ``whsec_`` secret is derived, never stored: HMAC-SHA256 of the key's stored SHA-256 (the 32 bytes) with
+a fixed label. That is safe because the key hash is the one per-key secret the service holds (it is never
+shown, and only the key's holder can compute it from the key); HMAC is one-way, so the secret reveals
+neither the hash nor the key; and a new key gives a new secret. Whoever can read the ``ApiKeys`` table could
+derive the secrets, as they could already tell valid keys apart: guard that table's read access.
+
+Delivery
+--------
+When a job ends, :mod:`api.job_events` queues one message per subscribed terminal event on the webhooks
+queue: ``{"job_id", "event", "webhook_id", "attempt"}``. :class:`WebhookDeliverer` builds the body from the
+job as it is then, signs it, and POSTs it through the SSRF guard (:meth:`api.fetch.UrlFetcher.post`;
+redirects are not followed). A 2xx answer delivers it; anything else (another status, a timeout, a refused
+or unreachable address) is tried again after :data:`DEFAULT_RETRY_DELAYS_S` (30 s, 2, 8 and 15 min: five
+tries over about 25 min) by sending the message again with ``DelaySeconds`` and ``attempt + 1``. After the
+last try the message goes to the webhooks dead-letter queue, whose alarm fires. Every try of one
+(job, event) carries the same ``webhook-id`` (:func:`webhook_id`), so a receiver can de-duplicate; the
+timestamp and signature are those of the try. The job's ``webhook_status`` records ``pending``, ``queued``,
+``retrying``, ``delivered`` or ``failed`` per event.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import importlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from api.exceptions import SettingsError, UrlError
+from api.jobs import Job, JobStatus, JobStore, PresignRuntime, result_url
+from api.keys import dynamodb_errors
+
+__all__ = [
+    "BODY_BUILDERS",
+    "DEFAULT_RETRY_DELAYS_S",
+    "DeliveryMessage",
+    "KeyHashes",
+    "WebhookDeliverer",
+    "WebhookSettings",
+    "apiframe_signature",
+    "register_body_builder",
+    "replicate_secret",
+    "standard_webhook_headers",
+    "terminal_event",
+    "webhook_id",
+]
+
+log = logging.getLogger(__name__)
+
+BodyBuilder = Callable[[Job, str | None], bytes]
+"""``(job, result URL or None) -> the webhook's JSON body``, one per dialect."""
+
+BODY_BUILDERS: dict[str, BodyBuilder] = {}
+"""Webhook body builders by dialect; each dialect module registers its own at import."""
+
+DIALECT_MODULES = ("api.dialects.apiframe", "api.dialects.replicate", "api.dialects.openai")
+"""Imported by the delivery function so that their builders are registered (the API imports them anyway)."""
+
+DEFAULT_RETRY_DELAYS_S: tuple[int, ...] = (30, 120, 480, 900)
+"""Waits before the 2nd..5th try; SQS delays a message at most 900 s."""
+
+MAX_DELAY_S = 900
+_SECRET_LABEL = b"bgremove webhook signing secret v1"
+_SECRET_PREFIX = "whsec_"
+
+
+# ----------------------------------------------------------------------------------------------- registry
+def register_body_builder(dialect: str, builder: BodyBuilder) -> None:
+    """Make ``builder`` build the webhook bodies of ``dialect``'s jobs (called by dialect modules)."""
+    BODY_BUILDERS[dialect] = builder
+
+
+def generic_body(job: Job, url: str | None) -> bytes:
+    """Body of a dialect that registered no builder: the job's state in plain terms."""
+    return json.dumps(
+        {
+            "id": job.job_id,
+            "status": job.status.value,
+            "model": job.model,
+            "output": url,
+            "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+            "created_at": job.created_at,
+            "completed_at": job.completed_at,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+# ----------------------------------------------------------------------------------------------- events
+def terminal_event(job: Job) -> str | None:
+    """The event name a finished ``job`` is announced with, or ``None`` when its webhook does not want it.
+
+    Apiframe names the outcome (``completed``, ``failed``); Replicate sends ``completed`` for every
+    terminal state, and a single-output prediction's ``output`` event is the same moment, so a filter of
+    only ``output`` also gets it (once: exactly one terminal webhook per job).
+    """
+    webhook = job.webhook
+    if webhook is None or not job.status.terminal:
+        return None
+    wanted = set(webhook.events)
+    if webhook.dialect == "replicate":
+        if not wanted or "completed" in wanted:
+            return "completed"
+        return "output" if "output" in wanted and job.status is JobStatus.COMPLETED else None
+    name = "completed" if job.status is JobStatus.COMPLETED else "failed"
+    return name if not wanted or name in wanted else None
+
+
+def webhook_id(job_id: str, event: str) -> str:
+    """The one ``webhook-id`` of every try of (job, event): derived, so a replayed event gives the same."""
+    digest = hashlib.sha256(f"{job_id}:{event}".encode()).digest()
+    return "msg_" + base64.b32encode(digest).decode().rstrip("=").lower()[:26]
+
+
+# ----------------------------------------------------------------------------------------------- signing
+def apiframe_signature(body: bytes, key_hash_hex: str) -> str:
+    """Hex HMAC-SHA256 of ``body`` keyed with the key's SHA-256 in hex (ASCII), as Apiframe signs."""
+    return hmac.new(key_hash_hex.encode("ascii"), body, hashlib.sha256).hexdigest()
+
+
+def replicate_secret(key_hash_hex: str) -> str:
+    """The key's ``whsec_`` webhook secret, derived from its stored SHA-256 (see the module docstring).
+
+    The API's ``GET /v1/webhooks/default/secret`` passes ``api.keys.hash_key(presented key)``; the
+    delivery function reads the same hash from the keys table (:class:`KeyHashes`).
+    """
+    secret = hmac.new(bytes.fromhex(key_hash_hex), _SECRET_LABEL, hashlib.sha256).digest()
+    return _SECRET_PREFIX + base64.b64encode(secret).decode()
+
+
+def standard_webhook_headers(webhook_id: str, timestamp: int, body: bytes, secret: str) -> dict[str, str]:
+    """Standard Webhooks headers: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<b64>``."""
+    key = base64.b64decode(secret.removeprefix(_SECRET_PREFIX))
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"v1,{signature}",
+    }
+
+
+def signed_headers(job: Job, event: str, body: bytes, key_hash_hex: str, timestamp: int) -> dict[str, str]:
+    """The headers of one try: the dialect's signature scheme (apiframe's, else Standard Webhooks)."""
+    assert job.webhook is not None
+    if job.webhook.dialect == "apiframe":
+        return {
+            "X-Webhook-Event": event,
+            "X-Webhook-Signature": apiframe_signature(body, key_hash_hex),
+        }
+    return standard_webhook_headers(
+        webhook_id(job.job_id, event), timestamp, body, replicate_secret(key_hash_hex)
+    )
+
+
+# ----------------------------------------------------------------------------------------------- delivery
+class Poster(Protocol):
+    """POSTs behind the SSRF guard (:class:`api.fetch.UrlFetcher`); tests pass fakes."""
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int: ...
+
+
+class KeyHashes:
+    """Reads a key's stored SHA-256 from the ``ApiKeys`` table (the signing key of its webhooks)."""
+
+    def __init__(self, table_name: str, dynamodb_client: Any) -> None:
+        self.table_name = table_name
+        self._dynamodb = dynamodb_client
+
+    def key_hash(self, key_id: str) -> str | None:
+        with dynamodb_errors("reading the key"):
+            item = self._dynamodb.get_item(
+                TableName=self.table_name,
+                Key={"key_id": {"S": key_id}},
+                ProjectionExpression="key_hash",
+            ).get("Item")
+        return str(item["key_hash"]["S"]) if item is not None else None
+
+
+@dataclass(frozen=True)
+class DeliveryMessage:
+    """One webhook try, as the webhooks queue carries it."""
+
+    job_id: str
+    event: str
+    webhook_id: str
+    attempt: int = 1
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "job_id": self.job_id,
+                "event": self.event,
+                "webhook_id": self.webhook_id,
+                "attempt": self.attempt,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> DeliveryMessage:
+        data = json.loads(text)
+        return cls(
+            job_id=str(data["job_id"]),
+            event=str(data["event"]),
+            webhook_id=str(data["webhook_id"]),
+            attempt=int(data.get("attempt", 1)),
+        )
+
+
+class Env:
+    """Environment variables of the webhook delivery function (template.yaml sets them)."""
+
+    WEBHOOK_QUEUE_URL = "WEBHOOK_QUEUE_URL"
+    WEBHOOK_DEAD_LETTER_QUEUE_URL = "WEBHOOK_DEAD_LETTER_QUEUE_URL"
+    WEBHOOK_RETRY_DELAYS_S = "WEBHOOK_RETRY_DELAYS_S"
+    WEBHOOK_TIMEOUT_S = "WEBHOOK_TIMEOUT_S"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Queues and retry schedule of webhook deliveries.
+
+    Parameters
+    ----------
+    queue_url, dead_letter_queue_url
+        The webhooks queue (tries) and its dead-letter queue (given up).
+    retry_delays_s
+        Seconds before each retry; one more try than delays (``WEBHOOK_RETRY_DELAYS_S``, comma-separated,
+        each 0..900).
+    timeout_s
+        Time limit of one POST (``WEBHOOK_TIMEOUT_S``, 1..30, default 10).
+    """
+
+    queue_url: str
+    dead_letter_queue_url: str
+    retry_delays_s: tuple[int, ...] = DEFAULT_RETRY_DELAYS_S
+    timeout_s: int = 10
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.retry_delays_s) + 1
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookSettings:
+        env = os.environ if environ is None else environ
+        queue = env.get(Env.WEBHOOK_QUEUE_URL, "").strip()
+        dlq = env.get(Env.WEBHOOK_DEAD_LETTER_QUEUE_URL, "").strip()
+        for name, value in ((Env.WEBHOOK_QUEUE_URL, queue), (Env.WEBHOOK_DEAD_LETTER_QUEUE_URL, dlq)):
+            if not value:
+                raise SettingsError(name, "required but not set")
+        delays = DEFAULT_RETRY_DELAYS_S
+        raw = env.get(Env.WEBHOOK_RETRY_DELAYS_S, "").strip()
+        if raw:
+            parts = [p.strip() for p in raw.split(",")]
+            if not (
+                1 <= len(parts) <= 10
+                and all(p.isascii() and p.isdigit() and len(p) <= 3 and int(p) <= MAX_DELAY_S for p in parts)
+            ):
+                raise SettingsError(
+                    Env.WEBHOOK_RETRY_DELAYS_S,
+                    f"must be 1 to 10 comma-separated seconds, each 0..{MAX_DELAY_S}",
+                )
+            delays = tuple(int(p) for p in parts)
+        timeout = env.get(Env.WEBHOOK_TIMEOUT_S, "").strip() or "10"
+        if not (timeout.isascii() and timeout.isdigit() and len(timeout) <= 2 and 1 <= int(timeout) <= 30):
+            raise SettingsError(Env.WEBHOOK_TIMEOUT_S, "must be a whole number from 1 to 30")
+        return cls(queue, dlq, delays, int(timeout))
+
+
+class WebhookDeliverer:
+    """Makes one try of a webhook delivery and schedules the next (see the module docstring).
+
+    Parameters
+    ----------
+    store
+        The job records (read for the body, written for ``webhook_status``).
+    key_hashes
+        Signing keys.
+    poster
+        POSTs through the SSRF guard.
+    presign
+        Presigns result URLs (:func:`api.jobs.result_url`).
+    sqs
+        boto3 SQS client for retries and the dead-letter queue.
+    settings
+        Queues and retry schedule.
+    clock
+        Unix time (tests pin it).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        key_hashes: KeyHashes,
+        poster: Poster,
+        presign: PresignRuntime,
+        sqs: Any,
+        settings: WebhookSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._keys = key_hashes
+        self._poster = poster
+        self._presign = presign
+        self._sqs = sqs
+        self.settings = settings
+        self._clock = clock
+
+    def deliver(self, message: DeliveryMessage) -> str:
+        """One try; returns the outcome: ``delivered``, ``retrying``, ``failed`` or ``skipped``.
+
+        Raises only when the next try could not be queued (the caller then reports the message failed,
+        so SQS brings this try back).
+        """
+        job = self._store.find(message.job_id)
+        if job is None or job.webhook is None:
+            return "skipped"  # expired, or never had a webhook: nothing to tell anyone
+        if job.webhook_status.get(message.event) == "delivered":
+            return "skipped"  # a copy of a try that succeeded
+        key_hash = self._keys.key_hash(job.owner_key_id)
+        if key_hash is None:
+            self._store.set_webhook_status(job.job_id, message.event, "failed")
+            return "skipped"  # the key is gone: nothing to sign with
+        url = result_url(self._presign, job) if job.status is JobStatus.COMPLETED and job.output_key else None
+        body = BODY_BUILDERS.get(job.webhook.dialect, generic_body)(job, url)
+        headers = {
+            "Content-Type": "application/json",
+            **signed_headers(job, message.event, body, key_hash, int(self._clock())),
+        }
+        try:
+            status = self._poster.post(job.webhook.url, body, headers)
+            reason = f"HTTP {status}"
+        except UrlError as error:
+            status, reason = 0, f"{error.code}: {error.message}"
+        if 200 <= status < 300:
+            self._store.set_webhook_status(job.job_id, message.event, "delivered")
+            return "delivered"
+        log.warning("webhook try %s of %s failed: %s", message.attempt, self.settings.max_attempts, reason)
+        if message.attempt >= self.settings.max_attempts:
+            self._sqs.send_message(
+                QueueUrl=self.settings.dead_letter_queue_url,
+                MessageBody=message.to_json(),
+                MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:256]}},
+            )
+            self._store.set_webhook_status(job.job_id, message.event, "failed")
+            return "failed"
+        delay = self.settings.retry_delays_s[message.attempt - 1]
+        retry = DeliveryMessage(message.job_id, message.event, message.webhook_id, message.attempt + 1)
+        self._sqs.send_message(
+            QueueUrl=self.settings.queue_url,
+            MessageBody=retry.to_json(),
+            DelaySeconds=min(delay, MAX_DELAY_S),
+        )
+        self._store.set_webhook_status(job.job_id, message.event, "retrying")
+        return "retrying"
+
+
+def import_dialects() -> None:
+    """Import the dialect modules so that their body builders are registered (those that exist)."""
+    for name in DIALECT_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
