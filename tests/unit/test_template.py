@@ -107,8 +107,8 @@ def test_every_checkov_skip_says_why(template: Template) -> None:
 
 
 def test_memory_size_floor_covers_the_measured_worst_case(template: Template) -> None:
-    # Rule of docs/decisions/0006-memory-size.md, measured again in 0008: (worst peak + the function's AWS libraries) x 1.25,
-    # rounded up to a multiple of 128 MB.
+    # Rule of docs/decisions/0006-memory-size.md, measured again in 0008: (worst peak + the function's AWS
+    # libraries) x 1.25, rounded up to a multiple of 128 MB.
     table = json.loads(MEMORY_TABLE.read_text())
     worst = max(case["peak_mib"] for case in table["cases"])
     needed = math.ceil((worst + table["baselines"]["function_libs_mib"]) * 1.25 / 128) * 128
