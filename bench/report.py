@@ -23,6 +23,7 @@ from typing import Any
 from _common import REPO, RESULTS, rounded, table, write_json
 
 REPORT = RESULTS / "REPORT.md"
+QUALITY_ALL_IMAGES = "quality_u2net_all_images.json"
 DECISIONS = REPO / "docs" / "decisions"
 
 # ---- targets (issue 10: u2net, the default model, against rembg's u2net) -------------------------
@@ -144,7 +145,7 @@ def targets(speed: dict[str, Any] | None, quality: dict[str, Any] | None) -> lis
             found.append(
                 {
                     "target": f"{input_labels(speed)[input_id]['label']} -> PNG latency <= {limit}x rembg",
-                    "measured": f"{row['ratio_of_medians']:.2f}x ({fmt_s(row['ours']['wall_s']['median'])} s"
+                    "measured": f"{row['ratio_of_medians']:.3f}x ({fmt_s(row['ours']['wall_s']['median'])} s"
                     f" vs {fmt_s(row['rembg']['wall_s']['median'])} s; paired median "
                     f"{row['paired_ratio']['median']:.2f}x)",
                     "met": row["ratio_of_medians"] <= limit,
@@ -161,7 +162,7 @@ def targets(speed: dict[str, Any] | None, quality: dict[str, Any] | None) -> lis
             found.append(
                 {
                     "target": f"all but inference <= {TARGET_OVERHEAD:.0%} of inference, inputs <= 2 MP",
-                    "measured": ", ".join(f"{labels[i]['label']} {v:.0%}" for i, v in overheads.items())
+                    "measured": ", ".join(f"{labels[i]['label']} {v:.1%}" for i, v in overheads.items())
                     + f" (PNG output; worst {labels[worst]['label']})",
                     "met": overheads[worst] <= TARGET_OVERHEAD,
                 }
@@ -292,6 +293,19 @@ def scaling_row(speed: dict[str, Any], cpus: int, input_id: str) -> dict[str, An
     return next((r for r in scaling_rows(speed) if r["cpus"] == cpus and r["input"] == input_id), None)
 
 
+def memory_floor_mb() -> int | None:
+    """``template.yaml``'s ``MemorySize`` ``MinValue``: the smallest size the function is deployed with."""
+    import re  # noqa: PLC0415
+
+    template = REPO / "template.yaml"
+    found = (
+        re.search(r"\n  MemorySize:\n(?:    .*\n)*?    MinValue: (\d+)", template.read_text())
+        if template.exists()
+        else None
+    )
+    return int(found.group(1)) if found else None
+
+
 def lambda_compute_usd(seconds: float, memory_mb: int, arch: str) -> float:
     """Lambda's charge for ``seconds`` at ``memory_mb``: GB-seconds x the price per GB-s, plus one request."""
     return seconds * memory_mb / 1024 * LAMBDA_GB_S[arch] + LAMBDA_REQUEST
@@ -345,6 +359,27 @@ def memory_size_guidance(speed: dict[str, Any]) -> tuple[list[str], dict[str, An
         f"function's compute only. arm64 assumes {CPU_FACTOR['arm64']}x this machine's seconds (not "
         "measured; see the cost model below). S3, SQS, SNS and cold starts are in the full cost model below."
     )
+    slower = [
+        labels[i]["label"]
+        for i in inputs
+        if (one := scaling_row(speed, 1, i))
+        and (two := scaling_row(speed, 2, i))
+        and two["ours"]["wall_s"]["median"] >= 0.9 * one["ours"]["wall_s"]["median"]
+    ]
+    if slower:
+        note += (
+            f" **Caution**: with 2 CPUs ours was not clearly faster than with 1 on {', '.join(slower)}. "
+            "On a shared machine the second CPU is likely busy with other work (see the load average above): "
+            "the 2-CPU row may understate what 2 dedicated vCPUs give; re-run on an idle machine before "
+            "sizing on it."
+        )
+    floor = memory_floor_mb()
+    if floor and floor > MB_PER_VCPU:
+        note += (
+            f" 1 vCPU ({MB_PER_VCPU} MB) is below the function's MemorySize floor, {floor} MB "
+            "(`template.yaml` `MinValue`, from the worst input it accepts: docs/decisions/): the smallest "
+            f"size the template deploys gets {floor / MB_PER_VCPU:.2f} vCPU, between the 1- and 2-vCPU rows."
+        )
     if missing:
         note += (
             f" {', '.join(str(n) for n in missing)} vCPUs: not measured, this machine has {here} CPUs and "
@@ -611,9 +646,24 @@ QUALITY_PAIRS = (
 )
 
 
-def quality_section(quality: dict[str, Any]) -> list[str]:
+def quality_for_targets(
+    quality: dict[str, Any] | None, all_images: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The quality run the target is checked on: every image where a run has them, else the subset."""
+    whole = quality is not None and quality.get("every", 1) == 1 and not quality.get("limit")
+    if whole or not all_images or all_images.get("every", 1) != 1 or all_images.get("limit"):
+        return quality
+    wanted = (f"ours-{TARGET_MODEL}", f"rembg-{TARGET_MODEL}")
+    if all(all(m in methods for m in wanted) for methods in all_images["sets"].values()):
+        return all_images
+    return quality
+
+
+def quality_section(
+    quality: dict[str, Any], title: str | None = None, per_image: str = "quality_per_image.json"
+) -> list[str]:
     reference = {"davis2016_val": (0.0322, 0.7020, 0.6043), "weizmann_horse": (0.0368, 0.8943, 0.7540)}
-    out = ["## Quality (../shared/eval/sets, mattes scored like ../shared/eval/score.py)\n"]
+    out = [title or "## Quality (../shared/eval/sets, mattes scored like ../shared/eval/score.py)\n"]
     every = quality.get("every", 1)
     if every > 1 or quality.get("limit"):
         sizes = ", ".join(
@@ -625,6 +675,13 @@ def quality_section(quality: dict[str, Any]) -> list[str]:
             + (f", at most {quality['limit']}" if quality.get("limit") else "")
             + f" ({sizes} images), every method on the same images (`run_quality.py --every {every}`).\n"
         )
+    if "loadavg_at_start" in quality:
+        out.append(
+            f"Load average (1/5/15 min) of the quality run at start "
+            f"{tuple(round(x, 2) for x in quality['loadavg_at_start'])}, at end "
+            f"{tuple(round(x, 2) for x in quality['loadavg_at_end'])} (only the images/s depend on it).\n"
+        )
+    out += [f"Note: {note}\n" for note in quality.get("notes", [])]
     if not quality.get("complete", True):
         out.append(
             "**Incomplete run**: the methods below are those the run finished before it was stopped.\n"
@@ -667,7 +724,7 @@ def quality_section(quality: dict[str, Any]) -> list[str]:
         "Scores come from bench/_score.py, which reproduces score.py's metrics with a separable minimum "
         "filter instead of Pillow's O(d^2) `MinFilter` (about 1.5 s per DAVIS image); every run re-scores "
         "a sample of each set and method with score.py itself and stops if any number differs. Per-image "
-        "scores: quality_per_image.json.\n"
+        "scores: " + per_image + ".\n"
     )
     return out
 
@@ -710,6 +767,8 @@ def main() -> int:
         global RESULTS, REPORT  # one results folder per run of this script
         RESULTS, REPORT = args.results_dir, args.results_dir / "REPORT.md"
     speed, quality, throughput = load("speed.json"), load("quality.json"), load("throughput.json")
+    # the u2net methods on every image, run apart when the whole quality run did not fit (see bench/README.md)
+    all_images = load(QUALITY_ALL_IMAGES)
     lines = ["# Benchmark: bgremove vs rembg (u2net, and u2netp)\n"]
     lines.append("Generated by `make bench` (bench/report.py); see bench/README.md for the method.\n")
     meta = []
@@ -745,6 +804,7 @@ def main() -> int:
         *(speed or {}).get("network_attempts", []),
         *(quality or {}).get("network_attempts", []),
         *(throughput or {}).get("network_attempts", []),
+        *(all_images or {}).get("network_attempts", []),
     ]
     interfaces = (speed or {}).get("machine", {}).get("network_interfaces")
     where = (
@@ -773,7 +833,7 @@ def main() -> int:
     )
     lines += [*meta, ""]
 
-    found = targets(speed, quality)
+    found = targets(speed, quality_for_targets(quality, all_images))
     if found:
         cpus = speed["machine"]["cpus_usable"] if speed else "?"
         lines.append(f"## Targets ({cpus} CPUs, ours {TARGET_MODEL} vs rembg {TARGET_MODEL})\n")
@@ -803,6 +863,12 @@ def main() -> int:
     if speed:
         section, cost_raw = cost_section(speed)
         lines += section
+    if all_images and quality_for_targets(quality, all_images) is all_images:
+        lines += quality_section(
+            all_images,
+            f"## Quality on every image, {TARGET_MODEL} methods ({QUALITY_ALL_IMAGES}, the target's data)\n",
+            QUALITY_ALL_IMAGES.replace(".json", "_per_image.json"),
+        )
     if quality:
         lines += quality_section(quality)
     else:

@@ -174,6 +174,7 @@ def main() -> int:
     if not require_shared(EVAL / "sets", SCORE):
         return 0
     began = time.monotonic()
+    load_at_start = os.getloadavg()
     RAW.mkdir(parents=True, exist_ok=True)
     os.environ.update(bench_env())
     _netguard.install()
@@ -181,10 +182,10 @@ def main() -> int:
     methods = list(args.methods)
     rembg_models = sorted({METHODS[m][1] for m in methods if METHODS[m][0] == "rembg"})
     model_checks = {name: rembg_model_check(name) for name in rembg_models}
-    for name, check in model_checks.items():
-        log(f"rembg resolves {name} to {check['resolved_path']} (md5 matches: {check['md5_matches']})")
-        if check["download_needed"] or not check["md5_matches"]:
-            raise SystemExit(f"rembg's {name}: not the file rembg expects, or absent: {check}")
+    for name, model_check in model_checks.items():
+        log(f"rembg resolves {name} to {model_check['resolved_path']} (md5 ok: {model_check['md5_matches']})")
+        if model_check["download_needed"] or not model_check["md5_matches"]:
+            raise SystemExit(f"rembg's {name}: not the file rembg expects, or absent: {model_check}")
     if "ours-isnet" in methods and not (MODELS / "isnet.onnx").is_file():
         log("ours-isnet: SKIPPED, models/isnet.onnx is absent (fetch it with `make model MODEL=isnet`)")
         methods.remove("ours-isnet")
@@ -214,6 +215,8 @@ def main() -> int:
             "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "elapsed_s": time.monotonic() - began + (earlier.get("elapsed_s") or 0),
             "complete": done,
+            "loadavg_at_start": load_at_start,
+            "loadavg_at_end": os.getloadavg(),
             "merged_into": earlier.get("created"),
             "limit": args.limit,
             "every": args.every,
