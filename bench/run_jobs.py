@@ -247,7 +247,10 @@ def main() -> int:
     try:
         with (
             running_pipeline(
-                overrides=overrides, quiet=True, environment={"BGREMOVE_DEFAULT_MODEL": args.model}
+                overrides=overrides,
+                quiet=True,
+                environment={"BGREMOVE_DEFAULT_MODEL": args.model},
+                allow_loopback=True,  # the webhook receiver listens on 127.0.0.1
             ) as pipeline,
             running_api(
                 pipeline.cloud, TEMPLATE, port=0, overrides=overrides, environment=limits, echo=None
