@@ -48,6 +48,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from api.exceptions import InvalidCursorError, JobNotFoundError, ServiceUnavailableError, SettingsError
 from api.keys import ApiKey, dynamodb_errors
 from api.runtime import AWS_CONFIG, get_runtime
+from api.settings import int_setting
 from bgremove import Options
 from bgremove.options import option_field
 
@@ -245,13 +246,8 @@ class JobsSettings:
         table = env.get(Env.JOBS_TABLE, "").strip()
         if not table:
             raise SettingsError(Env.JOBS_TABLE, "required but not set")
-        raw = env.get(Env.JOB_RETENTION_DAYS, "").strip()
-        low, high = RETENTION_DAYS_RANGE
-        if not raw:
-            return cls(table)
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and low <= int(raw) <= high):
-            raise SettingsError(Env.JOB_RETENTION_DAYS, f"must be a whole number from {low} to {high}")
-        return cls(table, int(raw))
+        days = int_setting(env, Env.JOB_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, RETENTION_DAYS_RANGE)
+        return cls(table, days)
 
 
 def now_iso() -> str:

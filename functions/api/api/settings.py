@@ -129,20 +129,20 @@ class ApiSettings:
             rate_limit_table=env[Env.RATE_LIMIT_TABLE].strip(),
             output_bucket=env[Env.OUTPUT_BUCKET].strip(),
             input_bucket=env.get(Env.INPUT_BUCKET, "").strip(),
-            result_url_ttl_s=_int_setting(
+            result_url_ttl_s=int_setting(
                 env, Env.RESULT_URL_TTL_S, DEFAULT_RESULT_URL_TTL_S, RESULT_URL_TTL_RANGE
             ),
             url_fetch_allow_loopback=_bool_setting(env, Env.URL_FETCH_ALLOW_LOOPBACK),
-            url_fetch_timeout_s=_int_setting(
+            url_fetch_timeout_s=int_setting(
                 env, Env.URL_FETCH_TIMEOUT_S, DEFAULT_URL_FETCH_TIMEOUT_S, URL_FETCH_TIMEOUT_RANGE
             ),
-            url_fetch_max_bytes=_int_setting(
+            url_fetch_max_bytes=int_setting(
                 env, Env.URL_FETCH_MAX_BYTES, DEFAULT_URL_FETCH_MAX_BYTES, URL_FETCH_MAX_BYTES_RANGE
             ),
-            default_rate_per_second=_int_setting(
+            default_rate_per_second=int_setting(
                 env, Env.DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_PER_SECOND, RATE_PER_SECOND_RANGE
             ),
-            default_max_in_flight=_int_setting(
+            default_max_in_flight=int_setting(
                 env, Env.DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_RANGE
             ),
         )
@@ -158,7 +158,7 @@ def _bool_setting(env: Mapping[str, str], name: str) -> bool:
     raise SettingsError(name, f"must be true or false, got {raw[:_MAX_DIGITS]!r}")
 
 
-def _int_setting(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
+def int_setting(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
     """A whole number of ASCII digits within ``bounds`` (inclusive); unset or empty gives ``default``.
 
     ``str.isdigit`` alone would accept superscripts (``"²"``) and other Unicode digits that ``int`` rejects

@@ -20,7 +20,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from api import jobs, webhooks
 from api.dialects import async_common, common
 from api.dialects.common import Failure
-from api.dialects.exceptions import BadRequestError
 from api.exceptions import ApiError
 from api.keys import ApiKey
 from api.runtime import ApiRuntime, get_runtime
@@ -192,17 +191,6 @@ def _authenticate(runtime: ApiRuntime) -> ApiKey:
     return runtime.keys.authenticate(router.current_event.headers.get("x-api-key"))
 
 
-def _json_body() -> dict[str, Any]:
-    text = router.current_event.decoded_body or ""
-    try:
-        body = json.loads(text) if text.strip() else None
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object")
-    return body
-
-
 @router.post(
     SUBMIT_PATH, summary="Apiframe: remove the background (model 851-bg-remove)", tags=["Apiframe v2"]
 )
@@ -212,7 +200,7 @@ def submit() -> Response[str]:
         runtime = get_runtime()
         event = router.current_event
         with common.admitted(runtime, event.headers.get("x-api-key")) as (key, _):
-            body = _json_body()
+            body = async_common.json_object(router.current_event)
             if body.get("model", MODEL) != MODEL:
                 raise InvalidRequestError(f"model must be {MODEL!r}")
             params = body.get(PARAMS)

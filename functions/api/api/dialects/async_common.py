@@ -8,10 +8,13 @@ each dialect's request into what :class:`api.jobs.JobSubmitter` takes.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from api.dialects.common import decode_base64
 from api.dialects.exceptions import BadRequestError, MissingSourceError
@@ -132,3 +135,23 @@ def epoch_seconds(value: object) -> float | None:
         return datetime.fromisoformat(shown.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def json_object(event: BaseProxyEvent, *, empty_is_object: bool = False) -> dict[str, Any]:
+    """The request's JSON body, which must be an object; an empty body is ``{}`` when ``empty_is_object``.
+
+    Raises
+    ------
+    BadRequestError
+        The body is not JSON, or not a JSON object.
+    """
+    text = event.decoded_body or ""
+    if not text.strip() and empty_is_object:
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise BadRequestError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequestError("the request body must be a JSON object")
+    return body

@@ -191,17 +191,6 @@ def _deployed_models() -> list[str]:
     return sorted(name for name in registry.names() if registry.is_available(name))
 
 
-def _json_body() -> dict[str, Any]:
-    text = router.current_event.decoded_body or ""
-    try:
-        body = json.loads(text) if text.strip() else None
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object")
-    return body
-
-
 @router.post(
     CHAT_PATH, summary="OpenAI-style: remove the background (model remove-bg)", tags=["OpenAI-style"]
 )
@@ -211,7 +200,7 @@ def chat_completions() -> Response[str]:
         runtime = get_runtime()
         presented = async_common.bearer_key(router.current_event.headers.get("authorization"))
         with common.admitted(runtime, presented) as (key, _):
-            body = _json_body()
+            body = async_common.json_object(router.current_event)
             name = body.get("model")
             model = model_choice(name, _deployed_models())
             reference = image_reference(body.get("messages"))

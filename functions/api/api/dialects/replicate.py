@@ -33,7 +33,6 @@ from botocore.exceptions import ClientError
 from api import jobs, webhooks
 from api.dialects import async_common, common
 from api.dialects.common import Failure
-from api.dialects.exceptions import BadRequestError
 from api.exceptions import ApiError, JobNotFoundError
 from api.keys import ApiKey, hash_key
 from api.runtime import ApiRuntime, get_runtime
@@ -294,17 +293,6 @@ def _authenticate(runtime: ApiRuntime) -> ApiKey:
     )
 
 
-def _json_body() -> dict[str, Any]:
-    text = router.current_event.decoded_body or ""
-    try:
-        body = json.loads(text) if text.strip() else {}
-    except ValueError:
-        raise BadRequestError("the request body is not JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object")
-    return body
-
-
 def _upload_key(owner: ApiKey, file_id: str) -> str:
     return f"{UPLOAD_PREFIX}{owner.key_id}/{file_id}"
 
@@ -345,7 +333,7 @@ def _create(version: object) -> Response[str]:
     runtime = get_runtime()
     event = router.current_event
     with common.admitted(runtime, async_common.bearer_key(event.headers.get("authorization"))) as (key, _):
-        body = _json_body()
+        body = async_common.json_object(router.current_event, empty_is_object=True)
         if version is None:
             version = body.get("version")
         model = model_for_version(version)
