@@ -180,7 +180,7 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 	@touch $(BENCH_STAMP)
 
 # rembg's u2net is the fp32 original (models/u2net-fp32.onnx, the md5 rembg checks); the engine ships u2net
-# quantised to 8 bits (models/u2net.onnx, fetched by setup; docs/decisions/0007).
+# quantised to 8 bits (models/u2net.onnx, fetched by setup; docs/decisions/0009).
 .PHONY: bench-models bench-throughput
 bench-models: setup
 	@$(MAKE) --no-print-directory model MODEL=u2net-fp32

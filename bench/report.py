@@ -719,7 +719,7 @@ def quality_section(
     out.append(
         "Ours: `Options(background_type='map', format='png', model=MODEL)`; rembg: `remove(bytes, "
         "session=new_session(MODEL), only_mask=True)`. `ours-u2net` is the shipped default (u2net quantised "
-        "to 8 bits, docs/decisions/0007); `ours-u2net-fp32` is the engine on "
+        "to 8 bits, docs/decisions/0009); `ours-u2net-fp32` is the engine on "
         "rembg's own fp32 file, the file `rembg-u2net` runs. Images/s include starting the worker processes. "
         "Scores come from bench/_score.py, which reproduces score.py's metrics with a separable minimum "
         "filter instead of Pillow's O(d^2) `MinFilter` (about 1.5 s per DAVIS image); every run re-scores "

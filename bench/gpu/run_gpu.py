@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = ServerSettings(device=args.device, tensorrt=args.tensorrt)
     providers = settings.providers(list(ort.get_available_providers()))
-    # the server's choice of files: u2net from its fp32 file on CUDA (no ConvInteger kernel there)
+    # the server's choice of files: u2net from its fp32 file on CUDA (no QLinearConv kernel there)
     specs = _builtin_specs(args.models_dir, providers)
     registry = ModelRegistry([args.models_dir], SessionConfig(providers=providers), specs=specs)
     results = []

