@@ -112,10 +112,11 @@ def _guided(alpha_low: np.ndarray, luma: Image.Image) -> np.ndarray:
 
 
 def _sharpened(alpha: np.ndarray) -> np.ndarray:
-    """``q^2 / (q^2 + (1 - q)^2)``, i.e. sigmoid(2 logit q): the logit upsampling's temperature, no logs."""
+    """``q^k / (q^k + (1 - q)^k)`` with ``k = _SHARPEN``, i.e. sigmoid(k logit q), the logit upsampling's
+    temperature, without logs."""
     q = np.clip(alpha, 0.0, 1.0)
-    squared = q * q
-    result: np.ndarray = squared / np.maximum(squared + (1.0 - q) ** 2, 1e-12)
+    powered = q**_SHARPEN
+    result: np.ndarray = powered / np.maximum(powered + (1.0 - q) ** _SHARPEN, 1e-12)
     return result
 
 
@@ -151,7 +152,7 @@ def upsample_probability(
     # Guided, the float pass runs at the coefficients' size; at the stage, only the fit applied and a lookup.
     target = _coefficient_size(stage) if guide is not None else stage
     up = _resized(logit, target, _adaptive_filter(probability.size, target)).copy()
-    # 255 * sigmoid(SHARPEN * up), in place
+    # sigmoid(SHARPEN * up), in place; times 255 below when no guide refines it further
     np.multiply(up, -_SHARPEN, out=up)
     np.exp(up, out=up)
     up += 1.0
