@@ -18,7 +18,9 @@ help:
 	@echo "make setup   - create .venv, install the engine, the CLI and dev tools, fetch the models (u2net, u2netp)"
 	@echo "make run     - run the whole S3 pipeline locally on an embedded AWS emulator"
 	@echo "make chaos [N=1000] [SEED=1] - N uploads through the local pipeline with faults injected; fails if any is lost, duplicated or wrong"
-	@echo "make test    - ruff + mypy, unit, functional and integration tests, template lint"
+	@echo "make test    - ruff + mypy, unit, functional and integration tests, the page's browser tests, template lint"
+	@echo "make test-browser - the try-it page (GET /) in headless Chromium; installs chromium + chromium-driver if missing"
+	@echo "make page-screenshots - rerun the browser tests, writing the README's screenshots to docs/img/"
 	@echo "make lint    - ruff + mypy"
 	@echo "make fuzz [MINUTES=10] - fuzz decoder, engine, options, metadata and event parsing for MINUTES minutes"
 	@echo "make model [MODEL=u2net|u2netp|isnet|u2net-fp32] - fetch and verify model weights into $(MODELS_DIR)/"
@@ -50,7 +52,8 @@ model: $(STAMP)
 # Lint first: it takes seconds and the README promises ruff- and mypy-clean code.
 test: setup
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/browser
+	$(MAKE) --no-print-directory test-browser
 	$(MAKE) --no-print-directory validate
 
 test-unit: $(STAMP)
@@ -58,6 +61,25 @@ test-unit: $(STAMP)
 
 test-integration: setup
 	$(PY) -m pytest tests/integration
+
+# The try-it page (GET /) walked in headless Chromium (tests/browser/, about 30 s). Debian's chromium and
+# chromium-driver are installed when missing (CI machines start without them); Selenium is pointed at them
+# and downloads nothing. CHROMIUM= and CHROMEDRIVER= point elsewhere. Screenshots land in out/browser/;
+# make page-screenshots writes the README's (docs/img/page-1280.png, page-390.png) instead.
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: browser test-browser page-screenshots
+browser:
+	@test -x $(CHROMIUM) && test -x $(CHROMEDRIVER) || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test-browser: setup browser
+	CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(PY) -m pytest tests/browser
+
+page-screenshots: setup browser
+	CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) BGREMOVE_SCREENSHOTS=docs/img $(PY) -m pytest tests/browser -q
 
 # Property-based fuzzing (tests/fuzz/): `make test` runs a short, derandomized pass of every target; this runs
 # them for MINUTES minutes with a random seed, prints the examples run per target and every finding with its

@@ -26,7 +26,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -83,19 +83,21 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 @dataclass(frozen=True)
 class LambdaContext:
-    """The attributes of Lambda's context object that powertools' logger reads."""
+    """The attributes of Lambda's context object that powertools' logger and the handler read; the
+    remaining time counts down from ``timeout_s`` at creation, as Lambda's does."""
 
     function_name: str
     memory_limit_in_mb: int
     timeout_s: int
     aws_request_id: str
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_s * 1000
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
 
 
 def proxy_event(
@@ -174,8 +176,8 @@ class ApiGateway:
         if len(json.dumps(event).encode()) > MAX_LAMBDA_EVENT_BYTES:
             # Lambda refuses the invocation; the function never runs.
             return 413, [("Content-Type", "application/json")], json.dumps(LAMBDA_TOO_LARGE_BODY).encode()
-        context = LambdaContext(self._function_name, self._memory_mb, self._timeout_s, str(uuid.uuid4()))
-        with self._instance:
+        with self._instance:  # the function's time starts when the instance takes the request
+            context = LambdaContext(self._function_name, self._memory_mb, self._timeout_s, str(uuid.uuid4()))
             result = self._handler(event, context)
         return proxy_result(result)
 
@@ -294,7 +296,7 @@ def running_api(
         if echo:
             echo(f"api key: {key}")
     else:
-        _store_key(cloud, settings.api_keys_table, runtime, key)
+        store_key(runtime, key)
     props = template.properties(API_FUNCTION)
     gateway = ApiGateway(
         handler, API_FUNCTION, int(props.get("Timeout", 29)), int(props.get("MemorySize", 128))
@@ -336,30 +338,28 @@ def _use_local_jobs(env: Mapping[str, str], runtime: Any) -> None:
     )
 
 
-def _store_key(cloud: LocalCloud, table: str, runtime: Any, key: str) -> None:
+def store_key(runtime: Any, key: str) -> None:
     """Put a given key (``BGREMOVE_API_KEY``, made by ``bgremove-keys create``) into the local ApiKeys
-    table, laid out as :mod:`api.keys` stores keys, then check that it authenticates."""
-    from api.keys import hash_key  # noqa: PLC0415
+    table, with the function's default limits.
 
-    key_id = key.split("_")[1] if key.count("_") >= 2 else ""
-    cloud.client("dynamodb").put_item(
-        TableName=table,
-        Item={
-            "key_id": {"S": key_id},
-            "key_hash": {"S": hash_key(key)},
-            "name": {"S": f"{LOCAL_KEY_NAME}-{key_id}"},
-            "created_at": {"S": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())},
-            "disabled": {"BOOL": False},
-            "rate_per_second": {"N": str(runtime.settings.default_rate_per_second)},
-            "max_in_flight": {"N": str(runtime.settings.default_max_in_flight)},
-        },
-    )
+    Raises
+    ------
+    SystemExit
+        ``key`` is not of the form ``bgremove-keys`` makes: what the form is and how to get one.
+    """
+    from api.exceptions import KeyNameTakenError  # noqa: PLC0415
+
+    key = key.strip()
     try:
-        runtime.keys.authenticate(key)
-    except Exception as error:
+        runtime.keys.add(key, f"{LOCAL_KEY_NAME}-{key.split('_')[1] if key.count('_') >= 2 else ''}")
+    except ValueError:
         raise SystemExit(
-            f"{API_KEY_ENV} is not a key bgremove-keys made (bgr_<id>_<secret>): {error}"
+            f"{API_KEY_ENV} is not a key of the form bgremove-keys makes: bgr_<12 hex digits>_<43 characters "
+            f"of A-Z a-z 0-9 _ ->. Unset it and the server makes one and prints it on its 'api key:' line, "
+            f"or make one with: bgremove-keys --endpoint-url http://127.0.0.1:4577 create NAME"
         ) from None
+    except KeyNameTakenError:
+        pass  # the same key given again: it is stored already
 
 
 # ----------------------------------------------------------------------------------------------- make run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from bgremove_local import notifications
-from bgremove_local.template import ACCOUNT_ID, REGION, Template
+from bgremove_local.template import ACCOUNT_ID, REGION, Template, TemplateError
 
 SUBSCRIBER_QUEUE = "bgremove-local-subscriber"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
@@ -34,6 +35,8 @@ class FunctionSpec:
     queue_arn: str
     batch_size: int
     report_batch_item_failures: bool
+    schedules_s: list[float] = field(default_factory=list)
+    """The periods of the function's ``Schedule`` events (EventBridge ``rate(...)``), in seconds."""
 
 
 @dataclass
@@ -315,4 +318,29 @@ class LocalCloud:
             queue_arn=str(event["Queue"]),
             batch_size=int(event.get("BatchSize", 10)),
             report_batch_item_failures="ReportBatchItemFailures" in event.get("FunctionResponseTypes", []),
+            schedules_s=[
+                rate_seconds(str(e["Properties"]["Schedule"]))
+                for e in merged.get("Events", {}).values()
+                if e.get("Type") == "Schedule"
+                and e.get("Properties", {}).get("Enabled", True) is not False
+                and e.get("Properties", {}).get("State", "ENABLED") != "DISABLED"
+            ],
         )
+
+
+_RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
+_UNIT_S = {"minute": 60, "hour": 3600, "day": 86_400}
+
+
+def rate_seconds(expression: str) -> float:
+    """The period of an EventBridge ``rate(N unit)`` schedule; ``cron(...)`` is not emulated.
+
+    Raises
+    ------
+    TemplateError
+        Not a rate expression.
+    """
+    match = _RATE.fullmatch(expression.strip())
+    if match is None:
+        raise TemplateError(f"schedule {expression!r}: only rate(N minutes|hours|days) is emulated")
+    return int(match.group(1)) * _UNIT_S[match.group(2).rstrip("s")]

@@ -144,6 +144,57 @@ def idempotency_lock_wait(dynamodb: Any, table: str) -> Callable[[], float]:
     return wait
 
 
+def scheduled_event(rule_arn: str) -> dict[str, Any]:
+    """What EventBridge passes a function on each tick of a schedule."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+class Schedule:
+    """Invokes ``handler`` with a scheduled event every ``period_s`` in a background thread, as an
+    EventBridge ``rate(...)`` rule does (the first tick one period after :meth:`start`). A failed invocation
+    is logged; the next tick comes anyway (EventBridge's own retries are not emulated).
+    """
+
+    def __init__(self, function: FunctionSpec, handler: Handler, period_s: float) -> None:
+        self._function = function
+        self._handler = handler
+        self.period_s = period_s
+        self._rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{function.logical_id}-schedule"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="schedule", daemon=True)
+        self.invocations = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.invoke_once()
+
+    def invoke_once(self) -> Any:
+        """One tick: the handler's answer, or ``None`` when it raised (logged)."""
+        self.invocations += 1
+        try:
+            return self._handler(scheduled_event(self._rule_arn), LambdaContext.for_function(self._function))
+        except Exception:
+            log.exception("scheduled invocation of %s failed", self._function.logical_id)
+            return None
+
+
 class EventSourceMapping:
     """Polls ``queue_url`` in a background thread and feeds batches to ``handler``.
 

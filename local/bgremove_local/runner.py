@@ -13,7 +13,7 @@ from typing import Any
 
 from bgremove_local import client
 from bgremove_local.emulator import LocalCloud, LocalStack
-from bgremove_local.poller import EventSourceMapping, Handler, idempotency_lock_wait, load_handler
+from bgremove_local.poller import EventSourceMapping, Handler, Schedule, idempotency_lock_wait, load_handler
 from bgremove_local.template import ACCOUNT_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +33,8 @@ class Pipeline:
         self.mapping = mapping
         self.other_mappings: list[EventSourceMapping] = []
         """Pollers of the template's other SQS-triggered functions (jobs, webhooks), in template order."""
+        self.schedules: list[Schedule] = []
+        """The template's schedules (the jobs deadline sweep), each invoking its function on its period."""
         self.s3 = cloud.client("s3")
         self.sqs = cloud.client("sqs")
         self._seen: list[dict[str, Any]] = []
@@ -104,6 +106,7 @@ def running_pipeline(
     wrap_handler: Callable[[Handler], Handler] | None = None,
     environment: Mapping[str, str] | None = None,
     allow_loopback: bool = False,
+    schedule_period_s: float | None = None,
 ) -> Iterator[Pipeline]:
     """Start the emulator, create the stack, run the handler behind an SQS poller; stop all on exit.
 
@@ -115,12 +118,15 @@ def running_pipeline(
     webhooks reach loopback addresses (tests' local servers; ``make serve ALLOW_LOOPBACK=1``).
     Failed messages wait for the function's idempotency locks to expire (see
     :class:`~bgremove_local.poller.EventSourceMapping`), and a crash is followed by a cold start.
+    A function's ``Schedule`` events (the jobs deadline sweep, every minute) invoke it on their period, or
+    every ``schedule_period_s`` when given (tests).
     """
     cloud = LocalCloud(template, port=port, overrides=overrides)
     stack = cloud.start()
     saved = dict(os.environ)
     mapping: EventSourceMapping | None = None
     others: list[EventSourceMapping] = []
+    schedules: list[Schedule] = []
     try:
         # One process stands for every function: their variables together, the processor's winning on a
         # shared name (they share only names with equal values, and POWERTOOLS_SERVICE_NAME).
@@ -145,9 +151,11 @@ def running_pipeline(
             cold_start=partial(reset_handler_caches, handler),
         )
         created: list[EventSourceMapping] = []
+        planned: list[Schedule] = []
         for spec in stack.functions[1:]:
             other = load_handler(spec)
             reset_handler_caches(other)
+            planned.extend(Schedule(spec, other, schedule_period_s or s) for s in spec.schedules_s)
             created.append(
                 EventSourceMapping(
                     cloud.client("sqs"),
@@ -162,10 +170,16 @@ def running_pipeline(
         for other_mapping in created:
             other_mapping.start()
             others.append(other_mapping)  # stopped on exit only once started
+        for schedule in planned:
+            schedule.start()
+            schedules.append(schedule)
         pipeline = Pipeline(cloud, stack, mapping)
         pipeline.other_mappings = others
+        pipeline.schedules = schedules
         yield pipeline
     finally:
+        for schedule in schedules:
+            schedule.stop()
         for other_mapping in others:
             other_mapping.stop()
         if mapping is not None:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +24,7 @@ from moto import mock_aws
 from api import delivery, job_events
 from api.jobs import JobStatus, JobStore, JobSubmitter, WebhookConfig
 from api.keys import ApiKeyStore, hash_key
-from api.webhooks import DeliveryMessage, replicate_secret, webhook_id
+from api.webhooks import TRY_RESERVE_S, DeliveryMessage, replicate_secret, webhook_id
 from bgremove.exceptions import CorruptImageError
 from bgremove_local.template import Template
 from processor.completion import OutputObject, completed_event, failed_event
@@ -287,6 +288,9 @@ def test_a_webhook_goes_to_the_dead_letter_queue_after_the_last_try(aws: Aws, re
     assert tries == [1, 2, 3]  # WEBHOOK_RETRY_DELAYS_S=0,0: three tries
     assert len(receiver.requests) == 3
     key_hash = hashlib.sha256(aws.key.encode()).hexdigest()
+    assert {headers["webhook-id"] for headers, _ in receiver.requests} == {
+        webhook_id(job.job_id, "completed")
+    }
     for headers, body in receiver.requests:
         assert headers["x-webhook-event"] == "completed"
         assert headers["x-webhook-signature"] == hmac.new(key_hash.encode(), body, hashlib.sha256).hexdigest()
@@ -309,6 +313,106 @@ def test_a_webhook_to_a_refused_address_is_never_posted(
     assert receiver.requests == []
     dead = drain(aws, aws.webhook_dlq)
     assert dead[0]["MessageAttributes"]["reason"]["StringValue"].startswith("URL_NOT_ALLOWED")
+
+
+@dataclass
+class Hanging:
+    """A webhook target on loopback: ``/slow...`` answers only when released, anything else at once; the
+    (monotonic time, path) of each request's arrival."""
+
+    base: str
+    release: threading.Event
+    arrivals: list[tuple[float, str]]
+
+
+@pytest.fixture
+def hanging() -> Iterator[Hanging]:
+    release = threading.Event()
+    arrivals: list[tuple[float, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            arrivals.append((time.monotonic(), self.path))
+            if self.path.startswith("/slow"):
+                release.wait(10)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Hanging(f"http://127.0.0.1:{server.server_address[1]}", release, arrivals)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@dataclass
+class Budget:
+    """A Lambda context with ``remaining_ms`` left."""
+
+    remaining_ms: int
+    function_name: str = "test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id: str = "req"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def budget(remaining_ms: int) -> Any:
+    return Budget(remaining_ms)
+
+
+def _message(job: Any) -> str:
+    return DeliveryMessage(job.job_id, "completed", webhook_id(job.job_id, "completed")).to_json()
+
+
+def test_the_tries_of_a_batch_run_at_once_so_a_hanging_receiver_delays_no_other(
+    aws: Aws, hanging: Hanging, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("WEBHOOK_TIMEOUT_S", "1")
+    delivery.get_processor.cache_clear()
+    slow = [submit(aws, f"{hanging.base}/slow{i}") for i in range(4)]
+    fast = submit(aws, f"{hanging.base}/fast")  # last in the batch: tried one after another, 4 s late
+    started = time.monotonic()
+    result = delivery.lambda_handler(sqs_event(*(_message(job) for job in (*slow, fast))), CONTEXT)
+    elapsed = time.monotonic() - started
+    assert result == {"batchItemFailures": []}
+    fast_arrival = next(at for at, path in hanging.arrivals if path == "/fast")
+    assert fast_arrival - started < 1.5  # at most one slow receiver's 1 s timeout (and slack)
+    assert elapsed < 3.0  # one after another: at least 4 s
+    assert len(hanging.arrivals) == 5
+    assert aws.store.get(fast.job_id, aws.owner).webhook_status == {"completed": "delivered"}
+    for job in slow:
+        assert aws.store.get(job.job_id, aws.owner).webhook_status == {"completed": "retrying"}
+    assert len(drain(aws, aws.webhook_queue)) == 4  # each slow one's next try
+
+
+def test_a_try_that_could_not_finish_in_the_time_left_is_not_started(aws: Aws, receiver: Receiver) -> None:
+    receiver.statuses = [200]
+    job = submit(aws, receiver.url)
+    needed_ms = (5 + TRY_RESERVE_S) * 1000  # WEBHOOK_TIMEOUT_S=5, and the time to record the outcome
+    result = delivery.lambda_handler(sqs_event(_message(job)), budget(needed_ms - 100))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}  # SQS brings it back
+    assert receiver.requests == []
+    assert aws.store.get(job.job_id, aws.owner).webhook_status == {}
+    assert drain(aws, aws.webhook_queue) == []
+    assert drain(aws, aws.webhook_dlq) == []
+    result = delivery.lambda_handler(sqs_event(_message(job)), budget(needed_ms + 1000))
+    assert result == {"batchItemFailures": []}
+    assert len(receiver.requests) == 1
+    assert aws.store.get(job.job_id, aws.owner).webhook_status == {"completed": "delivered"}
 
 
 def test_the_subscription_filter_lets_only_api_uploads_through() -> None:

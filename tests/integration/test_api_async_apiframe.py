@@ -17,6 +17,7 @@ import pytest
 import requests
 from PIL import Image
 
+from api.webhooks import webhook_id
 from tests.integration.async_stack import AsyncStack, async_stack, photo
 
 pytestmark = pytest.mark.integration
@@ -119,6 +120,8 @@ def test_signed_webhook_retried_after_a_500(stack: AsyncStack) -> None:
     }
     assert (payload["event"], payload["jobId"], payload["status"]) == ("completed", job_id, "COMPLETED")
     assert delivery.headers["x-webhook-event"] == "completed"
+    ids = {d.headers.get("webhook-id") for d in (*stack.receiver.refused, delivery)}
+    assert ids == {webhook_id(job_id, "completed")}  # the same on every try
     signing_key = hashlib.sha256(stack.key.encode()).hexdigest().encode()
     expected = hmac.new(signing_key, delivery.body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(delivery.headers["x-webhook-signature"], expected)

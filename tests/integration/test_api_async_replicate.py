@@ -150,3 +150,29 @@ def test_unknown_version_and_bad_key_are_problems(stack: AsyncStack, client: rep
         anonymous.predictions.list()
     assert unauthenticated.value.status == 401
     assert unauthenticated.value.title == "Unauthenticated"
+
+
+@pytest.mark.parametrize(
+    "webhook", ["file:///etc/passwd", "gopher://127.0.0.1:70/_x", "http://nowhere.invalid/h"]
+)
+def test_a_webhook_delivery_would_refuse_is_refused_at_submit(
+    stack: AsyncStack, client: replicate.Client, webhook: str
+) -> None:
+    with pytest.raises(ReplicateError) as raised:
+        client.predictions.create(
+            version="u2netp", input={"image": f"{stack.images}/coffee.jpg"}, webhook=webhook
+        )
+    assert raised.value.status == 400
+    assert str(raised.value.detail).startswith("webhook: ")
+
+
+def test_a_version_whose_model_is_not_deployed_is_refused_at_submit(
+    stack: AsyncStack, client: replicate.Client
+) -> None:
+    if stack.api.runtime.engine.registry.is_available("isnet"):
+        pytest.skip("isnet is deployed here (make model MODEL=isnet)")
+    with pytest.raises(ReplicateError) as raised:
+        client.predictions.create(version="isnet", input={"image": f"{stack.images}/coffee.jpg"})
+    assert raised.value.status == 422
+    assert "/" not in str(raised.value.detail)  # no server path, no make hint
+    assert "isnet" not in {p.version for p in client.predictions.list().results}

@@ -223,3 +223,49 @@ def test_429_under_concurrent_load(stack: ApiStack) -> None:
             assert response.headers["X-RateLimit-Remaining"] == "0"
         else:
             pixian_error(response, 429, 1003)
+
+
+# ----------------------------------------------------------------------------------------------- hostile
+def test_hostile_bodies_are_the_dialects_400_through_the_local_api(stack: ApiStack, key: str) -> None:
+    deep = b'{"a":' + b"[" * 20000 + b"]" * 20000 + b"}"
+    response = requests.post(
+        f"{stack.url}{REMOVEBG}",
+        data=deep,
+        headers={"X-Api-Key": key, "Content-Type": "application/json"},
+        timeout=60,
+    )
+    removebg_error(response, 400, "bad_request")
+    bomb = (
+        b'--b\r\nContent-Disposition: form-data; name="image"' + b";a=b" * 150_000 + b"\r\n\r\nx\r\n--b--\r\n"
+    )
+    response = requests.post(
+        f"{stack.url}{PIXIAN}",
+        data=bomb,
+        auth=("id", key),
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+        timeout=60,
+    )
+    assert "multipart" in pixian_error(response, 400, 1010)
+
+
+def test_files_without_a_key_is_401_whatever_the_body(stack: ApiStack) -> None:
+    response = requests.post(
+        f"{stack.url}/v1/files", data=b"garbage", headers={"Content-Type": "multipart/form-data"}, timeout=60
+    )
+    assert response.status_code == 401, response.text
+
+
+def test_polls_count_against_the_key(stack: ApiStack) -> None:
+    limited, _ = stack.api.runtime.keys.create(
+        f"polling-{uuid.uuid4().hex[:6]}", rate_per_second=2, max_in_flight=1
+    )
+
+    def poll(index: int) -> requests.Response:
+        path = "/v1/predictions" if index % 2 else "/v2/jobs"
+        headers = {"Authorization": f"Bearer {limited}", "X-Api-Key": limited}
+        return requests.get(f"{stack.url}{path}", headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = [r.status_code for r in pool.map(poll, range(12))]
+    # 2 per one-second window: 12 polls within a second or two admit at most 6.
+    assert statuses.count(200) <= 6 and statuses.count(429) >= 6, statuses

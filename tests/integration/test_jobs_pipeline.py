@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import json
 import threading
 import time
 import urllib.request
@@ -23,7 +24,8 @@ import boto3
 import pytest
 from PIL import Image
 
-from api.jobs import JobStatus, JobStore, JobSubmitter, WebhookConfig, result_url
+from api.exceptions import IdempotencyKeyReusedError
+from api.jobs import JOB_TIMED_OUT, JobStatus, JobStore, JobSubmitter, WebhookConfig, result_url
 from api.keys import ApiKeyStore
 from api.runtime import S3_CONFIG
 from bgremove_local.runner import running_pipeline
@@ -125,16 +127,79 @@ def test_a_submitted_job_completes_and_its_webhook_arrives_signed(
             assert headers["x-webhook-event"] == "completed"
             assert headers["x-webhook-signature"] == hmac.new(key_hash, body, hashlib.sha256).hexdigest()
         assert job.job_id.encode() in received[-1][1]
-        # Submitting again with the same idempotency key gives the same job and runs nothing new.
+        # Submitting the same request again with its idempotency key gives the same job and runs nothing
+        # new; another request with that key is refused.
         again, created_again = submitter.submit(
             owner,
             dialect="apiframe",
-            image=b"ignored",
+            image=(FIXTURES / "coffee.jpg").read_bytes(),
             filename="x.jpg",
-            raw_options={},
-            model=None,
-            webhook=None,
+            raw_options={"format": "png"},
+            model="u2netp",
+            webhook=WebhookConfig(url, ("completed", "failed"), "apiframe"),
             idempotency_key="integration-1",
             extra={},
         )
         assert (again.job_id, created_again) == (job.job_id, False)
+        with pytest.raises(IdempotencyKeyReusedError):
+            submitter.submit(
+                owner,
+                dialect="apiframe",
+                image=b"another image",
+                filename="x.jpg",
+                raw_options={},
+                model=None,
+                webhook=None,
+                idempotency_key="integration-1",
+                extra={},
+            )
+
+
+def test_a_stuck_job_is_failed_by_the_scheduled_sweep_and_its_webhook_sent(
+    receiver: tuple[str, list[tuple[dict[str, str], bytes]]],
+) -> None:
+    """An upload that never gets an event (as one in the processor's dead-letter queue): the template's
+    schedule runs JobsFunction's sweep (every second here), which fails the job past its deadline and
+    queues its webhook; WebhooksFunction delivers it."""
+    url, received = receiver
+    environment = {"WEBHOOK_RETRY_DELAYS_S": "1,1", "POWERTOOLS_LOG_LEVEL": "ERROR"}
+    with running_pipeline(
+        quiet=True, environment=environment, allow_loopback=True, schedule_period_s=1
+    ) as pipeline:
+        assert [s.period_s for s in pipeline.schedules] == [1]
+        variables = {k: v for spec in pipeline.stack.functions for k, v in spec.environment.items()}
+        dynamodb = pipeline.cloud.client("dynamodb")
+        _, owner = ApiKeyStore(variables["API_KEYS_TABLE"], dynamodb).create("stuck-test")
+        store = JobStore(variables["JOBS_TABLE"], dynamodb)
+        nowhere = "bgremove-local-nowhere"  # no notification: the upload is never processed
+        pipeline.s3.create_bucket(Bucket=nowhere)
+        job, _ = JobSubmitter(store, pipeline.s3, nowhere, "u2netp").submit(
+            owner,
+            dialect="apiframe",
+            image=b"never processed",
+            filename="stuck.jpg",
+            raw_options={},
+            model=None,
+            webhook=WebhookConfig(url, ("completed", "failed"), "apiframe"),
+            idempotency_key=None,
+            extra={},
+        )
+        time.sleep(2)
+        assert store.find(job.job_id).status is JobStatus.QUEUED  # type: ignore[union-attr]
+        past = "2000-01-01T00:00:00.000Z"
+        dynamodb.update_item(
+            TableName=variables["JOBS_TABLE"],
+            Key={"job_id": {"S": job.job_id}},
+            UpdateExpression="SET deadline_at = :past",
+            ExpressionAttributeValues={":past": {"S": past}},
+        )
+        started = time.monotonic()
+        while time.monotonic() - started < 30 and not received:
+            time.sleep(0.2)
+        current = store.find(job.job_id)
+        assert current is not None
+        assert (current.status, current.error_code) == (JobStatus.FAILED, JOB_TIMED_OUT)
+        assert len(received) == 1
+        headers, body = received[0]
+        assert headers["x-webhook-event"] == "failed"
+        assert json.loads(body)["error"]["code"] == JOB_TIMED_OUT

@@ -4,6 +4,7 @@ a fake engine (no model) that records what it was asked, and a fake URL fetcher.
 from __future__ import annotations
 
 import base64
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from moto import mock_aws
 
 from api.app import lambda_handler
 from api.exceptions import UrlNotAllowedError
-from api.fetch import Fetched
+from api.fetch import Fetched, UrlFetcher
 from api.keys import ApiKeyStore
 from api.ratelimit import RateLimiter
 from api.runtime import S3_CONFIG, ApiRuntime, use_runtime
@@ -29,12 +30,29 @@ OUTPUT_BUCKET = "test-output"
 PNG = b"\x89PNG\r\n\x1a\nfake result"
 
 
+class FakeModels:
+    """The engine's model registry as the dialects read it: three names, ``isnet`` not deployed."""
+
+    def names(self) -> list[str]:
+        return ["isnet", "u2net", "u2netp"]
+
+    def is_available(self, name: str) -> bool:
+        return name != "isnet"
+
+
+@dataclass(frozen=True)
+class FakeEngineSettings:
+    default_model: str = "u2netp"
+
+
 @dataclass
 class FakeEngine:
     """Answers every image with ``result_bytes``; ``b"bad"`` is not an image."""
 
     result_bytes: bytes = PNG
     calls: list[tuple[bytes, Options, bytes | None]] = field(default_factory=list)
+    registry: FakeModels = field(default_factory=FakeModels)
+    settings: FakeEngineSettings = field(default_factory=FakeEngineSettings)
 
     def process(
         self, data: bytes, options: Options | None = None, *, background: bytes | None = None
@@ -69,19 +87,34 @@ class FakeFetcher:
             raise UrlNotAllowedError(f"{url} is not allowed")
         return Fetched(body=f"url:{url.rsplit('/', 1)[1]}".encode(), content_type="image/jpeg", final_url=url)
 
+    def check(self, url: str, *, deadline: float | None = None) -> str:
+        """The real guard's check of a URL (webhooks at submit) with :func:`fake_resolve` for DNS."""
+        return UrlFetcher(max_bytes=1, resolver=fake_resolve).check(url, deadline=deadline)
+
+
+def fake_resolve(host: str, port: int) -> list[str]:
+    """``localhost`` is loopback, ``*.invalid`` does not resolve, any other name is a public address."""
+    if host == "localhost":
+        return ["127.0.0.1"]
+    if host.endswith(".invalid"):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return ["93.184.216.34"]
+
 
 @dataclass
 class Api:
     runtime: ApiRuntime
     engine: FakeEngine
     key: str
+    timeout_s: int = 29
+    """The function's time left when a request arrives (the Lambda context counts down from it)."""
 
     def call(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
         event = proxy_event(method, path, list((headers or {}).items()), body)
         status, pairs, data = proxy_result(
-            lambda_handler(event, LambdaContext("ApiFunction", 2048, 29, "id"))
+            lambda_handler(event, LambdaContext("ApiFunction", 2048, self.timeout_s, "id"))
         )
         return status, dict(pairs), data
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -71,6 +72,13 @@ class FakeRegistry:
 
 @pytest.fixture
 def stack() -> Iterator[Stack]:
+    with jobs_stack() as running:
+        yield running
+
+
+@contextmanager
+def jobs_stack() -> Iterator[Stack]:
+    """The API on moto with the jobs machinery (no pipeline: tests finish jobs with :meth:`Stack.finish`)."""
     with fake_api() as api:
         api.engine.registry = FakeRegistry()  # type: ignore[attr-defined]
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
@@ -264,3 +272,59 @@ def test_apiframe_errors(stack: Stack) -> None:
     assert (status, _json(data)["error"]["code"]) == (400, "INVALID_OPTION")  # type: ignore[index]
     status, _, data = stack.api.call("GET", "/v2/jobs", headers={"X-API-Key": "nope"})
     assert (status, _json(data)["error"]["code"]) == (401, "UNAUTHORIZED")  # type: ignore[index]
+
+
+# ----------------------------------------------------------------------------------------------- webhook URLs
+BAD_WEBHOOKS = [
+    ("file:///etc/passwd", "URL_BAD_SCHEME"),
+    ("gopher://hooks.example:70/_x", "URL_BAD_SCHEME"),
+    ("hooks.example/no-scheme", "URL_BAD_SCHEME"),
+    ("http://127.0.0.1:8080/hook", "URL_NOT_ALLOWED"),
+    ("http://169.254.169.254/latest/meta-data/", "URL_NOT_ALLOWED"),
+    ("http://localhost/hook", "URL_NOT_ALLOWED"),  # the fake resolver: localhost is 127.0.0.1
+    ("https://nowhere.invalid/hook", "URL_FETCH_FAILED"),  # does not resolve
+]
+
+
+@pytest.mark.parametrize(("url", "code"), BAD_WEBHOOKS)
+def test_replicate_refuses_an_unusable_webhook_at_submit(stack: Stack, url: str, code: str) -> None:
+    request = {"version": "u2netp", "input": {"image": DATA_URI}, "webhook": url}
+    status, headers, data = stack.api.call(
+        "POST", "/v1/predictions", json.dumps(request).encode(), stack.bearer()
+    )
+    assert (status, headers["Content-Type"]) == (400, "application/problem+json"), data
+    problem = _json(data)
+    assert problem["code"] == code
+    assert str(problem["detail"]).startswith("webhook: ")
+    assert _json(stack.api.call("GET", "/v1/predictions", headers=stack.bearer())[2])["results"] == []
+
+
+@pytest.mark.parametrize(("url", "code"), BAD_WEBHOOKS)
+def test_apiframe_refuses_an_unusable_webhook_at_submit(stack: Stack, url: str, code: str) -> None:
+    headers = {"X-API-Key": stack.api.key, "Content-Type": "application/json"}
+    request = {"model": "851-bg-remove", "lab851BgRemoveParams": {"image": DATA_URI}, "webhookUrl": url}
+    status, _, data = stack.api.call(
+        "POST", "/v2/images/background-remove", json.dumps(request).encode(), headers
+    )
+    assert status == 400, data
+    error = _json(data)["error"]
+    assert (error["code"], error["status"]) == (code, 400)  # type: ignore[index]
+    assert str(error["message"]).startswith("webhookUrl: ")  # type: ignore[index]
+    listed = _json(stack.api.call("GET", "/v2/jobs", headers={"X-API-Key": stack.api.key})[2])
+    assert listed["jobs"] == []
+
+
+def test_usable_webhooks_are_accepted(stack: Stack) -> None:
+    request = {"version": "u2netp", "input": {"image": DATA_URI}, "webhook": "https://hooks.example/r"}
+    status, _, data = stack.api.call("POST", "/v1/predictions", json.dumps(request).encode(), stack.bearer())
+    assert status == 201, data
+    headers = {"X-API-Key": stack.api.key, "Content-Type": "application/json"}
+    body = {
+        "model": "851-bg-remove",
+        "lab851BgRemoveParams": {"image": DATA_URI},
+        "webhookUrl": "https://hooks.example/a",
+    }
+    status, _, data = stack.api.call(
+        "POST", "/v2/images/background-remove", json.dumps(body).encode(), headers
+    )
+    assert status == 202, data

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bgremove_local.api_server import MAX_LAMBDA_EVENT_BYTES, ApiGateway, _request_handler
+from bgremove_local.api_server import MAX_LAMBDA_EVENT_BYTES, ApiGateway, _request_handler, store_key
 from tests.unit.api_dialect_fakes import Api, fake_api
 
 
@@ -90,3 +90,16 @@ def test_an_unknown_path_is_404(api: Api) -> None:
     assert json.loads(data)["error"]["status"] == 404
     status, _, data = api.call("POST", "/v1.0/nope")
     assert status == 404 and json.loads(data)["errors"][0]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("key", ["", "secret", "bgr_123_abc", "x" * 300, "bgr_0123456789ab_" + "!" * 43])
+def test_a_local_key_not_of_the_keys_form_says_what_the_form_is(api: Api, key: str) -> None:
+    with pytest.raises(SystemExit, match=r"bgr_<12 hex digits>_<43 characters.*bgremove-keys"):
+        store_key(api.runtime, key)
+
+
+def test_a_local_key_made_elsewhere_is_stored_and_authenticates(api: Api) -> None:
+    key = "bgr_0123456789ab_" + "A" * 43
+    store_key(api.runtime, key)
+    store_key(api.runtime, key)  # given again (a restart with the same key): no error
+    assert api.runtime.keys.authenticate(key).key_id == "0123456789ab"

@@ -115,7 +115,7 @@ def test_an_idempotency_key_returns_the_first_job_and_uploads_once(
     submitter: JobSubmitter, aws: tuple[Any, Any]
 ) -> None:
     first, created = submit(submitter, idempotency_key="order-1")
-    again, created_again = submit(submitter, idempotency_key="order-1", image=b"other")
+    again, created_again = submit(submitter, idempotency_key="order-1", filename="other.jpg")
     assert created and not created_again
     assert again.job_id == first.job_id
     other_owner, created_other = submit(submitter, owner=BOB, idempotency_key="order-1")

@@ -658,3 +658,57 @@ def test_https_with_the_system_trust_store_refuses_an_unknown_ca(
     resolve, _ = resolver_of(["127.0.0.1"])
     with pytest.raises(UrlFetchFailedError):
         fetcher(resolver=resolve).fetch(f"https://images.test:{server.port}/image")
+
+
+# --- checking a URL without a request (webhook URLs at submit) ----------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("file:///etc/passwd", UrlBadSchemeError),
+        ("gopher://example.com:70/_x", UrlBadSchemeError),
+        ("ftp://example.com/hook", UrlBadSchemeError),
+        ("example.com/hook", UrlBadSchemeError),
+        ("http:///hook", UrlInvalidError),
+        ("http://example.com:0/hook", UrlInvalidError),
+        ("http://127.0.0.1/hook", UrlNotAllowedError),
+        ("http://[::1]/hook", UrlNotAllowedError),
+        ("http://169.254.169.254/latest/meta-data/", UrlNotAllowedError),
+        ("http://10.0.0.1/hook", UrlNotAllowedError),
+    ],
+)
+def test_check_refuses_what_a_request_would_refuse(url: str, error: type[UrlError]) -> None:
+    resolve, asked = resolver_of(["8.8.8.8"])
+    with pytest.raises(error):
+        fetcher(resolver=resolve, allow_loopback=False).check(url)
+    assert asked == []  # refused before any lookup: a scheme, host or IP literal rule
+
+
+def test_check_resolves_the_name_and_checks_every_address() -> None:
+    resolve, asked = resolver_of(["8.8.8.8", "2606:4700:4700::1111"])
+    assert fetcher(resolver=resolve).check("https://hooks.example.com/h?x=1") == "8.8.8.8"
+    assert asked == ["hooks.example.com"]
+    for answer in (["127.0.0.1"], ["8.8.8.8", "10.0.0.1"], ["fd00:ec2::254"]):
+        resolve, _ = resolver_of(answer)
+        with pytest.raises(UrlNotAllowedError, match="resolves to"):
+            fetcher(resolver=resolve, allow_loopback=False).check("https://localhost.example/h")
+
+
+def test_check_follows_the_loopback_setting() -> None:
+    resolve, _ = resolver_of(["127.0.0.1"])
+    assert fetcher(resolver=resolve, allow_loopback=True).check("http://localhost:8080/h") == "127.0.0.1"
+    assert fetcher(allow_loopback=True).check("http://127.0.0.1:9/h") == "127.0.0.1"
+    with pytest.raises(UrlNotAllowedError):
+        fetcher(resolver=resolve, allow_loopback=False).check("http://localhost:8080/h")
+
+
+def test_check_of_an_unresolvable_name_fails_cleanly() -> None:
+    def resolve(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(UrlFetchFailedError, match="cannot resolve"):
+        fetcher(resolver=resolve).check("https://nowhere.invalid/h")
+
+
+def test_check_sends_nothing(server: Server) -> None:
+    assert fetcher().check(f"{server.base}/image") == "127.0.0.1"
+    assert server.seen.requests == []

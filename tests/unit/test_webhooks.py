@@ -13,6 +13,8 @@ from api.jobs import Job, JobStatus, WebhookConfig
 from api.keys import hash_key
 from api.webhooks import (
     DEFAULT_RETRY_DELAYS_S,
+    MAX_CONCURRENT_TRIES,
+    TRY_RESERVE_S,
     DeliveryMessage,
     WebhookSettings,
     apiframe_signature,
@@ -22,6 +24,8 @@ from api.webhooks import (
     terminal_event,
     webhook_id,
 )
+from bgremove_local.template import Template
+from tests.api_tables import TEMPLATE
 
 KEY = "bgr_0123456789ab_" + "A" * 43
 BODY = b'{"event":"completed","jobId":"abc"}'
@@ -100,11 +104,20 @@ def test_each_dialect_signs_with_its_own_scheme() -> None:
     assert apiframe == {
         "X-Webhook-Event": "completed",
         "X-Webhook-Signature": apiframe_signature(BODY, key_hash),
+        "webhook-id": webhook_id("jobid", "completed"),
     }
     replicate = signed_headers(job(JobStatus.COMPLETED, "replicate"), "completed", BODY, key_hash, 5)
     assert replicate == standard_webhook_headers(
         webhook_id("jobid", "completed"), 5, BODY, replicate_secret(key_hash)
     )
+
+
+@pytest.mark.parametrize("dialect", ["apiframe", "replicate", "generic"])
+def test_every_try_of_every_dialect_carries_the_same_webhook_id(dialect: str) -> None:
+    key_hash = hash_key(KEY)
+    first = signed_headers(job(JobStatus.COMPLETED, dialect), "completed", BODY, key_hash, 1)
+    later = signed_headers(job(JobStatus.COMPLETED, dialect), "completed", BODY + b" ", key_hash, 900)
+    assert first["webhook-id"] == later["webhook-id"] == webhook_id("jobid", "completed")
 
 
 def test_webhook_ids_are_stable_per_job_and_event() -> None:
@@ -148,6 +161,31 @@ def test_settings_read_the_retry_schedule() -> None:
         WebhookSettings.from_env({"WEBHOOK_QUEUE_URL": "q"})
 
 
+@pytest.mark.parametrize("timeout", ["0", "21", "30", "x", "-1"])
+def test_a_post_timeout_that_would_let_no_try_start_is_refused(timeout: str) -> None:
+    # A try needs WEBHOOK_TIMEOUT_S + TRY_RESERVE_S of the function's 30 s, after its reads.
+    base = {"WEBHOOK_QUEUE_URL": "q", "WEBHOOK_DEAD_LETTER_QUEUE_URL": "d"}
+    assert WebhookSettings.from_env({**base, "WEBHOOK_TIMEOUT_S": "20"}).timeout_s == 20
+    with pytest.raises(SettingsError, match="WEBHOOK_TIMEOUT_S"):
+        WebhookSettings.from_env({**base, "WEBHOOK_TIMEOUT_S": timeout})
+
+
 def test_delivery_messages_round_trip() -> None:
     message = DeliveryMessage("j", "completed", "msg_x", 3)
     assert DeliveryMessage.from_json(message.to_json()) == message
+
+
+def test_the_templates_webhook_numbers_let_every_try_of_a_batch_finish() -> None:
+    """A batch's tries run at once (up to MAX_CONCURRENT_TRIES), and a try starts only with its POST's limit
+    plus TRY_RESERVE_S left: the function's timeout must hold every wave of a full batch, so that no record
+    is left untried for lack of time (it would come back, and count towards maxReceiveCount)."""
+    template = Template(TEMPLATE, endpoint="http://127.0.0.1:1")
+    function = template.properties("WebhooksFunction")
+    batch_size = int(function["Events"]["WebhooksQueueEvent"]["Properties"]["BatchSize"])
+    try_timeout_s = int(function["Environment"]["Variables"]["WEBHOOK_TIMEOUT_S"])
+    function_timeout_s = int(function["Timeout"])
+    waves = -(-batch_size // MAX_CONCURRENT_TRIES)
+    assert waves == 1, "a batch larger than the thread pool waits for a second wave"
+    assert waves * (try_timeout_s + TRY_RESERVE_S) <= function_timeout_s - TRY_RESERVE_S
+    visibility_s = int(template.properties("WebhooksQueue")["VisibilityTimeout"])
+    assert visibility_s >= 6 * function_timeout_s  # AWS's advice for SQS event sources

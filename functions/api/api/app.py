@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from api import page
 from api.dialects import apiframe, common, pixian, removebg, replicate
 from api.dialects import openai as openai_style
 from api.dialects.common import Failure
@@ -35,6 +36,7 @@ app.include_router(removebg.router)
 app.include_router(replicate.router)
 app.include_router(openai_style.router)
 app.include_router(apiframe.router)
+app.include_router(page.router)
 app.enable_swagger(
     path=DOCS_PATH,
     title="bgremove HTTP API",
@@ -99,6 +101,10 @@ app.exception_handler(NotFoundError)(_not_found)
 app.exception_handler(Exception)(_unexpected)
 
 
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+"""On every answer: a browser never guesses a type (a stored upload, an error body) and runs it."""
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     path = str(event.get("path") or "")
@@ -106,14 +112,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         common.check_body_size(event.get("body"), _url_field(path))
     except RequestTooLargeError as error:
         return _proxy_result(_error_response(path, common.classify(error)))
-    return app.resolve(event, context)
+    result = app.resolve(event, context)
+    headers = result.setdefault("multiValueHeaders", {})
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = [value]
+    return result
 
 
 def _proxy_result(response: Response[str]) -> dict[str, Any]:
     """A response built outside the resolver, in API Gateway's proxy result format."""
     return {
         "statusCode": response.status_code,
-        "headers": {k: v if isinstance(v, str) else ",".join(v) for k, v in response.headers.items()},
+        "headers": {
+            **{k: v if isinstance(v, str) else ",".join(v) for k, v in response.headers.items()},
+            **SECURITY_HEADERS,
+        },
         "body": response.body,
         "isBase64Encoded": False,
     }

@@ -6,6 +6,12 @@ each try's wait follows the schedule and a try that failed at the receiver is ne
 failure. A record fails only when the next try could not be queued or DynamoDB failed: SQS then brings the
 same try back, and after ``maxReceiveCount`` receives moves it to the dead-letter queue.
 
+The records of a batch are tried at once (:class:`ConcurrentBatchProcessor`, at most
+:data:`~api.webhooks.MAX_CONCURRENT_TRIES` threads), so a receiver that hangs for its whole POST limit delays
+no other; and a record whose try could not finish in the invocation's remaining time is not started but
+reported failed (:class:`~api.webhooks.NoTimeLeftError`), so a timeout never cuts a batch short and repeats
+its tries.
+
 It runs the API's code (the dialects' body builders live there) without the model: nothing here loads it.
 """
 
@@ -13,6 +19,8 @@ from __future__ import annotations
 
 import functools
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +35,15 @@ from api.jobs import JobsSettings, JobStore
 from api.runtime import AWS_CONFIG, S3_CONFIG
 from api.settings import DEFAULT_RESULT_URL_TTL_S
 from api.settings import Env as ApiEnv
-from api.webhooks import DeliveryMessage, KeyHashes, WebhookDeliverer, WebhookSettings, import_dialects
+from api.webhooks import (
+    MAX_CONCURRENT_TRIES,
+    DeliveryMessage,
+    KeyHashes,
+    NoTimeLeftError,
+    WebhookDeliverer,
+    WebhookSettings,
+    import_dialects,
+)
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-webhooks")
 
@@ -78,9 +94,45 @@ def get_processor() -> WebhookDeliverer:
     )
 
 
-def _record_handler(record: SQSRecord) -> str:
+class ConcurrentBatchProcessor(BatchProcessor):
+    """Powertools' SQS batch processor, with the records of a batch handled at once on up to ``max_workers``
+    threads; what fails is reported as batch item failures, as by :class:`BatchProcessor`.
+
+    Its bookkeeping only appends to lists (safe across threads), and the response lists failures by message
+    id, so their order does not matter.
+    """
+
+    def __init__(self, max_workers: int = MAX_CONCURRENT_TRIES) -> None:
+        # Every record failing (e.g. no time left for any) is a batch response too, not an invocation error.
+        super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self.max_workers = max_workers
+
+    def process(self) -> list[tuple]:  # type: ignore[type-arg]  # as the base class declares it
+        workers = min(self.max_workers, len(self.records))
+        if workers <= 1:
+            return super().process()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook-try") as pool:
+            return list(pool.map(self._process_record, self.records))
+
+
+def _record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
     message = DeliveryMessage.from_json(record.body)
-    outcome = get_processor().deliver(message)
+    deadline = None
+    if lambda_context is not None:
+        deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000
+    try:
+        outcome = get_processor().deliver(message, deadline=deadline)
+    except NoTimeLeftError as error:
+        logger.warning(
+            "webhook try left to SQS",
+            extra={
+                "job_id": message.job_id,
+                "event": message.event,
+                "attempt": message.attempt,
+                "why": str(error),
+            },
+        )
+        raise
     logger.info(
         "webhook try",
         extra={
@@ -95,11 +147,12 @@ def _record_handler(record: SQSRecord) -> str:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_processor()  # built here, once, before the threads share it
     return dict(
         process_partial_response(
             event=event,
             record_handler=_record_handler,
-            processor=BatchProcessor(event_type=EventType.SQS),
+            processor=ConcurrentBatchProcessor(),
             context=context,
         )
     )

@@ -22,7 +22,9 @@
     ├── ServiceUnavailableError           SERVICE_UNAVAILABLE (DynamoDB throttled or unreachable)  503
     ├── SettingsError                     INVALID_SETTING (names the environment variable)  500
     ├── JobNotFoundError                  JOB_NOT_FOUND  (unknown id, or another key's job)  404
-    └── InvalidCursorError                INVALID_CURSOR (a job list cursor this API did not give)  400
+    ├── InvalidCursorError                INVALID_CURSOR (a job list cursor this API did not give)  400
+    ├── IdempotencyKeyInvalidError        INVALID_IDEMPOTENCY_KEY (over 256 characters)  400
+    └── IdempotencyKeyReusedError         IDEMPOTENCY_KEY_REUSED (the key's job had another request)  422
 
 Every URL error is the client's fault (the URL it gave), hence 400: the API never answers 500 for a URL.
 Dialects translate these into their own error shapes by ``http_status`` and ``code``; codes never change
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiError",
     "DisabledKeyError",
+    "IdempotencyKeyInvalidError",
+    "IdempotencyKeyReusedError",
     "InvalidCursorError",
     "InvalidKeyError",
     "JobNotFoundError",
@@ -211,3 +215,18 @@ class InvalidCursorError(ApiError):
 
     code = "INVALID_CURSOR"
     http_status = 400
+
+
+class IdempotencyKeyInvalidError(ApiError):
+    """An ``Idempotency-Key`` this API cannot keep whole (over 256 characters): refused, never cut."""
+
+    code = "INVALID_IDEMPOTENCY_KEY"
+    http_status = 400
+
+
+class IdempotencyKeyReusedError(ApiError):
+    """An ``Idempotency-Key`` already used by this key for a different request (image, options, model or
+    webhook): 422, as the IETF ``Idempotency-Key`` draft answers a key reused with another payload."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+    http_status = 422

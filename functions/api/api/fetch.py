@@ -1,4 +1,4 @@
-"""Fetch image URLs (``image.url``, ``image_url``, later webhook targets) behind an SSRF guard.
+"""Fetch image URLs (``image.url``, ``image_url``) and post webhooks behind an SSRF guard.
 
 Every hop, the first request and each redirect alike, goes through the same checks:
 
@@ -9,6 +9,8 @@ Every hop, the first request and each redirect alike, goes through the same chec
    and so are the IPv6 forms that carry an IPv4 address (IPv4-mapped, 6to4 and NAT64 are judged by the
    address they carry; IPv4-compatible and Teredo are refused outright);
 3. the connection goes to the address that was checked, never to a second lookup of the name.
+
+:meth:`UrlFetcher.check` applies 1 and 2 without a request: webhook URLs are checked so at submit.
 
 How the address is pinned: the request goes through :mod:`http.client` (standard library), opened on the
 checked IP literal, so nothing below the check ever sees the host name to resolve
@@ -311,6 +313,28 @@ class UrlFetcher:
         finally:
             watchdog.cancel()
             connection.close()
+
+    def check(self, url: str, *, deadline: float | None = None) -> str:
+        """Check ``url`` as a request to it would be checked, without sending one; the address it would use.
+
+        Rules 1 and 2 of the module docstring, with this fetcher's ``allow_loopback``: http(s) with a host
+        and a port that is not 0, and the name resolved (by ``deadline`` or ``timeout_s``, whichever comes
+        first) to addresses that are all allowed. Webhook URLs are checked so at submit; their delivery
+        checks again (:meth:`post`), as DNS answers can change in between.
+
+        Raises
+        ------
+        UrlBadSchemeError, UrlInvalidError
+            Not a usable http(s) URL.
+        UrlNotAllowedError
+            The host is, or resolves to, a refused address.
+        UrlFetchFailedError, UrlTimeoutError
+            The name does not resolve, or not in time.
+        """
+        own_deadline = time.monotonic() + self.timeout_s
+        return self._checked_address(
+            _parse(url), own_deadline if deadline is None else min(deadline, own_deadline)
+        )
 
     # --- one hop ------------------------------------------------------------------------------------------
     def _checked_address(self, target: _Target, deadline: float | None = None) -> str:

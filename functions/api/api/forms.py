@@ -8,6 +8,12 @@ every RFC 7578 spelling, and anything that cannot be read is a :class:`BadReques
 
 A part is a file (:class:`UploadFile`) when it names a file, declares a non-text content type, or is not
 UTF-8; otherwise it is text.
+
+Every body is bounded before it is parsed, so that no body within the size limit costs more than
+milliseconds of parsing: at most :data:`MAX_PARTS` parts, :data:`MAX_PART_HEADER_BYTES` of headers per part
+and :data:`MAX_HEADER_PARAMETERS` parameters per header (a 586 KB part header of 150,000 ``;a=b``
+parameters took the email parser 30 s), and JSON at most :data:`MAX_JSON_DEPTH` levels deep
+(:func:`load_json`, for every JSON a client sends: bodies, cursors, metadata).
 """
 
 from __future__ import annotations
@@ -29,6 +35,24 @@ from api.dialects.exceptions import BadRequestError
 MULTIPART = "multipart/form-data"
 URLENCODED = "application/x-www-form-urlencoded"
 JSON = "application/json"
+
+MAX_PARTS = 32
+"""Parts a multipart body, or fields an urlencoded one, may have: every dialect reads at most a dozen."""
+
+MAX_PART_HEADER_BYTES = 8 * 1024
+"""Header bytes of one multipart part (its Content-Disposition, Content-Type...), and of the request's own
+Content-Type: browsers and SDKs send about a hundred."""
+
+MAX_HEADER_PARAMETERS = 16
+"""``;``-separated parameters in one header line (``name``, ``filename``, ``filename*``, ``charset``...)."""
+
+MAX_JSON_DEPTH = 32
+"""Nesting of any JSON a client sends (DynamoDB's own limit for a stored document). Deeper JSON is
+refused before anything walks it: Python's parser raises ``RecursionError`` at about 1,000 levels."""
+
+MAX_JSON_CONTAINERS = 10_000
+"""Objects and arrays in any JSON a client sends: a request has a few dozen; walking a million costs
+seconds."""
 
 
 def event_body(event: Mapping[str, Any]) -> bytes:
@@ -53,16 +77,18 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
         return _multipart(body, str(content_type))
     if media_type == URLENCODED:
         try:
-            return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+            fields = parse_qsl(
+                body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_PARTS
+            )
         except UnicodeDecodeError:
             raise BadRequestError("the urlencoded body is not UTF-8") from None
+        except ValueError:  # over max_num_fields
+            raise BadRequestError(f"the urlencoded body has more than {MAX_PARTS} fields") from None
+        return dict(fields)
     if media_type in (JSON, ""):
         if not body.strip():
             return {}
-        try:
-            values = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BadRequestError(f"the body is not valid JSON: {error}") from None
+        values = load_json(body, "the body")
         if not isinstance(values, dict):
             raise BadRequestError("the JSON body must be an object of fields")
         return values
@@ -70,16 +96,71 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
     raise BadRequestError(f"content type {media_type!r} is not read here; send one of {accepted}")
 
 
+def load_json(data: bytes | str, what: str) -> Any:
+    """``data`` as JSON, for any JSON a client sends; ``what`` names it in the error.
+
+    Raises
+    ------
+    BadRequestError
+        Not UTF-8, not JSON (``NaN`` and ``Infinity`` are not JSON either, nor an integer of more than
+        Python's 4,300 digits), nested deeper than :data:`MAX_JSON_DEPTH`, or with more than
+        :data:`MAX_JSON_CONTAINERS` objects and arrays.
+    """
+    # Brackets are counted at C speed before parsing (those inside strings too: an over-count only
+    # costs the walk below): few means shallow, and far more than any request needs is refused unread.
+    if isinstance(data, str):
+        containers = data.count("[") + data.count("{")
+    else:
+        containers = data.count(b"[") + data.count(b"{")
+    if containers > MAX_JSON_CONTAINERS:
+        raise BadRequestError(f"{what} has more than {MAX_JSON_CONTAINERS:,} JSON objects and arrays")
+    try:
+        value = json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadRequestError(f"{what} is JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, over Python's 4,300 integer digits
+        raise BadRequestError(f"{what} is not valid JSON: {_short(error)}") from None
+    if containers > MAX_JSON_DEPTH and _depth_over(value, MAX_JSON_DEPTH):
+        raise BadRequestError(f"{what} is JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _short(error: ValueError) -> str:
+    text = str(error)
+    return text if len(text) <= 200 else f"{text[:200]}..."
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects deeper than ``limit`` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
 def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
     # The email parser reads every header (the error-prone part: quoting, parameter order, RFC 2231
     # ``filename*``); the body is cut at its delimiters with bytes operations, which on a 4.4 MB upload
-    # take milliseconds where the email parser's line-by-line body reading takes about 0.2 s.
+    # take milliseconds where the email parser's line-by-line body reading takes about 0.2 s. The parser's
+    # cost grows with a header's parameters, so the caps are checked on the raw bytes first.
+    _check_header(content_type.encode("utf-8", "replace"), "the request's Content-Type")
     header = _HEADERS.parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode("utf-8", "replace"))
     boundary = header.get_boundary()
     if not boundary:
         raise BadRequestError("the multipart body has no boundary in its Content-Type header")
     delimiter = b"\r\n--" + boundary.encode("utf-8", "replace")
-    sections = (b"\r\n" + body).split(delimiter)
+    sections = (b"\r\n" + body).split(delimiter, MAX_PARTS + 1)
+    if len(sections) > MAX_PARTS + 1:
+        raise BadRequestError(f"the multipart body has more than {MAX_PARTS} parts")
     if len(sections) < 3 or not sections[-1].startswith(b"--"):  # preamble, parts..., close delimiter
         raise BadRequestError("the multipart body is malformed: no parts, or no closing boundary")
     values: dict[str, Any] = {}
@@ -88,6 +169,7 @@ def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
         head, blank, content = part.partition(b"\r\n\r\n")
         if part.startswith(b"\r\n"):  # a part without headers
             head, blank, content = b"", b"\r\n", part[2:]
+        _check_header(head, "a multipart part's header")
         headers = _HEADERS.parsebytes(head + b"\r\n\r\n")
         name = headers.get_param("name", header="content-disposition")
         if not newline or not blank or _padding.strip() or not isinstance(name, str):
@@ -97,6 +179,18 @@ def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
 
 
 _HEADERS = BytesHeaderParser(policy=HTTP)
+
+
+def _check_header(head: bytes, what: str) -> None:
+    if len(head) > MAX_PART_HEADER_BYTES:
+        raise BadRequestError(
+            f"the multipart body is refused: {what} is over {MAX_PART_HEADER_BYTES:,} bytes"
+        )
+    for line in head.split(b"\n"):
+        if line.count(b";") > MAX_HEADER_PARAMETERS:
+            raise BadRequestError(
+                f"the multipart body is refused: {what} has more than {MAX_HEADER_PARAMETERS} parameters"
+            )
 
 
 def _value(headers: Message, data: bytes) -> str | UploadFile:

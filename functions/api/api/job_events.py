@@ -11,6 +11,17 @@ replay after a successful one does not.
 An event whose job is unknown (expired, or its submit failed before the upload) is logged and dropped. A
 DynamoDB or SQS failure fails the record: SQS brings it back and, after ``maxReceiveCount`` receives, moves
 it to the jobs dead-letter queue, whose alarm fires.
+
+An event that comes after its job's deadline does not complete it: the job is failed with ``JOB_TIMED_OUT``
+instead (if nothing failed it yet), as a client reading it then would have seen. A failure's message is
+stored as clients may read it (:func:`api.jobs.public_error_message`: no server path, and only "the service
+is misconfigured" for an operator's fault); the event's own words are logged (at ERROR for an operator's
+fault).
+
+The same function runs every minute on a schedule (EventBridge, ``JobsSweepSchedule``): the sweep reads the
+sparse deadline index, fails each open job past its deadline (an upload that sits in the processor's
+dead-letter queue never gets an event), queues the webhooks of timed-out jobs (also those a read failed: the
+API holds no queue) and takes them out of the index. A sweep that fails is retried by the next one.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +41,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api.exceptions import JobNotFoundError, SettingsError
-from api.jobs import Job, JobsSettings, JobStatus, JobStore, job_id_from_input_key
+from api.jobs import (
+    CLIENT_ERROR_CODES,
+    JOB_TIMED_OUT,
+    Job,
+    JobsSettings,
+    JobStatus,
+    JobStore,
+    job_id_from_input_key,
+    public_error_message,
+)
 from api.runtime import AWS_CONFIG
 from api.webhooks import DeliveryMessage, Env, terminal_event, webhook_id
 
@@ -38,6 +59,8 @@ SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-jobs")
 logger = Logger(service=SERVICE_NAME)
 
 _EVENT_STATUS = {"COMPLETED": JobStatus.COMPLETED, "FAILED": JobStatus.FAILED}
+_SCHEDULED_EVENT = "Scheduled Event"
+_SWEEP_RESERVE_MS = 5_000  # the sweep stops with this much of the invocation left
 
 
 @dataclass(frozen=True)
@@ -70,12 +93,25 @@ class JobEvents:
         if job is None:
             logger.warning("completion event for an unknown job", extra={"job_id": job_id})
             return "ignored"
+        if self.store.is_overdue(job):
+            return self._time_out(job)
         output = event.get("output") or {}
         error = event.get("error") or {}
         completed_at = str(event.get("timestamp") or "")
         # The event tells when the work ended and how long it took: the start follows.
         started_at = _started_at(completed_at, (event.get("timings_ms") or {}).get("end_to_end"))
         announce = terminal_event(_as_status(job, status))
+        error_code = str(error["code"]) if error.get("code") else None
+        raw_message = str(error["message"])[:1024] if error.get("message") else None
+        error_message = public_error_message(error_code, raw_message)
+        operator_fault = error_code not in CLIENT_ERROR_CODES
+        if status is JobStatus.FAILED and (operator_fault or error_message != raw_message):
+            # The client reads the safe words; the operator finds the event's own here.
+            log = logger.error if operator_fault else logger.warning
+            log(
+                "job failed: details withheld from the client",
+                extra={"job_id": job_id, "error_code": error_code, "error_message": raw_message},
+            )
         try:
             job, changed = self.store.complete(
                 job_id,
@@ -88,23 +124,73 @@ class JobEvents:
                 else None,
                 output_content_type=str(output["content_type"]) if output.get("content_type") else None,
                 report=event.get("report") if isinstance(event.get("report"), dict) else None,
-                error_code=str(error["code"]) if error.get("code") else None,
-                error_message=str(error["message"])[:1024] if error.get("message") else None,
+                error_code=error_code,
+                error_message=error_message,
                 pending_webhooks=(announce,) if announce else (),
             )
         except JobNotFoundError:
             logger.warning("the job vanished before its event", extra={"job_id": job_id})
             return "ignored"
-        pending = [name for name, state in job.webhook_status.items() if state == "pending"]
-        for name in pending:
-            message = DeliveryMessage(job.job_id, name, webhook_id(job.job_id, name))
-            self.sqs.send_message(QueueUrl=self.webhook_queue_url, MessageBody=message.to_json())
-            self.store.set_webhook_status(job.job_id, name, "queued")
+        if not job.status.terminal:  # its deadline passed between the read and the update
+            return self._time_out(job)
+        pending = self._queue_pending(job)
         logger.info(
             "job event applied",
             extra={"job_id": job_id, "status": job.status.value, "changed": changed, "webhooks": pending},
         )
         return "completed" if changed else "unchanged"
+
+    def sweep(self, time_left_ms: Callable[[], int] | None = None) -> dict[str, int]:
+        """Fail every open job past its deadline and queue the webhooks of timed-out jobs.
+
+        Returns the counts ``{"timed_out", "webhooks"}``. Stops early when ``time_left_ms`` (the invocation's
+        remaining time) runs low; the next sweep goes on where this one stopped.
+        """
+        timed_out = webhooks = 0
+        for job_id in self.store.overdue():
+            if time_left_ms is not None and time_left_ms() < _SWEEP_RESERVE_MS:
+                logger.warning("sweep stopped for lack of time; the next one goes on")
+                break
+            job = self.store.find(job_id)
+            if job is None:
+                continue
+            if not job.status.terminal:
+                job, changed = self._expire(job)
+                timed_out += int(changed)
+            if job.error_code == JOB_TIMED_OUT:
+                webhooks += len(self._queue_pending(job))
+            self.store.settle(job.job_id)
+        if timed_out or webhooks:
+            logger.info("sweep done", extra={"timed_out": timed_out, "webhooks": webhooks})
+        return {"timed_out": timed_out, "webhooks": webhooks}
+
+    def _expire(self, job: Job) -> tuple[Job, bool]:
+        announce = terminal_event(_as_status(job, JobStatus.FAILED))
+        expired, changed = self.store.expire(job, pending_webhooks=(announce,) if announce else ())
+        if changed:
+            logger.warning(
+                "job timed out: no completion event before its deadline",
+                extra={"job_id": job.job_id, "deadline_at": self.store.deadline_of(job)},
+            )
+        return expired, changed
+
+    def _time_out(self, job: Job) -> str:
+        """A completion event after the job's deadline: the job is failed instead, its webhook queued."""
+        logger.warning("a completion event after the job's deadline", extra={"job_id": job.job_id})
+        expired, changed = self._expire(job)
+        if expired.error_code == JOB_TIMED_OUT:
+            self._queue_pending(expired)
+            self.store.settle(expired.job_id)
+        return "timed_out" if changed else "unchanged"
+
+    def _queue_pending(self, job: Job) -> list[str]:
+        """Queue the deliveries of the job's ``pending`` webhooks and mark them ``queued``."""
+        pending = [name for name, state in job.webhook_status.items() if state == "pending"]
+        for name in pending:
+            message = DeliveryMessage(job.job_id, name, webhook_id(job.job_id, name))
+            self.sqs.send_message(QueueUrl=self.webhook_queue_url, MessageBody=message.to_json())
+            self.store.set_webhook_status(job.job_id, name, "queued")
+        return pending
 
 
 def _as_status(job: Job, status: JobStatus) -> Job:
@@ -131,7 +217,12 @@ def get_processor() -> JobEvents:
         raise SettingsError(Env.WEBHOOK_QUEUE_URL, "required but not set")
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
     return JobEvents(
-        store=JobStore(settings.jobs_table, dynamodb, retention_days=settings.retention_days),
+        store=JobStore(
+            settings.jobs_table,
+            dynamodb,
+            retention_days=settings.retention_days,
+            deadline_minutes=settings.deadline_minutes,
+        ),
         sqs=boto3.client("sqs", config=AWS_CONFIG),
         webhook_queue_url=queue,
     )
@@ -152,6 +243,9 @@ def _record_handler(record: SQSRecord) -> str:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """SQS batches of completion events, or the schedule's event (EventBridge): the deadline sweep."""
+    if event.get("detail-type") == _SCHEDULED_EVENT and "Records" not in event:
+        return get_processor().sweep(context.get_remaining_time_in_millis)
     return dict(
         process_partial_response(
             event=event,

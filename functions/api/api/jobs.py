@@ -11,18 +11,36 @@ it; the processor sends no start event, so jobs of this stack go from ``QUEUED``
 state). Every transition is a conditional update from a non-terminal state: a replayed completion event
 changes nothing, and a canceled job stays canceled when its event arrives later.
 
+Every job has a deadline (``deadline_at``: ``JOB_DEADLINE_MINUTES``, 15 by default, after its creation). An
+upload that never gets an event (it sits in the processor's dead-letter queue) would otherwise leave its job
+``QUEUED`` forever. Past the deadline the job is ``FAILED`` with :data:`JOB_TIMED_OUT`: a read of it (the API)
+fails it there and then, the Jobs function's scheduled sweep fails those nobody reads (and queues their
+webhooks), and a completion event that comes later finds it failed and changes nothing. A completion is
+applied only before the deadline (a condition of its update), so no job turns ``COMPLETED`` once a client
+may have seen it past its deadline.
+
+An idempotency key is refused over 256 characters (never cut), and the job keeps the ``fingerprint`` of its
+request (SHA-256 of the image's SHA-256, the parsed options, the model and the webhook): the same key with
+another request is refused (:class:`~api.exceptions.IdempotencyKeyReusedError`) rather than answered with the
+first job.
+
 Table ``Jobs`` (partition key ``job_id``)::
 
     job item  job_id, owner_key_id, dialect, model, status, created_at, started_at?, completed_at?,
               options (JSON), input_key, output_key?, output_content_type?, error_code?, error_message?,
               webhook (JSON)?, idempotency_key?, report (JSON)?, extra (JSON), webhook_status (map),
-              owner_created (GSI sort key: "<created_at>#<job_id>"), expires_at (TTL, epoch seconds)
+              owner_created (GSI sort key: "<created_at>#<job_id>"), expires_at (TTL, epoch seconds),
+              deadline_at (ISO time), open_shard ("0".."3", only while the job is open), fingerprint?
     idempotency item  job_id = "idem#<owner key id>#<SHA-256 of the Idempotency-Key>", target_job_id,
                       expires_at; written in one transaction with the job, so two concurrent submits with
                       one key make one job
 
 GSI ``by_owner`` (``owner_key_id``, ``owner_created``) lists a key's jobs newest first; idempotency items
 lack both attributes and stay out of it.
+
+GSI ``by_deadline`` (``open_shard``, ``deadline_at``; keys only) is sparse: ``open_shard`` is set at creation
+and removed by the transition that ends the job (a timed-out one keeps it until its webhook is queued), so the
+sweep reads only open jobs already past their deadline, four partitions (shards) to spread the writes.
 """
 
 from __future__ import annotations
@@ -34,18 +52,28 @@ import functools
 import hashlib
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from api.exceptions import InvalidCursorError, JobNotFoundError, ServiceUnavailableError, SettingsError
+from api.dialects.exceptions import BadRequestError
+from api.exceptions import (
+    IdempotencyKeyInvalidError,
+    IdempotencyKeyReusedError,
+    InvalidCursorError,
+    JobNotFoundError,
+    ServiceUnavailableError,
+    SettingsError,
+)
+from api.forms import load_json
 from api.keys import ApiKey, dynamodb_errors
 from api.runtime import AWS_CONFIG, get_runtime
 from api.settings import int_setting
@@ -56,7 +84,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = [
+    "CLIENT_ERROR_CODES",
     "INPUT_PREFIX",
+    "JOB_TIMED_OUT",
     "Job",
     "JobStatus",
     "JobStore",
@@ -64,6 +94,7 @@ __all__ = [
     "JobsSettings",
     "WebhookConfig",
     "job_id_from_input_key",
+    "public_error_message",
     "result_url",
     "wait_for",
 ]
@@ -74,6 +105,9 @@ INPUT_PREFIX = "api/"
 OWNER_INDEX = "by_owner"
 """GSI of the Jobs table: a key's jobs, newest first."""
 
+DEADLINE_INDEX = "by_deadline"
+"""Sparse GSI of the Jobs table: open jobs by deadline (``open_shard``, ``deadline_at``)."""
+
 JOB_ID_KEY = "job-id"
 """S3 metadata key the processor echoes as the completion event's ``job_id``."""
 
@@ -82,10 +116,44 @@ DEFAULT_RETENTION_DAYS = 7
 
 RETENTION_DAYS_RANGE = (1, 365)
 
+DEFAULT_DEADLINE_MINUTES = 15
+"""Default of ``JOB_DEADLINE_MINUTES``: how long a job may stay unfinished before it is ``FAILED``."""
+
+DEADLINE_MINUTES_RANGE = (1, 1440)
+
+JOB_TIMED_OUT = "JOB_TIMED_OUT"
+"""Error code of a job failed at its deadline (no completion event came in time)."""
+
+CLIENT_ERROR_CODES = frozenset(
+    {
+        # bgremove.InputError and its subclasses: the request (image or options) is at fault
+        "INVALID_INPUT",
+        "EMPTY_INPUT",
+        "NOT_AN_IMAGE",
+        "UNSUPPORTED_FORMAT",
+        "CORRUPT_IMAGE",
+        "IMAGE_TOO_LARGE",
+        "INVALID_OPTION",
+        "BACKGROUND_NOT_FOUND",
+        "DELTA_MISMATCH",
+        # the processor's own input errors
+        "SOURCE_NOT_FOUND",
+        "SUPERSEDED",
+        JOB_TIMED_OUT,
+    }
+)
+"""Codes whose message a client is shown (without server paths); any other is an operator's fault."""
+
+OPERATOR_FAULT_MESSAGE = "the service is misconfigured; the operator has been told"
+"""What a client is shown of a job failed by an operator's fault (``MODEL_NOT_FOUND``, ...)."""
+
+MAX_IDEMPOTENCY_KEY_CHARS = 256
+
 MAX_LIST_LIMIT = 100
 _MAX_LIST_QUERIES = 10  # bound on DynamoDB queries per list page when filters skip many jobs
 _IDEMPOTENCY_PREFIX = "idem#"
-_MAX_IDEMPOTENCY_KEY_CHARS = 256
+_DEADLINE_SHARDS = 4
+_MAX_SWEEP_PAGES = 10  # per shard and sweep; the next sweep (a minute later) goes on
 _MAX_FILENAME_CHARS = 128
 
 _Item = dict[str, Any]
@@ -96,6 +164,7 @@ class Env:
 
     JOBS_TABLE = "JOBS_TABLE"
     JOB_RETENTION_DAYS = "JOB_RETENTION_DAYS"
+    JOB_DEADLINE_MINUTES = "JOB_DEADLINE_MINUTES"
 
 
 class JobStatus(StrEnum):
@@ -163,6 +232,11 @@ class Job:
     extra: dict[str, Any]
     webhook_status: dict[str, str] = field(default_factory=dict)
     """Delivery state per webhook event: ``pending``, ``delivered`` or ``failed``."""
+    deadline_at: str | None = None
+    """When the job is ``FAILED`` (:data:`JOB_TIMED_OUT`) if still unfinished; ``None`` in records written
+    before deadlines existed (the store then counts from ``created_at``)."""
+    fingerprint: str | None = None
+    """SHA-256 of the request (:func:`request_fingerprint`): a reused idempotency key must bring the same."""
 
     @classmethod
     def from_item(cls, item: _Item) -> Job:
@@ -186,12 +260,15 @@ class Job:
             output_key=text("output_key"),
             output_content_type=text("output_content_type"),
             error_code=text("error_code"),
-            error_message=text("error_message"),
+            # Whatever the record holds, a job read back never carries a server path to a client.
+            error_message=public_error_message(text("error_code"), text("error_message")),
             webhook=WebhookConfig.from_json(webhook) if webhook else None,
             idempotency_key=text("idempotency_key"),
             report=json.loads(report) if report else None,
             extra=json.loads(item.get("extra", {}).get("S", "{}")),
             webhook_status={k: v["S"] for k, v in item.get("webhook_status", {}).get("M", {}).items()},
+            deadline_at=text("deadline_at"),
+            fingerprint=text("fingerprint"),
         )
 
     def to_item(self, expires_at: int) -> _Item:
@@ -219,6 +296,12 @@ class Job:
             "webhook": self.webhook.to_json() if self.webhook else None,
             "idempotency_key": self.idempotency_key,
             "report": json.dumps(self.report) if self.report is not None else None,
+            "deadline_at": self.deadline_at,
+            # In the sparse deadline index only while open (the transition that ends the job removes it).
+            "open_shard": (
+                _deadline_shard(self.job_id) if self.deadline_at and not self.status.terminal else None
+            ),
+            "fingerprint": self.fingerprint,
         }
         item.update({name: {"S": value} for name, value in optional.items() if value is not None})
         return item
@@ -235,10 +318,14 @@ class JobsSettings:
     retention_days
         Days a job record is kept (``JOB_RETENTION_DAYS``, DynamoDB TTL). The stored input follows the
         input bucket's lifecycle (``InputRetentionDays``) and the output the output bucket's.
+    deadline_minutes
+        Minutes a job may stay unfinished before it is ``FAILED`` with :data:`JOB_TIMED_OUT`
+        (``JOB_DEADLINE_MINUTES``, template parameter ``JobDeadlineMinutes``).
     """
 
     jobs_table: str
     retention_days: int = DEFAULT_RETENTION_DAYS
+    deadline_minutes: int = DEFAULT_DEADLINE_MINUTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> JobsSettings:
@@ -247,12 +334,67 @@ class JobsSettings:
         if not table:
             raise SettingsError(Env.JOBS_TABLE, "required but not set")
         days = int_setting(env, Env.JOB_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, RETENTION_DAYS_RANGE)
-        return cls(table, days)
+        deadline = int_setting(
+            env, Env.JOB_DEADLINE_MINUTES, DEFAULT_DEADLINE_MINUTES, DEADLINE_MINUTES_RANGE
+        )
+        return cls(table, days, deadline)
 
 
 def now_iso() -> str:
     """The current UTC time as ISO 8601 with milliseconds and ``Z`` (as the completion events write it)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso(datetime.now(UTC))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _deadline_shard(job_id: str) -> str:
+    return str(int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16) % _DEADLINE_SHARDS)
+
+
+# A server path (two or more segments, not inside a URL or an S3 key) or a command in backticks.
+_SERVER_DETAIL = re.compile(r"(?<![\w:/.~-])(?:/[\w.@+~-]+){2,}/?|`[^`]*`")
+_ASIDE = re.compile(r"\s*\([^()]*\)")
+
+
+def public_error_message(code: str | None, message: str | None) -> str | None:
+    """The words a client is shown of a failed job's error: never a server path, never an operator's fault.
+
+    A job fails with the processor's error (its completion event). For a code of :data:`CLIENT_ERROR_CODES`
+    (the request's fault) the message is kept, less any aside that holds a server path or a command
+    (``(... not found in /opt/models; run `make model`)``) and any path left; any other code is an
+    operator's fault (``MODEL_NOT_FOUND``, ``INTERNAL_ERROR``, ...): the client reads
+    :data:`OPERATOR_FAULT_MESSAGE` and the details stay in the logs. Applying it twice changes nothing.
+    """
+    if message is None:
+        return None
+    if code not in CLIENT_ERROR_CODES:
+        return OPERATOR_FAULT_MESSAGE
+    kept = _ASIDE.sub(lambda aside: "" if _SERVER_DETAIL.search(aside.group()) else aside.group(), message)
+    return _SERVER_DETAIL.sub("(a server path)", kept).strip()
+
+
+def request_fingerprint(
+    *, dialect: str, image: bytes, options: Mapping[str, str], model: str, webhook: WebhookConfig | None
+) -> str:
+    """SHA-256 of a submit's canonical request: what a reused idempotency key must bring again."""
+    canonical = {
+        "dialect": dialect,
+        "image": hashlib.sha256(image).hexdigest(),
+        "options": dict(sorted(options.items())),
+        "model": model,
+        "webhook": json.loads(webhook.to_json()) if webhook else None,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def new_job_id() -> str:
@@ -283,6 +425,9 @@ class JobStore:
         A boto3 DynamoDB client (tests pass one bound to moto).
     retention_days
         Days a record is kept (TTL), counted from its creation.
+    deadline_minutes
+        Minutes a job may stay unfinished (``JOB_DEADLINE_MINUTES``): new jobs get their deadline from it,
+        and records from before deadlines existed count it from their creation.
     """
 
     def __init__(
@@ -291,14 +436,16 @@ class JobStore:
         dynamodb_client: DynamoDBClient,
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
+        deadline_minutes: int = DEFAULT_DEADLINE_MINUTES,
     ) -> None:
         self.table_name = table_name
         self._dynamodb = dynamodb_client
         self.retention_s = retention_days * 86_400
+        self.deadline_s = deadline_minutes * 60
 
     # --- reads ----------------------------------------------------------------------------------------------
     def get(self, job_id: str, owner: ApiKey) -> Job:
-        """The job ``job_id`` of ``owner``.
+        """The job ``job_id`` of ``owner``; one past its deadline is failed first (:meth:`expire`).
 
         Raises
         ------
@@ -308,7 +455,7 @@ class JobStore:
         job = self.find(job_id)
         if job is None or job.owner_key_id != owner.key_id:
             raise JobNotFoundError(f"no job {job_id[:64]!r}")
-        return job
+        return self._expired_if_overdue(job)
 
     def find(self, job_id: str) -> Job | None:
         """The job ``job_id`` whoever owns it (the pipeline's side); ``None`` when there is none."""
@@ -375,13 +522,110 @@ class JobStore:
             for item in response.get("Items", []):
                 if len(jobs) == limit:
                     return jobs, _encode_cursor(jobs[-1])  # a further match exists
-                jobs.append(Job.from_item(item))
+                job = self._expired_if_overdue(Job.from_item(item))
+                if status is not None and job.status is not status:
+                    continue  # timed out just now: no longer what the filter asked for
+                jobs.append(job)
             last = response.get("LastEvaluatedKey")
             if last is None:
                 return jobs, None
             start = last
         # Out of queries: go on from where DynamoDB stopped (possibly after a short page).
         return jobs, _encode_cursor_key(last) if last is not None else None
+
+    # --- deadlines ------------------------------------------------------------------------------------------
+    def deadline_of(self, job: Job) -> str:
+        """When ``job`` times out: its ``deadline_at``, or for an older record its creation + the deadline."""
+        if job.deadline_at:
+            return job.deadline_at
+        created = _parse_iso(job.created_at)
+        return _iso(created + timedelta(seconds=self.deadline_s)) if created else job.created_at
+
+    def is_overdue(self, job: Job, now: str | None = None) -> bool:
+        """Whether ``job`` is unfinished and past its deadline."""
+        return not job.status.terminal and self.deadline_of(job) <= (now or now_iso())
+
+    def expire(self, job: Job, *, pending_webhooks: tuple[str, ...]) -> tuple[Job, bool]:
+        """Fail an unfinished job past its deadline with :data:`JOB_TIMED_OUT`; returns ``(job, changed)``.
+
+        One conditional update, from ``QUEUED``/``PROCESSING`` and only once the deadline has passed: a job
+        that finished meanwhile is returned as it is (``changed`` False). ``pending_webhooks`` are marked
+        ``pending`` in the same update. The job stays in the deadline index, so that the sweep queues those
+        webhooks (the API, which may fail a job on a read, holds no queue) and then :meth:`settle` s it.
+
+        Raises
+        ------
+        JobNotFoundError
+            No job has this id.
+        """
+        deadline = self.deadline_of(job)
+        created, ends = _parse_iso(job.created_at), _parse_iso(deadline)
+        minutes = round((ends - created).total_seconds() / 60) if created and ends else self.deadline_s // 60
+        values = {
+            "status": JobStatus.FAILED.value,
+            "completed_at": now_iso(),
+            "error_code": JOB_TIMED_OUT,
+            "error_message": f"the job did not finish within {minutes} minute{'s' if minutes != 1 else ''} "
+            "of its submission; submit it again",
+            # An older record joins the index here, so that the sweep queues its webhook too.
+            "deadline_at": deadline,
+            "open_shard": _deadline_shard(job.job_id),
+        }
+        webhook_status = {event: "pending" for event in pending_webhooks}
+        updated, changed = self._transition(
+            job.job_id, values, webhook_status=webhook_status, deadline="passed"
+        )
+        if updated is None:
+            raise JobNotFoundError(f"no job {job.job_id[:64]!r}")
+        return updated, changed
+
+    def overdue(self, now: str | None = None) -> builtins.list[str]:
+        """Ids in the deadline index past their deadline: open jobs to fail, and timed-out jobs whose
+        webhooks are still to be queued (at most ten pages of each shard: the next sweep goes on)."""
+        found: builtins.list[str] = []
+        for shard in range(_DEADLINE_SHARDS):
+            query: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": DEADLINE_INDEX,
+                "KeyConditionExpression": "open_shard = :shard AND deadline_at <= :now",
+                "ExpressionAttributeValues": {":shard": {"S": str(shard)}, ":now": {"S": now or now_iso()}},
+            }
+            for _ in range(_MAX_SWEEP_PAGES):
+                with dynamodb_errors("finding overdue jobs"):
+                    response = self._dynamodb.query(**query)
+                found.extend(item["job_id"]["S"] for item in response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    break
+                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found
+
+    def settle(self, job_id: str) -> None:
+        """Take a finished job out of the deadline index (once its webhooks are queued); an open one stays."""
+        with dynamodb_errors("updating the job"):
+            try:
+                self._dynamodb.update_item(
+                    TableName=self.table_name,
+                    Key={"job_id": {"S": job_id}},
+                    UpdateExpression="REMOVE open_shard",
+                    ConditionExpression="attribute_exists(job_id) AND NOT #status IN (:queued, :processing)",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":queued": {"S": JobStatus.QUEUED.value},
+                        ":processing": {"S": JobStatus.PROCESSING.value},
+                    },
+                )
+            except ClientError as error:
+                if not _is_conditional_failure(error):
+                    raise
+
+    def _expired_if_overdue(self, job: Job) -> Job:
+        if not self.is_overdue(job):
+            return job
+        from api.webhooks import terminal_event  # noqa: PLC0415  # api.webhooks imports this module
+
+        announce = terminal_event(replace(job, status=JobStatus.FAILED))
+        expired, _ = self.expire(job, pending_webhooks=(announce,) if announce else ())
+        return expired
 
     # --- transitions ----------------------------------------------------------------------------------------
     def cancel(self, job_id: str, owner: ApiKey) -> Job:
@@ -402,6 +646,7 @@ class JobStore:
             job_id,
             {"status": JobStatus.CANCELED.value, "completed_at": now_iso()},
             expected_owner=owner.key_id,
+            remove=("open_shard",),
         )
         return updated if updated is not None else self.get(job_id, owner)
 
@@ -422,9 +667,10 @@ class JobStore:
     ) -> tuple[Job, bool]:
         """Move a non-terminal job to ``status`` (terminal); returns ``(job, changed)``.
 
-        ``changed`` is False when the job was terminal already (a replayed event, or a canceled job): the
-        record is then returned as it is. ``pending_webhooks`` marks those events ``pending`` in the same
-        update, so exactly the event that made the change queues their deliveries.
+        ``changed`` is False when the job was terminal already (a replayed event, or a canceled job), or is
+        past its deadline (a late event: the job is returned unfinished, for the caller to :meth:`expire`):
+        the record is then returned as it is. ``pending_webhooks`` marks those events ``pending`` in the
+        same update, so exactly the event that made the change queues their deliveries.
 
         Raises
         ------
@@ -445,7 +691,9 @@ class JobStore:
             "error_message": error_message,
         }
         webhook_status = {event: "pending" for event in pending_webhooks}
-        updated, changed = self._transition(job_id, values, webhook_status=webhook_status)
+        updated, changed = self._transition(
+            job_id, values, webhook_status=webhook_status, deadline="ahead", remove=("open_shard",)
+        )
         if updated is None:
             raise JobNotFoundError(f"no job {job_id[:64]!r}")
         return updated, changed
@@ -473,6 +721,8 @@ class JobStore:
         *,
         expected_owner: str | None = None,
         webhook_status: Mapping[str, str] | None = None,
+        deadline: Literal["ahead", "passed"] | None = None,
+        remove: tuple[str, ...] = (),
     ) -> tuple[Job | None, bool]:
         sets = {name: value for name, value in values.items() if value is not None}
         names = {f"#a{i}": name for i, name in enumerate(sets)}
@@ -492,12 +742,20 @@ class JobStore:
             names["#owner"] = "owner_key_id"
             attribute_values[":owner"] = {"S": expected_owner}
             condition += " AND #owner = :owner"
+        if deadline is not None:  # a record from before deadlines has none: its caller checked
+            names["#deadline"] = "deadline_at"
+            attribute_values[":now"] = {"S": now_iso()}
+            compare = "#deadline > :now" if deadline == "ahead" else "#deadline <= :now"
+            condition += f" AND (attribute_not_exists(#deadline) OR {compare})"
+        update = "SET " + ", ".join(expression)
+        if remove:
+            update += " REMOVE " + ", ".join(remove)
         with dynamodb_errors("updating the job"):
             try:
                 response = self._dynamodb.update_item(
                     TableName=self.table_name,
                     Key={"job_id": {"S": job_id}},
-                    UpdateExpression="SET " + ", ".join(expression),
+                    UpdateExpression=update,
                     ConditionExpression=condition,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=attribute_values,
@@ -591,14 +849,20 @@ def _encode_cursor_key(key: _Item) -> str:
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+_MAX_CURSOR_CHARS = 1024
+"""Longer than any cursor this API gives (a job id and a time, in base64): refused unread."""
+
+
 def _decode_cursor(cursor: str, owner: ApiKey) -> _Item:
     try:
+        if len(cursor) > _MAX_CURSOR_CHARS:
+            raise ValueError(len(cursor))
         padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        data = load_json(base64.urlsafe_b64decode(padded.encode("ascii")), "the cursor")
         job_id, created = data["j"], data["c"]
         if not isinstance(job_id, str) or not isinstance(created, str):
             raise TypeError(job_id)
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError, BadRequestError):
         raise InvalidCursorError("the cursor is not one this API gave") from None
     # The partition is always the caller's: a cursor cannot open another key's jobs.
     return {
@@ -653,8 +917,8 @@ class JobSubmitter:
         model
             The model to run (``None``: the deployment's default).
         idempotency_key
-            A client's key for this submit: a second submit with it returns the first job
-            (``created`` False) and uploads nothing.
+            A client's key for this submit (1 to 256 characters, blanks around it ignored): a second submit
+            of the same request with it returns the first job (``created`` False) and uploads nothing.
         extra
             Per-dialect fields to keep with the job (JSON-serialisable).
 
@@ -662,21 +926,43 @@ class JobSubmitter:
         ------
         InvalidOptionError
             ``raw_options`` or ``model`` do not parse.
+        IdempotencyKeyInvalidError
+            ``idempotency_key`` is over 256 characters (refused whole: a cut key could name another job).
+        IdempotencyKeyReusedError
+            This owner used ``idempotency_key`` for another request: another image, options, model or
+            webhook (its job's :func:`request_fingerprint` differs). The file name is not part of it.
         ServiceUnavailableError
             DynamoDB or S3 is throttled or unreachable; nothing was queued.
         """
+        key = (idempotency_key or "").strip() or None
+        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+            raise IdempotencyKeyInvalidError(
+                f"Idempotency-Key is {len(key)} characters long; "
+                f"at most {MAX_IDEMPOTENCY_KEY_CHARS} are accepted"
+            )
         values = dict(raw_options)
         if model:
             values["model"] = model
         options = Options.parse(values).to_dict()  # canonical strings, defaults left out
         job_id = new_job_id()
+        model_name = options.get("model", self.default_model)
+        fingerprint = None
+        if key is not None:
+            fingerprint = request_fingerprint(
+                dialect=dialect,
+                image=image,
+                options={name: value for name, value in options.items() if name != "model"},
+                model=model_name,
+                webhook=webhook,
+            )
+        created_at = datetime.now(UTC)
         job = Job(
             job_id=job_id,
             owner_key_id=owner.key_id,
             dialect=dialect,
-            model=options.get("model", self.default_model),
+            model=model_name,
             status=JobStatus.QUEUED,
-            created_at=now_iso(),
+            created_at=_iso(created_at),
             started_at=None,
             completed_at=None,
             options=options,
@@ -686,12 +972,20 @@ class JobSubmitter:
             error_code=None,
             error_message=None,
             webhook=webhook,
-            idempotency_key=(idempotency_key or "").strip()[:_MAX_IDEMPOTENCY_KEY_CHARS] or None,
+            idempotency_key=key,
             report=None,
             extra=dict(extra),
+            deadline_at=_iso(created_at + timedelta(seconds=self.store.deadline_s)),
+            fingerprint=fingerprint,
         )
         job, created = self.store.create(job)
         if not created:
+            # A job from before fingerprints were kept has none: it is taken as the same request.
+            if job.fingerprint and fingerprint and job.fingerprint != fingerprint:
+                raise IdempotencyKeyReusedError(
+                    f"Idempotency-Key {str(key)[:64]!r} was already used for another request (job "
+                    f"{job.job_id}): send that request again for its job, or use a new key"
+                )
             return job, False
         metadata = {option_field(name).metadata_key: value for name, value in options.items()}
         metadata[JOB_ID_KEY] = job.job_id
@@ -779,7 +1073,12 @@ def build_jobs(
     input_bucket: str,
     default_model: str,
 ) -> Jobs:
-    store = JobStore(settings.jobs_table, dynamodb_client, retention_days=settings.retention_days)
+    store = JobStore(
+        settings.jobs_table,
+        dynamodb_client,
+        retention_days=settings.retention_days,
+        deadline_minutes=settings.deadline_minutes,
+    )
     return Jobs(store=store, submitter=JobSubmitter(store, s3_client, input_bucket, default_model))
 
 

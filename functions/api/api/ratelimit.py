@@ -17,7 +17,11 @@ Requests in flight
     that race moves on to the next free slot. :class:`Permit` deletes its slot on exit, on the condition
     that it still holds it. A slot whose holder died mid-request (a crashed or timed-out instance never
     releases) expires by itself after :data:`SLOT_LIFETIME_S`, longer than any request can run; no
-    clean-up job is needed, and slots cannot leak.
+    clean-up job is needed, and slots cannot leak. A request refused here is taken off its rate window
+    again (one more ``UpdateItem``), so a refused request never counts. Requests that only read a record
+    (a poll of a job, a list, the account) count against the window but hold no slot
+    (``acquire(key, in_flight=False)``): they are short, and a client polling a long job must not be
+    refused a slot for its next submit.
 
 Every item carries ``expires_at`` (epoch seconds), the table's TTL attribute, so DynamoDB deletes old
 windows and abandoned slots. The limiter never relies on that deletion (TTL may lag by days): expiry is
@@ -82,12 +86,15 @@ class RateState:
 
 
 class Permit:
-    """An admitted request: holds one in-flight slot until released (on leaving the ``with`` block).
+    """An admitted request: holds one in-flight slot (``slot``; ``None`` for a request counted without one)
+    until released (on leaving the ``with`` block).
 
     Releasing twice is harmless, and a failed release is logged, not raised: the slot then expires by itself.
     """
 
-    def __init__(self, limiter: RateLimiter, key_id: str, slot: str, holder: str, state: RateState) -> None:
+    def __init__(
+        self, limiter: RateLimiter, key_id: str, slot: str | None, holder: str | None, state: RateState
+    ) -> None:
         self.state = state
         self.key_id = key_id
         self.slot = slot
@@ -111,7 +118,8 @@ class Permit:
         if self._released:
             return
         self._released = True
-        self._limiter._release(self.key_id, self.slot, self._holder)
+        if self.slot is not None and self._holder is not None:  # a request counted without a slot
+            self._limiter._release(self.key_id, self.slot, self._holder)
 
 
 class RateLimiter:
@@ -142,8 +150,10 @@ class RateLimiter:
         self._clock = clock
         self.slot_lifetime_s = slot_lifetime_s
 
-    def acquire(self, key: ApiKey) -> Permit:
-        """Count one request against ``key``'s window and claim one of its in-flight slots.
+    def acquire(self, key: ApiKey, *, in_flight: bool = True) -> Permit:
+        """Count one request against ``key``'s window and, with ``in_flight``, claim one of its slots.
+
+        A request refused for want of a slot is taken off the window again: a refused request never counts.
 
         Raises
         ------
@@ -154,7 +164,13 @@ class RateLimiter:
         """
         now = self._clock()
         state = self._count_request(key, now)
-        slot, holder = self._claim_slot(key, now, state)
+        if not in_flight:
+            return Permit(self, key.key_id, None, None, state)
+        try:
+            slot, holder = self._claim_slot(key, now, state)
+        except Exception:
+            self._uncount_request(key, now)
+            raise
         return Permit(self, key.key_id, slot, holder, state)
 
     # --- requests per second ------------------------------------------------------------------------------
@@ -185,6 +201,20 @@ class RateLimiter:
         return RateState(
             limit=key.rate_per_second, remaining=max(0, key.rate_per_second - count), reset_epoch_s=reset
         )
+
+    def _uncount_request(self, key: ApiKey, now: float) -> None:
+        # Best effort: a failure leaves the request counted, as it was before this existed.
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"rate#{key.key_id}"}, "sk": {"S": str(math.floor(now))}},
+                UpdateExpression="ADD #count :minus_one",
+                ConditionExpression="#count > :zero",
+                ExpressionAttributeNames={"#count": "count"},
+                ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+            )
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("a refused request of key %s stays counted: %s", key.key_id, error)
 
     # --- requests in flight -------------------------------------------------------------------------------
     def _claim_slot(self, key: ApiKey, now: float, state: RateState) -> tuple[str, str]:
@@ -220,7 +250,9 @@ class RateLimiter:
                     raise
                 continue  # another request took it between our read and our write
             return slot, holder
-        raise RateLimitedError(1, state, "in_flight")
+        # Reported as the window will be once this refused request is taken off it (acquire does that).
+        after = RateState(state.limit, min(state.limit, state.remaining + 1), state.reset_epoch_s)
+        raise RateLimitedError(1, after, "in_flight")
 
     def _release(self, key_id: str, slot: str, holder: str) -> None:
         try:

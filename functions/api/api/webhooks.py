@@ -5,6 +5,7 @@ Signing schemes
 - **apiframe**: ``X-Webhook-Event: <event>`` and ``X-Webhook-Signature: <hex HMAC-SHA256 of the raw body>``,
   keyed with the SHA-256 of the API key as the table stores it: its 64 lowercase hex characters, as ASCII
   bytes. A receiver computes ``hmac.new(sha256(key).hexdigest().encode(), body, sha256).hexdigest()``.
+  Its tries carry ``webhook-id`` too (unsigned), as every dialect's do.
 - **replicate** (and any other dialect): Standard Webhooks. ``webhook-id``, ``webhook-timestamp`` (unix
   seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``, keyed with the
   base64-decoded part of the ``whsec_`` secret (:func:`replicate_secret`), as ``replicate.webhooks.validate``
@@ -15,6 +16,13 @@ a fixed label. That is safe because the key hash is the one per-key secret the s
 shown, and only the key's holder can compute it from the key); HMAC is one-way, so the secret reveals
 neither the hash nor the key; and a new key gives a new secret. Whoever can read the ``ApiKeys`` table could
 derive the secrets, as they could already tell valid keys apart: guard that table's read access.
+
+Webhook URLs
+------------
+A submit with a webhook URL that delivery would refuse is refused (:func:`check_webhook_url`, a 400 in the
+dialect's error shape): the SSRF guard's own rules (:meth:`api.fetch.UrlFetcher.check`: http(s) only, a host,
+a port other than 0, the name resolved and every address public; loopback only with the local
+``URL_FETCH_ALLOW_LOOPBACK``). Delivery checks again, as DNS answers can change in between.
 
 Delivery
 --------
@@ -28,6 +36,14 @@ last try the message goes to the webhooks dead-letter queue, whose alarm fires. 
 (job, event) carries the same ``webhook-id`` (:func:`webhook_id`), so a receiver can de-duplicate; the
 timestamp and signature are those of the try. The job's ``webhook_status`` records ``pending``, ``queued``,
 ``retrying``, ``delivered`` or ``failed`` per event.
+
+Time: the delivery function (:mod:`api.delivery`) makes the tries of one batch at once, on up to
+:data:`MAX_CONCURRENT_TRIES` threads, so that a receiver that hangs delays no other receiver's webhook (the
+batch ends within one POST limit, ``WEBHOOK_TIMEOUT_S``, 10 s). A try starts its POST only with that limit
+plus :data:`TRY_RESERVE_S` left of the invocation; otherwise it raises :class:`NoTimeLeftError` before posting
+and the record is reported as a batch item failure, which SQS brings back after the queue's visibility
+timeout. The template keeps ``BatchSize`` (5) at or below :data:`MAX_CONCURRENT_TRIES` and the function's
+``Timeout`` (30 s) above one try (10 + 5 s), so that this is a safety net, not a routine.
 """
 
 from __future__ import annotations
@@ -51,11 +67,15 @@ from api.keys import dynamodb_errors
 __all__ = [
     "BODY_BUILDERS",
     "DEFAULT_RETRY_DELAYS_S",
+    "MAX_CONCURRENT_TRIES",
+    "TRY_RESERVE_S",
     "DeliveryMessage",
     "KeyHashes",
+    "NoTimeLeftError",
     "WebhookDeliverer",
     "WebhookSettings",
     "apiframe_signature",
+    "check_webhook_url",
     "register_body_builder",
     "replicate_secret",
     "standard_webhook_headers",
@@ -78,6 +98,19 @@ DEFAULT_RETRY_DELAYS_S: tuple[int, ...] = (30, 120, 480, 900)
 """Waits before the 2nd..5th try; SQS delays a message at most 900 s."""
 
 MAX_DELAY_S = 900
+
+MAX_CONCURRENT_TRIES = 10
+"""Tries of one batch made at once (threads of one invocation); the template's ``BatchSize`` stays at or
+below it, so that every try of a batch starts at once and no receiver waits behind another's timeout."""
+
+MAX_TIMEOUT_S = 20
+"""Longest ``WEBHOOK_TIMEOUT_S``: with :data:`TRY_RESERVE_S` it must fit the function's 30 s with room for the
+reads before a try; a longer one would let no try start, and every webhook would reach the DLQ untried."""
+
+TRY_RESERVE_S = 5
+"""Seconds kept after a POST's own limit (``WEBHOOK_TIMEOUT_S``) to record the outcome and queue the next try:
+a try starts only with ``timeout_s + TRY_RESERVE_S`` left of the invocation (:class:`NoTimeLeftError`)."""
+
 _SECRET_LABEL = b"bgremove webhook signing secret v1"
 _SECRET_PREFIX = "whsec_"
 
@@ -165,13 +198,39 @@ def signed_headers(job: Job, event: str, body: bytes, key_hash_hex: str, timesta
         return {
             "X-Webhook-Event": event,
             "X-Webhook-Signature": apiframe_signature(body, key_hash_hex),
+            "webhook-id": webhook_id(job.job_id, event),  # the same on every try, as in every dialect
         }
     return standard_webhook_headers(
         webhook_id(job.job_id, event), timestamp, body, replicate_secret(key_hash_hex)
     )
 
 
+# ----------------------------------------------------------------------------------------------- URLs
+class UrlChecker(Protocol):
+    """Checks a URL by the SSRF guard's rules without a request (:meth:`api.fetch.UrlFetcher.check`)."""
+
+    def check(self, url: str, *, deadline: float | None = None) -> str: ...
+
+
+def check_webhook_url(checker: UrlChecker, url: str, field: str, deadline: float | None = None) -> None:
+    """Refuse at submit a webhook URL that delivery would refuse (see the module docstring).
+
+    ``checker`` is the API's URL fetcher (``runtime.fetcher``), so the rules and the loopback setting are
+    the image URLs' own; its DNS look-up ends by ``deadline`` (:func:`time.monotonic`). Raises the guard's
+    :class:`~api.exceptions.UrlError` (400), its message prefixed with ``field``, the request's name for
+    the URL.
+    """
+    try:
+        checker.check(url, deadline=deadline)
+    except UrlError as error:
+        raise type(error)(f"{field}: {error.message}") from None
+
+
 # ----------------------------------------------------------------------------------------------- delivery
+class NoTimeLeftError(Exception):
+    """Too little of the invocation is left for a try to finish, so it is not started (module docstring)."""
+
+
 class Poster(Protocol):
     """POSTs behind the SSRF guard (:class:`api.fetch.UrlFetcher`); tests pass fakes."""
 
@@ -246,7 +305,7 @@ class WebhookSettings:
         Seconds before each retry; one more try than delays (``WEBHOOK_RETRY_DELAYS_S``, comma-separated,
         each 0..900).
     timeout_s
-        Time limit of one POST (``WEBHOOK_TIMEOUT_S``, 1..30, default 10).
+        Time limit of one POST (``WEBHOOK_TIMEOUT_S``, 1..:data:`MAX_TIMEOUT_S`, default 10).
     """
 
     queue_url: str
@@ -280,8 +339,9 @@ class WebhookSettings:
                 )
             delays = tuple(int(p) for p in parts)
         timeout = env.get(Env.WEBHOOK_TIMEOUT_S, "").strip() or "10"
-        if not (timeout.isascii() and timeout.isdigit() and len(timeout) <= 2 and 1 <= int(timeout) <= 30):
-            raise SettingsError(Env.WEBHOOK_TIMEOUT_S, "must be a whole number from 1 to 30")
+        whole = timeout.isascii() and timeout.isdigit() and len(timeout) <= 2
+        if not (whole and 1 <= int(timeout) <= MAX_TIMEOUT_S):
+            raise SettingsError(Env.WEBHOOK_TIMEOUT_S, f"must be a whole number from 1 to {MAX_TIMEOUT_S}")
         return cls(queue, dlq, delays, int(timeout))
 
 
@@ -325,11 +385,20 @@ class WebhookDeliverer:
         self.settings = settings
         self._clock = clock
 
-    def deliver(self, message: DeliveryMessage) -> str:
+    def deliver(self, message: DeliveryMessage, *, deadline: float | None = None) -> str:
         """One try; returns the outcome: ``delivered``, ``retrying``, ``failed`` or ``skipped``.
 
-        Raises only when the next try could not be queued (the caller then reports the message failed,
-        so SQS brings this try back).
+        ``deadline`` (a :func:`time.monotonic` time) is when the invocation ends: the POST starts only with
+        ``timeout_s + TRY_RESERVE_S`` left before it.
+
+        Raises
+        ------
+        NoTimeLeftError
+            Not enough time left for the try; nothing was posted or recorded.
+        Exception
+            The next try could not be queued, or DynamoDB failed.
+
+        The caller reports a message that raised as failed, so SQS brings this try back.
         """
         job = self._store.find(message.job_id)
         if job is None or job.webhook is None:
@@ -346,6 +415,10 @@ class WebhookDeliverer:
             "Content-Type": "application/json",
             **signed_headers(job, message.event, body, key_hash, int(self._clock())),
         }
+        if deadline is not None:
+            left_s, needed_s = deadline - time.monotonic(), self.settings.timeout_s + TRY_RESERVE_S
+            if left_s < needed_s:
+                raise NoTimeLeftError(f"{left_s:.1f} s left of the invocation, a try needs {needed_s} s")
         try:
             status = self._poster.post(job.webhook.url, body, headers)
             reason = f"HTTP {status}"

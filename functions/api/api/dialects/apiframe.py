@@ -187,8 +187,8 @@ def _result(runtime: ApiRuntime, job: jobs.Job) -> str | None:
     )
 
 
-def _authenticate(runtime: ApiRuntime) -> ApiKey:
-    return runtime.keys.authenticate(router.current_event.headers.get("x-api-key"))
+def _admit_read(runtime: ApiRuntime) -> ApiKey:
+    return common.admit_read(runtime, router.current_event.headers.get("x-api-key"))[0]
 
 
 @router.post(
@@ -208,9 +208,14 @@ def submit() -> Response[str]:
                 raise InvalidRequestError(f"{PARAMS} is required: an object with image")
             raw_options = parse_options(params)
             webhook = webhook_config(body)
+            deadline = async_common.fetch_deadline(router.lambda_context)  # the webhook's look-up, the fetch
+            if webhook is not None:  # refused now rather than retried into the dead-letter queue later
+                webhooks.check_webhook_url(runtime.fetcher, webhook.url, "webhookUrl", deadline)
             idempotency_key = event.headers.get("idempotency-key")
             machinery = jobs.get_jobs()
-            image = async_common.image_from_reference(runtime, params.get(IMAGE_FIELD), f"{PARAMS}.image")
+            image = async_common.image_from_reference(
+                runtime, params.get(IMAGE_FIELD), f"{PARAMS}.image", deadline
+            )
             job, _ = machinery.submitter.submit(
                 key,
                 dialect=DIALECT,
@@ -231,7 +236,7 @@ def submit() -> Response[str]:
 def get_job(job_id: str) -> Response[str]:
     try:
         runtime = get_runtime()
-        job = jobs.get_jobs().store.get(job_id, _authenticate(runtime))
+        job = jobs.get_jobs().store.get(job_id, _admit_read(runtime))
         return common.json_response(200, job_object(job, _result(runtime, job)))
     except Exception as error:
         return _answer_error(error)
@@ -242,7 +247,7 @@ def list_jobs() -> Response[str]:
     """``?status&model&limit(1..100)&cursor`` -> ``{jobs, nextCursor, hasMore}``."""
     try:
         runtime = get_runtime()
-        key = _authenticate(runtime)
+        key = _admit_read(runtime)
         query = router.current_event.query_string_parameters or {}
         status = status_filter(query.get("status"))
         limit = limit_value(query.get("limit"))

@@ -8,14 +8,15 @@ each dialect's request into what :class:`api.jobs.JobSubmitter` takes.
 
 from __future__ import annotations
 
-import json
 import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
+from api import forms
 from api.dialects.common import decode_base64
 from api.dialects.exceptions import BadRequestError, MissingSourceError
 from api.runtime import ApiRuntime
@@ -27,6 +28,14 @@ WAIT_POLL_S = 0.05
 """How often a waiting request reads its job (one consistent DynamoDB read each): at most this much late.
 At 100 ms the OpenAI-style answer came 150 ms after the S3 path's at p50 (target: under 150, make bench-jobs);
 a 25 s wait costs at most 500 reads, about $0.0001."""
+
+ANSWER_RESERVE_S = 2.0
+"""Time kept after a wait to read the job once more and send the answer before the function's time (29 s,
+API Gateway's own limit) runs out: a wait that ran out is answered in the dialect's "not finished yet"
+shape, never cut off by API Gateway's bare 504."""
+
+SUBMIT_RESERVE_S = 3.0
+"""Time kept after an image URL's fetch to store the input and the job (S3, DynamoDB)."""
 
 DATA_URI_PREFIX = "data:"
 
@@ -43,8 +52,28 @@ def bearer_key(header: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def image_from_reference(runtime: ApiRuntime, reference: object, field: str) -> bytes:
-    """The bytes of an image given as a ``data:`` URI (base64) or an http(s) URL (behind the SSRF guard).
+def time_left_s(context: Any) -> float:
+    """Seconds the function has left (the Lambda context's remaining time)."""
+    return max(float(context.get_remaining_time_in_millis()) / 1000, 0.0)
+
+
+def fetch_deadline(context: Any) -> float:
+    """The :func:`time.monotonic` time by which an image URL's fetch must end: the function's remaining
+    time less :data:`SUBMIT_RESERVE_S` and :data:`ANSWER_RESERVE_S` (the fetcher's own limit still holds)."""
+    return time.monotonic() + max(time_left_s(context) - SUBMIT_RESERVE_S - ANSWER_RESERVE_S, 0.0)
+
+
+def wait_budget(context: Any, asked_s: float) -> float:
+    """How long a request may wait for its job: what it asked, ending :data:`ANSWER_RESERVE_S` before the
+    function's time does (a slow URL fetch leaves less to wait)."""
+    return max(0.0, min(asked_s, time_left_s(context) - ANSWER_RESERVE_S))
+
+
+def image_from_reference(
+    runtime: ApiRuntime, reference: object, field: str, deadline: float | None = None
+) -> bytes:
+    """The bytes of an image given as a ``data:`` URI (base64) or an http(s) URL (behind the SSRF guard),
+    fetched by ``deadline`` (:func:`time.monotonic`; :func:`fetch_deadline`).
 
     Raises
     ------
@@ -62,7 +91,7 @@ def image_from_reference(runtime: ApiRuntime, reference: object, field: str) -> 
         if ";base64," not in text[:256].lower():
             raise BadRequestError(f"{field}: only base64 data: URIs are accepted")
         return decode_base64(field, text)
-    return runtime.fetcher.fetch(text).body
+    return runtime.fetcher.fetch(text, deadline=deadline).body
 
 
 def shown_reference(reference: object) -> object:
@@ -137,21 +166,24 @@ def epoch_seconds(value: object) -> float | None:
         return None
 
 
+def json_value(value: object, field: str) -> object:
+    """A field that holds JSON as text (a multipart ``metadata`` part), read as :func:`api.forms.load_json`
+    reads bodies; a value that is JSON already (from a JSON body) stays as it is."""
+    return forms.load_json(value, field) if isinstance(value, str) else value
+
+
 def json_object(event: BaseProxyEvent, *, empty_is_object: bool = False) -> dict[str, Any]:
     """The request's JSON body, which must be an object; an empty body is ``{}`` when ``empty_is_object``.
 
     Raises
     ------
     BadRequestError
-        The body is not JSON, or not a JSON object.
+        The body is not JSON (:func:`api.forms.load_json`), or not a JSON object.
     """
-    text = event.decoded_body or ""
-    if not text.strip() and empty_is_object:
+    data = forms.event_body(event.raw_event)
+    if not data.strip() and empty_is_object:
         return {}
-    try:
-        body = json.loads(text)
-    except ValueError:
-        raise BadRequestError("the request body is not JSON") from None
+    body = forms.load_json(data, "the request body")
     if not isinstance(body, dict):
         raise BadRequestError("the request body must be a JSON object")
     return body

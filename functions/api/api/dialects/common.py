@@ -180,10 +180,18 @@ def check_body_size(body: str | None, url_field: str) -> None:
 # ----------------------------------------------------------------------------------------------- keys
 @contextmanager
 def admitted(runtime: ApiRuntime, presented: str | None) -> Iterator[tuple[ApiKey, RateState]]:
-    """Authenticate the key and hold one of its rate-limit slots for the request's duration."""
+    """Authenticate the key, count the request against its rate and hold one of its in-flight slots for
+    the request's duration: for every route that processes, stores or reads image bytes."""
     key = runtime.keys.authenticate(presented)
     with runtime.limiter.acquire(key) as permit:
         yield key, permit.state
+
+
+def admit_read(runtime: ApiRuntime, presented: str | None) -> tuple[ApiKey, RateState]:
+    """Authenticate the key and count the request against its rate, holding no in-flight slot: for routes
+    that read or change one small record (a job poll, a list page, a cancel, the account)."""
+    key = runtime.keys.authenticate(presented)
+    return key, runtime.limiter.acquire(key, in_flight=False).state
 
 
 def basic_auth_key(header: str | None) -> str | None:

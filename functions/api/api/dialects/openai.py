@@ -204,7 +204,8 @@ def chat_completions() -> Response[str]:
             name = body.get("model")
             model = model_choice(name, _deployed_models())
             reference = image_reference(body.get("messages"))
-            image = async_common.image_from_reference(runtime, reference, "image_url.url")
+            deadline = async_common.fetch_deadline(router.lambda_context)
+            image = async_common.image_from_reference(runtime, reference, "image_url.url", deadline)
             machinery = jobs.get_jobs()
             job, _ = machinery.submitter.submit(
                 key,
@@ -217,14 +218,13 @@ def chat_completions() -> Response[str]:
                 idempotency_key=None,
                 extra={"model": name},
             )
-            job = jobs.wait_for(
-                machinery.store, job.job_id, key, async_common.MAX_WAIT_S, poll_s=async_common.WAIT_POLL_S
-            )
+            wait_s = async_common.wait_budget(router.lambda_context, async_common.MAX_WAIT_S)
+            job = jobs.wait_for(machinery.store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S)
         if job.status is jobs.JobStatus.FAILED:
             raise JobFailedError(job.error_code or "INTERNAL_ERROR", f"job {job.job_id}: {job.error_message}")
         if job.status is not jobs.JobStatus.COMPLETED:
             raise JobUnfinishedError(
-                f"job {job.job_id} is not finished after {async_common.MAX_WAIT_S:.0f} s (status "
+                f"job {job.job_id} is not finished after {wait_s:.0f} s (status "
                 f"{job.status.value}); fetch it with GET /v2/jobs/{job.job_id} rather than retrying"
             )
         created = int(async_common.epoch_seconds(job.created_at) or time.time())
@@ -247,7 +247,7 @@ def chat_completions() -> Response[str]:
 def list_models() -> Response[str]:
     try:
         runtime = get_runtime()
-        runtime.keys.authenticate(async_common.bearer_key(router.current_event.headers.get("authorization")))
+        common.admit_read(runtime, async_common.bearer_key(router.current_event.headers.get("authorization")))
         return common.json_response(200, models_list(_deployed_models(), int(time.time())))
     except Exception as error:
         return _answer_error(error)

@@ -15,6 +15,7 @@ rate-limit headers; errors are ``{"errors": [{"title", "code", "detail"}]}``. Au
 from __future__ import annotations
 
 import base64
+import dataclasses
 import inspect
 import re
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from PIL import ImageColor
 
 from api.dialects import common
 from api.dialects.common import Failure, FormField, ImageFields
+from api.dialects.exceptions import BadRequestError
 from api.ratelimit import RateState
 from api.runtime import ApiRuntime, get_runtime
 from bgremove import Options
@@ -165,6 +167,10 @@ def read_background(runtime: ApiRuntime, values: Mapping[str, Any], deadline: fl
     upload = values.get(BACKGROUND.file)
     if isinstance(upload, UploadFile):
         return upload.content
+    if upload is not None or BACKGROUND.url not in values:
+        raise BadRequestError(
+            f"{BACKGROUND.file} must be an image file part of a multipart body (or give {BACKGROUND.url})"
+        )
     return runtime.fetcher.fetch(str(values[BACKGROUND.url]).strip(), deadline=deadline).body
 
 
@@ -213,6 +219,7 @@ def _wants_json(accept: str | None) -> bool:
 
 def remove_background() -> Response[Any]:
     """Remove the background (remove.bg v1.0). Auth: ``X-Api-Key``, checked before the body is read."""
+    state: RateState | None = None  # once admitted, every answer carries the key's window
     try:
         runtime = get_runtime()
         event = router.current_event
@@ -244,10 +251,7 @@ def remove_background() -> Response[Any]:
             runtime, result.data, result.content_type, result.extension, headers, inline=inline
         )
     except Exception as error:  # every failure in remove.bg's shape; unexpected ones are logged by the app
-        failure = common.classify(error)
-        if failure.status >= 500:
-            raise
-        return error_response(failure)
+        return _refusal(error, state)
 
 
 # No return annotation for powertools: it would re-serialise the binary image as text.
@@ -267,12 +271,17 @@ router.post(
 def account() -> Response[str]:
     """What remove.bg clients read at start-up; this deployment counts no credits, so all are 0."""
     try:
-        get_runtime().keys.authenticate(router.current_event.headers.get("x-api-key"))
+        _, state = common.admit_read(get_runtime(), router.current_event.headers.get("x-api-key"))
     except Exception as error:
-        failure = common.classify(error)
-        if failure.status >= 500:
-            raise
-        return error_response(failure)
+        return _refusal(error, None)
     credits = {"total": 0, "subscription": 0, "payg": 0, "enterprise": 0}
     payload = {"data": {"attributes": {"credits": credits, "api": {"free_calls": 0, "sizes": "all"}}}}
-    return common.json_response(200, payload)
+    return common.json_response(200, payload, rate_headers(state))
+
+
+def _refusal(error: Exception, state: RateState | None) -> Response[str]:
+    """``error`` in remove.bg's shape, with the key's window when the request was admitted."""
+    failure = common.classify(error)
+    if failure.status >= 500:
+        raise error
+    return error_response(failure if failure.rate is not None else dataclasses.replace(failure, rate=state))

@@ -21,12 +21,12 @@ import inspect
 import json
 import mimetypes
 import uuid
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Collection, Mapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import File, Form, UploadFile
+from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from botocore.exceptions import ClientError
 
@@ -135,10 +135,15 @@ class InvalidInputError(ApiError):
 
 
 # ----------------------------------------------------------------------------------------------- mappings
-def model_for_version(version: object) -> str | None:
-    """The model a ``version`` runs (``None``: the default). Raises :class:`UnknownVersionError`."""
-    if not isinstance(version, str) or version not in VERSIONS:
-        allowed = ", ".join(VERSIONS)
+def model_for_version(version: object, deployed: Collection[str] | None = None) -> str | None:
+    """The model a ``version`` runs (``None``: the default). Raises :class:`UnknownVersionError`.
+
+    With ``deployed`` (the models whose files this deployment has), a version of any other model is refused
+    as unknown, as Replicate answers a version it does not run: at submit, not as a failed prediction.
+    """
+    offered = [v for v, model in VERSIONS.items() if deployed is None or model is None or model in deployed]
+    if not isinstance(version, str) or version not in offered:
+        allowed = ", ".join(offered)
         raise UnknownVersionError(f"version {str(version)[:80]!r} does not exist; use one of {allowed}")
     return VERSIONS[version]
 
@@ -287,19 +292,30 @@ def _base_url() -> str:
     return async_common.public_base_url(event.headers, event.raw_event.get("requestContext") or {})
 
 
-def _authenticate(runtime: ApiRuntime) -> ApiKey:
-    return runtime.keys.authenticate(
-        async_common.bearer_key(router.current_event.headers.get("authorization"))
-    )
+def _presented() -> str | None:
+    return async_common.bearer_key(router.current_event.headers.get("authorization"))
+
+
+def _admit_read(runtime: ApiRuntime) -> ApiKey:
+    return common.admit_read(runtime, _presented())[0]
 
 
 def _upload_key(owner: ApiKey, file_id: str) -> str:
     return f"{UPLOAD_PREFIX}{owner.key_id}/{file_id}"
 
 
+def _deployed_models(runtime: ApiRuntime) -> list[str]:
+    """The models whose files this deployment has (the default is always among them: it is warmed)."""
+    registry = runtime.engine.registry
+    return [name for name in registry.names() if registry.is_available(name)]
+
+
 def _own_upload_id(reference: str, base_url: str) -> str | None:
     """The file id when ``reference`` is a ``/v1/files/{id}`` URL of this API (``urls.get`` of an upload)."""
-    parts, ours = urlsplit(reference), urlsplit(base_url)
+    try:
+        parts, ours = urlsplit(reference), urlsplit(base_url)
+    except ValueError:  # not a URL at all ("http://[::1/"): the fetcher says why
+        return None
     prefix = f"{ours.path}{FILES_PATH}/"
     if parts.netloc.lower() != ours.netloc.lower() or not parts.path.startswith(prefix):
         return None
@@ -318,7 +334,9 @@ def _read_upload(runtime: ApiRuntime, owner: ApiKey, file_id: str) -> tuple[byte
     return stored["Body"].read(), str(stored.get("ContentType") or "application/octet-stream")
 
 
-def _read_image(runtime: ApiRuntime, owner: ApiKey, reference: object, base_url: str) -> bytes:
+def _read_image(
+    runtime: ApiRuntime, owner: ApiKey, reference: object, base_url: str, deadline: float | None = None
+) -> bytes:
     if isinstance(reference, str):
         file_id = _own_upload_id(reference.strip(), base_url)
         if file_id is not None:
@@ -326,17 +344,17 @@ def _read_image(runtime: ApiRuntime, owner: ApiKey, reference: object, base_url:
             if upload is None:
                 raise InvalidInputError(f"input.image: no file {file_id} was uploaded with this key")
             return upload[0]
-    return async_common.image_from_reference(runtime, reference, f"input.{IMAGE_FIELD}")
+    return async_common.image_from_reference(runtime, reference, f"input.{IMAGE_FIELD}", deadline)
 
 
 def _create(version: object) -> Response[str]:
     runtime = get_runtime()
     event = router.current_event
-    with common.admitted(runtime, async_common.bearer_key(event.headers.get("authorization"))) as (key, _):
+    with common.admitted(runtime, _presented()) as (key, _):
         body = async_common.json_object(router.current_event, empty_is_object=True)
         if version is None:
             version = body.get("version")
-        model = model_for_version(version)
+        model = model_for_version(version, _deployed_models(runtime))
         prediction_input = body.get("input")
         if not isinstance(prediction_input, dict):
             raise InvalidInputError("input is required: an object with image")
@@ -346,8 +364,13 @@ def _create(version: object) -> Response[str]:
         if webhook_url is not None and not isinstance(webhook_url, str):
             raise InvalidInputError("webhook must be a URL")
         events = events_filter(body.get("webhook_events_filter"))
+        deadline = async_common.fetch_deadline(
+            router.lambda_context
+        )  # the webhook's look-up, the image's fetch
+        if webhook_url:  # refused now rather than retried into the dead-letter queue later
+            webhooks.check_webhook_url(runtime.fetcher, webhook_url, "webhook", deadline)
         base_url = _base_url()
-        image = _read_image(runtime, key, prediction_input.get(IMAGE_FIELD), base_url)
+        image = _read_image(runtime, key, prediction_input.get(IMAGE_FIELD), base_url, deadline)
         raw_options = {
             OPTION_NAMES[k]: str(v)
             for k, v in prediction_input.items()
@@ -378,6 +401,7 @@ def _create(version: object) -> Response[str]:
         wait_s = async_common.wait_seconds(event.headers.get("prefer"))
         headers: dict[str, str] = {"Location": f"{base_url}{PREDICTIONS_PATH}/{job.job_id}"}
         if wait_s is not None:
+            wait_s = async_common.wait_budget(router.lambda_context, wait_s)
             job = jobs.wait_for(
                 jobs.get_jobs().store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S
             )
@@ -387,7 +411,10 @@ def _create(version: object) -> Response[str]:
 
 def _filename(reference: object) -> str:
     if isinstance(reference, str) and not reference.startswith(async_common.DATA_URI_PREFIX):
-        name = urlsplit(reference).path.rsplit("/", 1)[-1]
+        try:
+            name = urlsplit(reference).path.rsplit("/", 1)[-1]
+        except ValueError:
+            return "image"
         if name:
             return name[:100]
     return "image"
@@ -430,7 +457,7 @@ def create_model_prediction(owner: str, name: str) -> Response[str]:
 def get_prediction(prediction_id: str) -> Response[str]:
     try:
         runtime = get_runtime()
-        key = _authenticate(runtime)
+        key = _admit_read(runtime)
         job = jobs.get_jobs().store.get(prediction_id, key)
         return common.json_response(200, prediction(job, base_url=_base_url()))
     except Exception as error:
@@ -441,7 +468,7 @@ def get_prediction(prediction_id: str) -> Response[str]:
 def cancel_prediction(prediction_id: str) -> Response[str]:
     try:
         runtime = get_runtime()
-        key = _authenticate(runtime)
+        key = _admit_read(runtime)
         job = jobs.get_jobs().store.cancel(prediction_id, key)
         return common.json_response(200, prediction(job, base_url=_base_url()))
     except Exception as error:
@@ -453,7 +480,7 @@ def list_predictions() -> Response[str]:
     """``{next, previous, results}``; ``next`` is the next page's full URL (the client follows it)."""
     try:
         runtime = get_runtime()
-        key = _authenticate(runtime)
+        key = _admit_read(runtime)
         query = router.current_event.query_string_parameters or {}
         cursor = query.get("cursor") or None
         found, next_cursor = jobs.get_jobs().store.list(key, dialect=DIALECT, limit=PAGE_SIZE, cursor=cursor)
@@ -468,8 +495,10 @@ def list_predictions() -> Response[str]:
 @router.get(VERSION_PATH, summary="Replicate: a model version (replicate.run reads it)", tags=["Replicate"])
 def get_version(owner: str, name: str, version_id: str) -> Response[str]:
     try:
-        _authenticate(get_runtime())
-        if f"{owner}/{name}" != MODEL or version_id not in VERSIONS:
+        _admit_read(get_runtime())
+        deployed = _deployed_models(get_runtime())
+        model = VERSIONS.get(version_id, "")
+        if f"{owner}/{name}" != MODEL or version_id not in VERSIONS or model not in (None, *deployed):
             raise UnknownModelError(f"model version {owner}/{name}:{version_id[:80]} does not exist")
         return common.json_response(200, version_object(version_id))
     except Exception as error:
@@ -480,34 +509,43 @@ def get_version(owner: str, name: str, version_id: str) -> Response[str]:
 def webhook_secret() -> Response[str]:
     """``{"key": "whsec_..."}``: what ``replicate.webhooks.validate`` checks deliveries with."""
     try:
-        presented = async_common.bearer_key(router.current_event.headers.get("authorization"))
-        get_runtime().keys.authenticate(presented)
+        presented = _presented()
+        common.admit_read(get_runtime(), presented)
         return common.json_response(200, {"key": webhooks.replicate_secret(hash_key(presented or ""))})
     except Exception as error:
         return _answer_error(error)
 
 
-@router.post(
-    FILES_PATH, summary="Replicate: upload a file (run() uploads local files here)", tags=["Replicate"]
+FILE_FIELDS = (
+    common.FormField("content", "the file (run() uploads local files here)", file=True),
+    common.FormField("filename", "the file's name (default: the part's filename)"),
+    common.FormField("metadata", "a JSON object kept with the file"),
 )
-def create_file(
-    content: Annotated[UploadFile, File(description="the file")],
-    metadata: Annotated[str | None, Form(description="JSON object kept with the file")] = None,
-) -> Response[str]:
+
+SERVED_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff", "image/heic",
+     "image/heif", "image/avif"}
+)  # fmt: skip
+"""Content types a stored file is served as; any other (``text/html``, ``image/svg+xml``: active content
+a browser would run on this API's origin) is served as ``application/octet-stream``."""
+
+
+def create_file() -> Response[str]:
+    """Store an upload for ``input.image`` (``urls.get`` points at it); the key is checked before the body."""
     try:
         runtime = get_runtime()
-        with common.admitted(
-            runtime, async_common.bearer_key(router.current_event.headers.get("authorization"))
-        ) as (
-            key,
-            _,
-        ):
-            try:
-                kept = json.loads(metadata) if metadata else {}
-            except ValueError:
-                raise InvalidInputError("metadata is not JSON") from None
+        with common.admitted(runtime, _presented()) as (key, _):
+            values = common.request_values(router.current_event, FILE_FIELDS)
+            content = values.get("content")
+            if content is None:
+                raise InvalidInputError("content is required: the file, as a multipart part named content")
+            if not isinstance(content, UploadFile):
+                content = UploadFile(content=str(content).encode(), filename=None, content_type=None)
+            kept = async_common.json_value(values["metadata"], "metadata") if "metadata" in values else {}
+            if not isinstance(kept, dict):
+                raise InvalidInputError("metadata must be a JSON object")
             file_id = uuid.uuid4().hex
-            name = content.filename or "file"
+            name = str(values.get("filename") or content.filename or "file")[:255]
             content_type = content.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
             runtime.s3.put_object(
                 Bucket=runtime.settings.output_bucket,
@@ -523,7 +561,7 @@ def create_file(
                 "size": len(content.content),
                 "etag": hashlib.md5(content.content, usedforsecurity=False).hexdigest(),
                 "checksums": {"sha256": hashlib.sha256(content.content).hexdigest()},
-                "metadata": kept if isinstance(kept, dict) else {},
+                "metadata": kept,
                 "created_at": jobs.now_iso(),
                 "expires_at": None,
                 "urls": {"get": f"{base}{FILES_PATH}/{file_id}"},
@@ -533,24 +571,41 @@ def create_file(
         return _answer_error(error)
 
 
+# Registered without parameters: the route reads its own body after the key check (api.forms).
+create_file.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
+router.post(
+    FILES_PATH,
+    summary="Replicate: upload a file (run() uploads local files here)",
+    tags=["Replicate"],
+    openapi_extensions=common.request_body_doc(FILE_FIELDS),
+)(create_file)
+
+
+def _served(content_type: str) -> dict[str, str]:
+    """Headers for stored bytes: only image types as declared, never sniffed."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    shown = media_type if media_type in SERVED_TYPES else "application/octet-stream"
+    return {"Content-Type": shown, "X-Content-Type-Options": "nosniff"}
+
+
 def get_file(file_id: str) -> Response[Any]:
     """A finished prediction's output bytes (``output`` points here), or an uploaded file's bytes."""
     try:
         runtime = get_runtime()
-        key = _authenticate(runtime)
-        upload = _read_upload(runtime, key, file_id) if len(file_id) == 32 else None
-        if upload is not None:
-            return Response(status_code=200, content_type=upload[1], body=upload[0])
-        job = jobs.get_jobs().store.get(file_id, key)
-        if job.status is not jobs.JobStatus.COMPLETED or not job.output_key:
-            raise JobNotFoundError(f"prediction {file_id} has no output (status {STATUSES[job.status]})")
-        stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=job.output_key)
-        data: bytes = stored["Body"].read()
+        with common.admitted(runtime, _presented()) as (key, _):
+            upload = _read_upload(runtime, key, file_id) if len(file_id) == 32 else None
+            if upload is not None:
+                return Response(status_code=200, body=upload[0], headers=_served(upload[1]))
+            job = jobs.get_jobs().store.get(file_id, key)
+            if job.status is not jobs.JobStatus.COMPLETED or not job.output_key:
+                raise JobNotFoundError(f"prediction {file_id} has no output (status {STATUSES[job.status]})")
+            stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=job.output_key)
+            data: bytes = stored["Body"].read()
         content_type = job.output_content_type or str(stored.get("ContentType") or "application/octet-stream")
         if 4 * ((len(data) + 2) // 3) > common.MAX_INLINE_BODY_BYTES:
             # Over Lambda's 6 MB response: the object's presigned URL instead (clients that follow it).
             return Response(status_code=303, body="", headers={"Location": jobs.result_url(runtime, job)})
-        return Response(status_code=200, content_type=content_type, body=data)
+        return Response(status_code=200, body=data, headers=_served(content_type))
     except Exception as error:
         return _answer_error(error)
 
