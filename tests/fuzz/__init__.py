@@ -1,9 +1,12 @@
 """Property-based fuzzing, with hypothesis, of every place where untrusted bytes and text enter.
 
 Targets: the decoder and the whole engine (``test_fuzz_images``: mutated files of every accepted format),
-the option parser (``test_fuzz_options``), S3 user metadata (``test_fuzz_metadata``) and the event readers
-(``test_fuzz_sources``). ``make test`` runs them briefly and reproducibly; ``make fuzz MINUTES=N`` runs them
-for N minutes (``conftest.py`` explains the two profiles, ``run.py`` the time-boxed runner).
+the engine's geometry (``test_fuzz_geometry``: every option that shapes the result, with background images of
+every aspect, over inputs of every shape), the option parser (``test_fuzz_options``), S3 user metadata
+(``test_fuzz_metadata``), the event readers (``test_fuzz_sources``) and every route of the HTTP API
+(``test_fuzz_api``: bodies, headers, keys, cursors and URLs as a hostile client sends them). ``make test``
+runs them briefly and reproducibly; ``make fuzz MINUTES=N`` runs them for N minutes (``conftest.py``
+explains the two profiles, ``run.py`` the time-boxed runner).
 
 Why hypothesis alone, and not atheris as well. atheris 3.1.0 does install here (a cp312 manylinux wheel), so
 availability is not the reason; what it would add is not worth a second tool:

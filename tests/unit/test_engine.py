@@ -754,6 +754,35 @@ def test_delta_refuses_downscale(png: bytes):
     assert result.report.result_size == (200, 100)
 
 
+@pytest.mark.parametrize("size", [(1, 101), (101, 1)])
+def test_delta_refuses_downscale_of_a_one_pixel_strip(size: tuple[int, int]):
+    # 1 x 101 at 100 pixels is 1 x 100: the width keeps its pixel, so the downscale shows in the height
+    # only. The check once looked at the width's ratio alone and sent a 1 x 100 delta for a 1 x 101 input.
+    with pytest.raises(InvalidOptionError) as caught:
+        fake_engine().process(
+            encode(Image.new("RGB", size), "PNG"), Options.parse({"format": "delta_png", "max_pixels": "100"})
+        )
+    assert caught.value.option == "max_pixels"
+
+
+def _lower_half(width: int, height: int) -> np.ndarray:
+    matte = np.zeros((height, width), np.uint8)
+    matte[height // 2 :, :] = 255
+    return matte
+
+
+@pytest.mark.parametrize("size", [(1, 1000), (1000, 1)])
+def test_input_foreground_of_a_strip_shrunk_along_one_side(size: tuple[int, int]):
+    # 1 x 1000 at 100 pixels works at 1 x 100: the box maps back by each side's own ratio, not the width's.
+    tall = size[1] > size[0]
+    matte = _lower_half if tall else (lambda w, h: _lower_half(h, w).T.copy())
+    result, _ = _run(encode(Image.new("RGB", size), "PNG"), {"max_pixels": "100"}, matte)
+    box = result.report.input_foreground
+    assert box is not None
+    start, length = (box.top, box.height) if tall else (box.left, box.width)
+    assert 450 <= start <= 550 and 450 <= length <= 550, box
+
+
 def test_delta_of_rotated_jpeg(image: Image.Image):
     exif = Image.Exif()
     exif[0x0112] = 8

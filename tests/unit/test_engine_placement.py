@@ -249,6 +249,57 @@ def test_background_with_scale_fills_the_canvas(engine: Engine, png: bytes):
     assert (np.abs(picture[mask] - (200, 100, 50)) <= 1).all()
 
 
+# Shapes whose cover-fit box came out a hair outside the background in floating point (321 / (321 / 600)
+# is 600.0000000000001), which Pillow refused: "box offset can't be negative", an INTERNAL_ERROR.
+@pytest.mark.parametrize(
+    ("input_size", "subject", "raw", "result_size", "corners"),
+    [
+        # A portrait photo on a landscape background: the height binds (x 1.2025).
+        ((321, 481), (0.4, 0.4, 0.6, 0.6), {}, (321, 481), (128, 192, 193, 289)),
+        # A square result from crop_to_foreground (a 93 x 93 subject) and a 10 px margin.
+        (
+            (200, 200),
+            (0.2, 0.2, 0.665, 0.665),
+            {"crop_to_foreground": "true", "margin": "10px"},
+            (113, 113),
+            (10, 10, 103, 103),
+        ),
+        ((113, 113), (0.4, 0.4, 0.6, 0.6), {}, (113, 113), (45, 45, 68, 68)),
+        # One pixel wide.
+        ((1, 57), (0.0, 0.4, 1.0, 0.6), {}, (1, 57), (0, 23, 1, 34)),
+    ],
+)
+def test_background_cover_fit_of_awkward_shapes(
+    input_size: tuple[int, int],
+    subject: tuple[float, float, float, float],
+    raw: dict[str, str],
+    result_size: tuple[int, int],
+    corners: tuple[int, int, int, int],
+):
+    background = encode(Image.new("RGB", (600, 400), (0, 128, 0)), "PNG")
+    options = Options.parse({"background_image": "bg", "format": "png", **raw})
+    result = fake_engine(rect_matte(*subject)).process(
+        encode(textured(*input_size, seed=4), "PNG"), options, background=background
+    )
+    picture = np.asarray(open_bytes(result.data)).astype(int)
+    assert picture.shape == (result_size[1], result_size[0], 3)
+    assert (np.abs(picture[outside_subject(picture, corners)] - (0, 128, 0)) <= 1).all()
+
+
+def test_portrait_on_a_landscape_background_keeps_its_middle():
+    # 321 x 481 on 600 x 400: scaled x 1.2025 to cover the height, the middle 266.9 columns are kept
+    # (166.5..433.5), all inside the blue band 160..440.
+    stripes = Image.new("RGB", (600, 400), (255, 0, 0))
+    stripes.paste((0, 0, 255), (160, 0, 440, 400))
+    options = Options.parse({"background_image": "bg", "format": "png"})
+    result = fake_engine(rect_matte(0.4, 0.4, 0.6, 0.6)).process(
+        encode(textured(321, 481, seed=4), "PNG"), options, background=encode(stripes, "PNG")
+    )
+    picture = np.asarray(open_bytes(result.data)).astype(int)
+    mask = outside_subject(picture, (128, 192, 193, 289))
+    assert (np.abs(picture[mask] - (0, 0, 255)) <= 1).all()
+
+
 def test_background_transparency_is_flattened_onto_white(engine: Engine, png: bytes):
     background = encode(Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0)), "PNG")
     result = engine.process(

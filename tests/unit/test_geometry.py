@@ -217,10 +217,12 @@ def test_map_box_clips_to_canvas():
 def test_clip_and_scale_box():
     assert clip_box((-5, -5, 10, 10), (8, 8)) == BBox(0, 0, 8, 8)
     assert clip_box((10, 10, 20, 20), (8, 8)) is None
-    assert scale_box(BBox(1, 1, 3, 3), 2.0, (100, 100)) == BBox(2, 2, 6, 6)
-    assert scale_box(BBox(1, 1, 3, 3), 1 / 3, (100, 100)) == BBox(0, 0, 2, 2)
-    assert scale_box(BBox(0, 0, 10, 10), 10.0, (50, 50)) == BBox(0, 0, 50, 50)
-    assert scale_box(None, 2.0, (10, 10)) is None
+    assert scale_box(BBox(1, 1, 3, 3), (2.0, 2.0), (100, 100)) == BBox(2, 2, 6, 6)
+    assert scale_box(BBox(1, 1, 3, 3), (1 / 3, 1 / 3), (100, 100)) == BBox(0, 0, 2, 2)
+    assert scale_box(BBox(0, 0, 10, 10), (10.0, 10.0), (50, 50)) == BBox(0, 0, 50, 50)
+    assert scale_box(None, (2.0, 2.0), (10, 10)) is None
+    # A 1 x 1000 strip shrunk to 1 x 100: only the height scales back.
+    assert scale_box(BBox(0, 50, 1, 50), (1.0, 10.0), (1, 1000)) == BBox(0, 500, 1, 500)
 
 
 def test_bbox():

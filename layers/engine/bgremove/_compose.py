@@ -136,14 +136,29 @@ def cover_fit(background: Image.Image, size: tuple[int, int]) -> Image.Image:
     if background.size == size:
         return background.copy()  # the caller pastes onto it
     width, height = size
-    factor = max(width / background.width, height / background.height)
-    crop_w, crop_h = width / factor, height / factor
-    left, top = (background.width - crop_w) / 2, (background.height - crop_h) / 2
     capped = (min(width, MAX_DECODE_SIDE), min(height, MAX_DECODE_SIDE))
     fitted = background.resize(
-        capped, Image.Resampling.LANCZOS, box=(left, top, left + crop_w, top + crop_h), reducing_gap=3.0
+        capped, Image.Resampling.LANCZOS, box=_cover_box(background.size, size), reducing_gap=3.0
     )
     return fitted if capped == size else fitted.resize(size, Image.Resampling.NEAREST)
+
+
+def _cover_box(source: tuple[int, int], size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The centred part of a ``source``-sized picture with the aspect of ``size``, as large as fits.
+
+    The side that binds (``size`` is relatively wider: the width) is the whole source side, exactly: the
+    textbook ``side / (size / source)`` comes out a hair over it in floating point (321 / (321 / 600) is
+    600.0000000000001) and Pillow refuses a box reaching outside the image. The comparison is done in
+    integers, so the other side, ``size``'s aspect applied to the binding one, is at most its source side.
+    """
+    source_w, source_h = source
+    width, height = size
+    if width * source_h >= height * source_w:  # the width binds: every source column is used
+        crop_w, crop_h = float(source_w), min(float(source_h), height * source_w / width)
+    else:
+        crop_w, crop_h = min(float(source_w), width * source_h / height), float(source_h)
+    left, top = (source_w - crop_w) / 2, (source_h - crop_h) / 2
+    return left, top, min(float(source_w), left + crop_w), min(float(source_h), top + crop_h)
 
 
 def _cutout(image: Image.Image, alpha: Image.Image) -> Image.Image:

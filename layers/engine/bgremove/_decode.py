@@ -66,7 +66,8 @@ class DecodedImage:
     source_format
         Pillow's name for the input format (``JPEG``, ``PNG``...).
     scale
-        ``image`` size divided by ``input_size`` (1.0 unless ``max_pixels`` shrank it).
+        ``image`` width divided by ``input_size``'s (1.0 unless ``max_pixels`` shrank it); where a side
+        stopped at 1 pixel the height shrank by another ratio, so per-axis work uses the sizes.
     """
 
     image: Image.Image

@@ -57,18 +57,23 @@ def clip_box(corners: tuple[int, int, int, int], size: tuple[int, int]) -> BBox 
     return BBox(left, top, right - left, bottom - top)
 
 
-def scale_box(box: BBox | None, factor: float, size: tuple[int, int]) -> BBox | None:
-    """Scale a box by ``factor`` (rounding outwards) and clip it to ``size``."""
+def scale_box(box: BBox | None, factors: tuple[float, float], size: tuple[int, int]) -> BBox | None:
+    """Scale a box by ``(x, y)`` factors (rounding outwards) and clip it to ``size``.
+
+    Per axis: a downscale to ``max_pixels`` that stops one side at 1 pixel (1 x 1000 to 1 x 100) shrinks
+    the other side alone.
+    """
     if box is None:
         return None
-    if factor == 1.0:
+    if factors == (1.0, 1.0):
         return box
+    fx, fy = factors
     return clip_box(
         (
-            math.floor(box.left * factor),
-            math.floor(box.top * factor),
-            math.ceil(box.right * factor),
-            math.ceil(box.bottom * factor),
+            math.floor(box.left * fx),
+            math.floor(box.top * fy),
+            math.ceil(box.right * fx),
+            math.ceil(box.bottom * fy),
         ),
         size,
     )

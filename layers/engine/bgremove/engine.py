@@ -291,7 +291,8 @@ class Engine:
         with clock.stage("decode"):
             decoded = decode(data, max_pixels=options.max_pixels)
             background = _decode_background(background_data, options)  # before inference: fail fast
-        if options.is_delta and decoded.scale != 1.0:
+        # Sizes, not ``decoded.scale`` (the width's ratio): 1 x 101 at 100 pixels shrinks in height only.
+        if options.is_delta and decoded.image.size != decoded.input_size:
             width, height = decoded.input_size
             raise InvalidOptionError(
                 "max_pixels",
@@ -334,7 +335,11 @@ class Engine:
             input_size=decoded.input_size,
             result_size=layout.canvas_size,
             orientation=decoded.orientation,
-            input_foreground=_geometry.scale_box(foreground, 1 / decoded.scale, decoded.input_size),
+            input_foreground=_geometry.scale_box(
+                foreground,
+                (decoded.input_size[0] / image.width, decoded.input_size[1] / image.height),
+                decoded.input_size,
+            ),
             result_foreground=layout.map_box(foreground),
             model=spec.name,
             format=encoded.format.value,
