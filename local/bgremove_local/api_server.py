@@ -165,7 +165,7 @@ class ApiGateway:
     @staticmethod
     def too_large() -> tuple[int, list[tuple[str, str]], bytes]:
         """The gateway's own answer to a body over 10 MB (the function is not invoked)."""
-        return 413, [("Content-Type", "application/json")], json.dumps(GATEWAY_TOO_LARGE_BODY).encode()
+        return 413, list(GATEWAY_HEADERS), json.dumps(GATEWAY_TOO_LARGE_BODY).encode()
 
     def invoke(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
@@ -175,7 +175,7 @@ class ApiGateway:
         event = proxy_event(method, target, headers, body)
         if len(json.dumps(event).encode()) > MAX_LAMBDA_EVENT_BYTES:
             # Lambda refuses the invocation; the function never runs.
-            return 413, [("Content-Type", "application/json")], json.dumps(LAMBDA_TOO_LARGE_BODY).encode()
+            return 413, list(GATEWAY_HEADERS), json.dumps(LAMBDA_TOO_LARGE_BODY).encode()
         with self._instance:  # the function's time starts when the instance takes the request
             context = LambdaContext(self._function_name, self._memory_mb, self._timeout_s, str(uuid.uuid4()))
             result = self._handler(event, context)
@@ -217,14 +217,31 @@ def _request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         # BaseHTTPRequestHandler dispatches on do_<METHOD>: every method goes to the function, as in AWS.
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
 
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # The HTTP server's own refusals (a request line or headers too long, a method API Gateway
+            # does not route) as JSON like the gateway's, never an HTML page; an unknown method is 405.
+            status, headers, body = _plain_error(405 if code == 501 else code, message or "bad request")
+            self.close_connection = True
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200:
+                self.wfile.write(body)
+
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet, like the rest of the local runner
 
     return Handler
 
 
+GATEWAY_HEADERS = (("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff"))
+"""Headers of the answers the gateway gives itself (the function's own carry the same ``nosniff``)."""
+
+
 def _plain_error(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
+    return status, list(GATEWAY_HEADERS), json.dumps({"message": message}).encode()
 
 
 def api_environment(template: Template, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -296,7 +313,7 @@ def running_api(
         if echo:
             echo(f"api key: {key}")
     else:
-        store_key(runtime, key)
+        store_key(runtime, key, cloud.endpoint)
     props = template.properties(API_FUNCTION)
     gateway = ApiGateway(
         handler, API_FUNCTION, int(props.get("Timeout", 29)), int(props.get("MemorySize", 128))
@@ -338,7 +355,7 @@ def _use_local_jobs(env: Mapping[str, str], runtime: Any) -> None:
     )
 
 
-def store_key(runtime: Any, key: str) -> None:
+def store_key(runtime: Any, key: str, endpoint: str = "http://127.0.0.1:4577") -> None:
     """Put a given key (``BGREMOVE_API_KEY``, made by ``bgremove-keys create``) into the local ApiKeys
     table, with the function's default limits.
 
@@ -356,7 +373,7 @@ def store_key(runtime: Any, key: str) -> None:
         raise SystemExit(
             f"{API_KEY_ENV} is not a key of the form bgremove-keys makes: bgr_<12 hex digits>_<43 characters "
             f"of A-Z a-z 0-9 _ ->. Unset it and the server makes one and prints it on its 'api key:' line, "
-            f"or make one with: bgremove-keys --endpoint-url http://127.0.0.1:4577 create NAME"
+            f"or make one with: bgremove-keys --endpoint-url {endpoint} create NAME"
         ) from None
     except KeyNameTakenError:
         pass  # the same key given again: it is stored already

@@ -8,7 +8,9 @@ random query strings and cursors, path parameters, ``Prefer`` and ``Accept`` hea
 
 Invariants:
 
-- No answer is a 5xx: a client's bytes are always the client's mistake (a dialect's 4xx) or a success.
+- No answer is a 5xx: a client's bytes are always the client's mistake (a dialect's 4xx) or a success. The
+  one 5xx allowed is the OpenAI-style chat route's documented "not finished yet" (504 ``JOB_UNFINISHED``
+  with ``x-should-retry: false``) when its wait for the job runs out, which here it always does.
 - The key is checked before the body is read: without a valid key every authenticated route answers 401
   (403 for remove.bg, as remove.bg does), whatever the body; only unknown paths (404), bodies over the
   size limit (413) and the public routes answer otherwise.
@@ -72,7 +74,19 @@ json_leaf = st.one_of(
     st.integers(min_value=-(10**30), max_value=10**30),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=40),
-    st.sampled_from(["http://images/a.jpg", DATA_URI, "http://[::1/", "file:///etc/passwd", "", " ", "auto"]),
+    st.sampled_from(
+        [
+            "http://images/a.jpg",
+            DATA_URI,
+            "http://[::1/",
+            "file:///etc/passwd",
+            "",
+            " ",
+            "auto",
+            "data:;base64,",
+        ]
+    ),
+    st.sampled_from(["http://127.0.0.1:1/\ud800", "http://x/y?\udfff", "http://localhost/v1/files/\ud800"]),
 )
 json_values = st.recursive(
     json_leaf,
@@ -137,12 +151,27 @@ def multipart_bodies(draw: st.DrawFn) -> tuple[bytes, str]:
                     f"form-data; name={name}; filename*=UTF-8''%C3%A9.jpg",
                     "form-data",
                     f'form-data; name="{name}"' + "; a=b" * 40,
+                    f'form-data; name="{name}"; a*',
+                    f'form-data; name="{name}" ' + "(" * 300,
+                    f'form-data; name="{name}"' + ";\r\n a;a;a;a;a;a;a;a" * 20,
                     "",
                 ]
             )
         )
         content_type = draw(
-            st.sampled_from(["", "image/jpeg", "text/plain; charset=utf-8", "text/html", "x"])
+            st.sampled_from(
+                [
+                    "",
+                    "image/jpeg",
+                    "text/plain; charset=utf-8",
+                    "text/html",
+                    "x",
+                    "text/plain; charset=idna",
+                    "text/plain; charset=punycode",
+                    "text/plain; charset=utf-16",
+                    "text/plain; charset=(",
+                ]
+            )
         )
         head = f"Content-Disposition: {disposition}\r\n" + (
             f"Content-Type: {content_type}\r\n" if content_type else ""
@@ -158,6 +187,7 @@ def multipart_bodies(draw: st.DrawFn) -> tuple[bytes, str]:
                 "multipart/form-data",
                 "multipart/form-data; boundary=",
                 f"multipart/form-data; boundary={boundary}" + "; a=b" * 100,
+                f"multipart/form-data; boundary={boundary}; a*",
             ]
         )
     )
@@ -184,7 +214,7 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
         body, headers["Content-Type"] = draw(multipart_bodies())
     elif shape == "urlencoded":
         pairs = draw(st.lists(st.tuples(field_names, st.text(max_size=30)), max_size=6))
-        body = urlencode(pairs).encode()
+        body = urlencode(pairs).encode() + draw(st.sampled_from([b"", b"&a=%zz", b"&a=%", b"&b=%ff%fe"]))
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     elif shape == "bytes":
         body = draw(st.binary(max_size=256))
@@ -228,7 +258,8 @@ def test_no_request_gets_a_5xx_and_the_key_comes_first(
     note(f"{method} {target} auth={auth} headers={headers} body={body[:300]!r}")
     status, _, data = api.call(method, target, body, {**headers, **_auth(stack, path, auth)})
     note(f"answer {status}: {data[:300]!r}")
-    assert 200 <= status < 500, (status, data[:300])
+    unfinished = status == 504 and b'"JOB_UNFINISHED"' in data and path == "/v1/chat/completions"
+    assert 200 <= status < 500 or unfinished, (status, data[:300])
     known = any(re.fullmatch(_route_pattern(template), path) for _, template in ROUTES)
     if auth != "valid" and known and path not in PUBLIC_PATHS and status not in (404, 405, 413):
         assert status in (401, 403), (status, data[:300])

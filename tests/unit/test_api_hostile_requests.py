@@ -17,7 +17,7 @@ from api import jobs
 from api.ratelimit import RateLimiter
 from api.runtime import get_runtime, use_runtime
 from tests.unit.api_dialect_fakes import Api, multipart
-from tests.unit.test_api_dialect_async_routes import Stack, jobs_stack
+from tests.unit.test_api_dialect_async_routes import DATA_URI, Stack, jobs_stack
 
 DEEP_JSON = b'{"a":' + b"[" * 20000 + b"]" * 20000 + b"}"
 HUGE_INTEGER = b'{"image_url":"http://images/x.jpg","size":' + b"9" * 5000 + b"}"
@@ -302,3 +302,122 @@ def test_waits_end_within_the_functions_time(stack: Stack, monkeypatch: pytest.M
     assert all(0 < wait <= 12 - 1 for wait in waits), waits
     # Each URL fetch had a deadline too (not the fetcher's own 10 s on top of the wait).
     assert all(deadline is not None for deadline in stack.api.runtime.fetcher.deadlines)  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------------------------------------- red team
+MULTIPART_ROUTES = ("/api/v2/remove-background", "/v1.0/removebg", "/remove-background", "/v1/files")
+
+
+def _multipart_headers(stack: Stack, path: str, content_type: str) -> dict[str, str]:
+    auth = stack.api.basic() if path.startswith("/api/") else {**stack.bearer(), "X-Api-Key": stack.api.key}
+    return {**auth, "Content-Type": content_type}
+
+
+@pytest.mark.parametrize(
+    ("head", "content_type"),
+    [
+        (b'Content-Disposition: form-data; name="f"; a*', "multipart/form-data; boundary=b"),
+        (b'Content-Disposition: form-data; name="f" ' + b"(" * 500, "multipart/form-data; boundary=b"),
+        (
+            b'Content-Disposition: form-data; name="f"\r\nContent-Type: text/plain; charset=' + b"(" * 1000,
+            None,
+        ),
+        (b'Content-Disposition: form-data; name="bg_color"\r\nContent-Type: text/plain; charset=idna', None),
+        (
+            b'Content-Disposition: form-data; name="bg_color"\r\nContent-Type: text/plain; charset=punycode',
+            None,
+        ),
+        (b'Content-Disposition: form-data; name="f"', "multipart/form-data; boundary=b; a*"),
+        (b'Content-Disposition: form-data; name="f"', "multipart/form-data; boundary=b; a=" + "(" * 1000),
+        (b'Content-Disposition: form-data; name="x"' + b";\r\n a;a;a;a;a;a;a;a;a;a;a;a;a;a;a;a" * 200, None),
+    ],
+    ids=[
+        "name-star",
+        "nested-comments",
+        "charset-comments",
+        "idna",
+        "punycode",
+        "ct-star",
+        "ct-comments",
+        "folded",
+    ],
+)
+def test_headers_the_email_parser_chokes_on_are_400(
+    stack: Stack, head: bytes, content_type: str | None
+) -> None:
+    body = b"--b\r\n" + head + b"\r\n\r\nxn--zz-9999999\r\n--b--\r\n"
+    for path in MULTIPART_ROUTES:
+        headers = _multipart_headers(stack, path, content_type or "multipart/form-data; boundary=b")
+        status, answer, data = stack.api.call("POST", path, body, headers)
+        assert 400 <= status < 500, (path, status, data[:300])
+        assert answer["X-Content-Type-Options"] == "nosniff"
+
+
+def test_32_parts_are_read_and_33_refused(stack: Stack) -> None:
+    def parts(count: int) -> bytes:
+        fields = b"".join(
+            b'--b\r\nContent-Disposition: form-data; name="x%d"\r\n\r\nv\r\n' % i for i in range(count - 1)
+        )
+        image = b'--b\r\nContent-Disposition: form-data; name="image_url"\r\n\r\nhttp://images/a.jpg\r\n'
+        return fields + image + b"--b--\r\n"
+
+    headers = _multipart_headers(stack, "/v1.0/removebg", "multipart/form-data; boundary=b")
+    assert stack.api.call("POST", "/v1.0/removebg", parts(32), headers)[0] == 200
+    status, _, data = stack.api.call("POST", "/v1.0/removebg", parts(33), headers)
+    assert status == 400 and b"more than 32 parts" in data
+
+
+@pytest.mark.parametrize("value", [b"%zz" * 1_400_000, b"%ff" * 1_400_000, b"%"])
+def test_urlencoded_bodies_with_bad_or_too_many_escapes_are_400(stack: Stack, value: bytes) -> None:
+    headers = {"X-Api-Key": stack.api.key, "Content-Type": "application/x-www-form-urlencoded"}
+    status, _, data = stack.api.call("POST", "/v1.0/removebg", b"image_url=" + value, headers)
+    assert status == 400, data[:300]
+
+
+def test_model_predictions_check_the_key_before_the_model(stack: Stack) -> None:
+    status, _, _ = stack.api.call("POST", "/v1/models/someone/else/predictions", b"{}", {})
+    assert status == 401
+    status, _, data = stack.api.call("POST", "/v1/models/someone/else/predictions", b"{}", stack.bearer())
+    assert status == 404 and b"someone/else" in data
+
+
+@pytest.mark.parametrize("file_id", ["\ud800\ud800", "a" * 2000, "0" * 31 + "g"])
+def test_replicate_own_file_urls_with_odd_ids_are_422(stack: Stack, file_id: str) -> None:
+    body = json.dumps({"input": {"image": f"http://localhost/v1/files/{file_id}"}}).encode()
+    status, _, data = stack.api.call(
+        "POST", "/v1/models/lucataco/remove-bg/predictions", body, stack.bearer()
+    )
+    assert status == 422, data[:300]
+
+
+def test_an_empty_data_uri_is_refused_at_submit(stack: Stack) -> None:
+    body = json.dumps({"input": {"image": "data:;base64,"}}).encode()
+    status, _, data = stack.api.call(
+        "POST", "/v1/models/lucataco/remove-bg/predictions", body, stack.bearer()
+    )
+    assert 400 <= status < 500 and b"EMPTY_INPUT" in data, data
+
+
+def test_a_cursor_with_empty_keys_is_400(stack: Stack) -> None:
+    cursor = base64.urlsafe_b64encode(b'{"j":"","c":""}').decode()
+    status, _, _ = stack.api.call("GET", f"/v1/predictions?cursor={cursor}", headers=stack.bearer())
+    assert status == 400
+
+
+def test_option_names_are_copied_in_the_case_they_are_checked(stack: Stack) -> None:
+    body = json.dumps({"input": {"image": DATA_URI, " FORMAT": "jpg"}}).encode()
+    status, _, data = stack.api.call(
+        "POST", "/v1/models/lucataco/remove-bg/predictions", body, stack.bearer()
+    )
+    assert status == 201, data
+    _, metadata = stack.stored_input(json.loads(data)["id"])
+    assert metadata["format"] == "jpeg"  # canonical, as the option table spells it
+    body = json.dumps(
+        {"model": "851-bg-remove", "lab851BgRemoveParams": {"image": DATA_URI, "FORMAT": "jpg"}}
+    )
+    status, _, data = stack.api.call(
+        "POST", "/v2/images/background-remove", body.encode(), {"X-Api-Key": stack.api.key}
+    )
+    assert status == 202, data
+    _, metadata = stack.stored_input(json.loads(data)["jobId"])
+    assert metadata["format"] == "jpeg"

@@ -674,6 +674,8 @@ def test_https_with_the_system_trust_store_refuses_an_unknown_ca(
         ("http://[::1]/hook", UrlNotAllowedError),
         ("http://169.254.169.254/latest/meta-data/", UrlNotAllowedError),
         ("http://10.0.0.1/hook", UrlNotAllowedError),
+        ("http://example.com/\ud800", UrlInvalidError),  # a lone surrogate has no UTF-8 to encode
+        ("http://example.com/x?\udfff", UrlInvalidError),
     ],
 )
 def test_check_refuses_what_a_request_would_refuse(url: str, error: type[UrlError]) -> None:

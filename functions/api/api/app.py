@@ -52,6 +52,8 @@ def _is_removebg(path: str) -> bool:
 
 def _error_response(path: str, failure: Failure) -> Response[str]:
     """``failure`` in the shape of the dialect whose route ``path`` is (Pixian's for any other path)."""
+    if path.rstrip("/") == page.PATH:
+        return page.error_response(failure)
     if path in openai_style.PATHS:
         return openai_style.error_response(failure)
     if path.startswith(replicate.PATH_PREFIXES):
@@ -62,6 +64,8 @@ def _error_response(path: str, failure: Failure) -> Response[str]:
 
 
 def _url_field(path: str) -> str:
+    if path.rstrip("/") == page.PATH:
+        return page.IMAGE.url
     if path in openai_style.PATHS:
         return "image_url.url"
     if path.startswith(replicate.PATH_PREFIXES):

@@ -485,6 +485,11 @@ class _Watchdog:
         self._timer.cancel()
 
 
+def _shown(error: ValueError) -> str:
+    # UnicodeError's own text quotes the offending characters, which cannot all be encoded in an answer.
+    return str(error).encode("ascii", "backslashreplace").decode("ascii")[:200]
+
+
 def _parse(url: str) -> _Target:
     """Take one hop's URL apart; refuse anything but a well-formed http(s) URL with a host."""
     if len(url) > _MAX_URL_CHARS:
@@ -502,11 +507,12 @@ def _parse(url: str) -> _Target:
         if not hostname:
             raise UrlInvalidError("URL has no host")
         host = hostname.encode("idna").decode("ascii")
-    except ValueError as error:  # bad port, bad IPv6 literal, IDNA label too long (UnicodeError)
-        raise UrlInvalidError(f"URL is not valid: {error}") from None
-    path = parts.path or "/"
-    # Spaces, control characters and non-ASCII cannot go on a request line: percent-encode them (UTF-8).
-    request_target = quote(f"{path}?{parts.query}" if parts.query else path, safe=string.punctuation)
+        path = parts.path or "/"
+        # Spaces, control characters and non-ASCII cannot go on a request line: percent-encode them (UTF-8;
+        # a lone surrogate has no UTF-8 and is refused like any other malformed URL).
+        request_target = quote(f"{path}?{parts.query}" if parts.query else path, safe=string.punctuation)
+    except ValueError as error:  # bad port, bad IPv6 literal, IDNA label too long, lone surrogate
+        raise UrlInvalidError(f"URL is not valid: {_shown(error)}") from None
     return _Target(url=url, scheme=scheme, host=host, port=port, request_target=request_target)
 
 

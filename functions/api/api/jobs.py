@@ -93,6 +93,7 @@ __all__ = [
     "JobSubmitter",
     "JobsSettings",
     "WebhookConfig",
+    "checked_idempotency_key",
     "job_id_from_input_key",
     "public_error_message",
     "result_url",
@@ -862,6 +863,8 @@ def _decode_cursor(cursor: str, owner: ApiKey) -> _Item:
         job_id, created = data["j"], data["c"]
         if not isinstance(job_id, str) or not isinstance(created, str):
             raise TypeError(job_id)
+        if not 0 < len(job_id) <= 64 or not 0 < len(created) <= 128:  # DynamoDB refuses empty key values
+            raise ValueError(job_id)
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError, BadRequestError):
         raise InvalidCursorError("the cursor is not one this API gave") from None
     # The partition is always the caller's: a cursor cannot open another key's jobs.
@@ -934,12 +937,7 @@ class JobSubmitter:
         ServiceUnavailableError
             DynamoDB or S3 is throttled or unreachable; nothing was queued.
         """
-        key = (idempotency_key or "").strip() or None
-        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
-            raise IdempotencyKeyInvalidError(
-                f"Idempotency-Key is {len(key)} characters long; "
-                f"at most {MAX_IDEMPOTENCY_KEY_CHARS} are accepted"
-            )
+        key = checked_idempotency_key(idempotency_key)
         values = dict(raw_options)
         if model:
             values["model"] = model
@@ -995,6 +993,21 @@ class JobSubmitter:
             self.store.delete(job)
             raise ServiceUnavailableError("storing the input failed; retry shortly") from error
         return job, True
+
+
+def checked_idempotency_key(value: str | None) -> str | None:
+    """An ``Idempotency-Key`` as jobs keep it (blanks around it dropped; ``None`` when there is none).
+
+    Dialects call it before fetching the image, so that a refused key costs no fetch;
+    :meth:`JobSubmitter.submit` calls it again. Raises :class:`IdempotencyKeyInvalidError` over
+    :data:`MAX_IDEMPOTENCY_KEY_CHARS` characters (refused whole: a cut key could name another job).
+    """
+    key = (value or "").strip() or None
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise IdempotencyKeyInvalidError(
+            f"Idempotency-Key is {len(key)} characters long; at most {MAX_IDEMPOTENCY_KEY_CHARS} are accepted"
+        )
+    return key
 
 
 def _safe_filename(filename: str) -> str:

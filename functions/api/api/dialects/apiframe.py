@@ -80,12 +80,16 @@ class InvalidRequestError(ApiError):
 # ----------------------------------------------------------------------------------------------- mappings
 def parse_options(params: Mapping[str, Any]) -> dict[str, str]:
     """``lab851BgRemoveParams`` (less ``image``) as option-table values, validated by :class:`Options`."""
-    raw = {**DEFAULTS, **{k: v for k, v in params.items() if k != IMAGE_FIELD and v is not None}}
-    fmt = str(raw.get("format", "")).strip().lower()
+    given = {k: v for k, v in params.items() if k != IMAGE_FIELD and v is not None}
+    spelled = {k.strip().lower(): v for k, v in given.items()}  # as Options.parse reads names: any case
+    raw = {**{k: v for k, v in DEFAULTS.items() if k not in spelled}, **given}
+    fmt = str(spelled.get("format", DEFAULTS["format"])).strip().lower()
     if fmt not in FORMATS:
         raise InvalidRequestError(f"{PARAMS}.format must be one of {', '.join(sorted(FORMATS))}")
     Options.parse(raw, names=OPTION_NAMES)  # validates; errors name Apiframe's field
-    return {OPTION_NAMES[k]: str(v) for k, v in raw.items() if k in OPTION_NAMES}
+    return {
+        OPTION_NAMES[k.strip().lower()]: str(v) for k, v in raw.items() if k.strip().lower() in OPTION_NAMES
+    }
 
 
 def webhook_config(body: Mapping[str, Any]) -> jobs.WebhookConfig | None:
@@ -211,7 +215,7 @@ def submit() -> Response[str]:
             deadline = async_common.fetch_deadline(router.lambda_context)  # the webhook's look-up, the fetch
             if webhook is not None:  # refused now rather than retried into the dead-letter queue later
                 webhooks.check_webhook_url(runtime.fetcher, webhook.url, "webhookUrl", deadline)
-            idempotency_key = event.headers.get("idempotency-key")
+            idempotency_key = jobs.checked_idempotency_key(event.headers.get("idempotency-key"))
             machinery = jobs.get_jobs()
             image = async_common.image_from_reference(
                 runtime, params.get(IMAGE_FIELD), f"{PARAMS}.image", deadline

@@ -20,6 +20,7 @@ from api import forms
 from api.dialects.common import decode_base64
 from api.dialects.exceptions import BadRequestError, MissingSourceError
 from api.runtime import ApiRuntime
+from bgremove.exceptions import EmptyInputError
 
 MAX_WAIT_S = 25.0
 """Longest a request holds for its job: API Gateway ends every integration after 29 s."""
@@ -90,7 +91,10 @@ def image_from_reference(
     if text[: len(DATA_URI_PREFIX)].lower() == DATA_URI_PREFIX:
         if ";base64," not in text[:256].lower():
             raise BadRequestError(f"{field}: only base64 data: URIs are accepted")
-        return decode_base64(field, text)
+        data = decode_base64(field, text)
+        if not data:  # refused now, as the synchronous dialects do, not as a job that fails later
+            raise EmptyInputError(f"{field}: the data: URI holds no bytes")
+        return data
     return runtime.fetcher.fetch(text, deadline=deadline).body
 
 

@@ -97,6 +97,7 @@ ERROR_CODES: dict[str, str] = {
 TITLES: dict[int, str] = {
     400: "Invalid parameters or input file unprocessable",
     403: "Authentication failed",
+    404: "Not found",
     413: "File too large",
     429: "Rate limit exceeded",
     503: "Service unavailable",

@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import json
 import mimetypes
+import re
 import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -323,8 +324,14 @@ def _own_upload_id(reference: str, base_url: str) -> str | None:
     return file_id if file_id and "/" not in file_id else None
 
 
+_FILE_ID = re.compile(r"[0-9a-f]{32}")
+"""An upload's id (``uuid4().hex``): anything else names no upload and never reaches S3 as a key."""
+
+
 def _read_upload(runtime: ApiRuntime, owner: ApiKey, file_id: str) -> tuple[bytes, str] | None:
     """An upload's bytes and content type, or ``None`` when this key uploaded no such file."""
+    if not _FILE_ID.fullmatch(file_id):
+        return None
     try:
         stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=_upload_key(owner, file_id))
     except ClientError as error:
@@ -347,10 +354,12 @@ def _read_image(
     return async_common.image_from_reference(runtime, reference, f"input.{IMAGE_FIELD}", deadline)
 
 
-def _create(version: object) -> Response[str]:
+def _create(version: object, model_path: str = MODEL) -> Response[str]:
     runtime = get_runtime()
     event = router.current_event
     with common.admitted(runtime, _presented()) as (key, _):
+        if model_path != MODEL:  # after the key: an unknown path tells a keyless prober nothing
+            raise UnknownModelError(f"model {model_path[:81]} does not exist; this API runs {MODEL}")
         body = async_common.json_object(router.current_event, empty_is_object=True)
         if version is None:
             version = body.get("version")
@@ -372,9 +381,9 @@ def _create(version: object) -> Response[str]:
         base_url = _base_url()
         image = _read_image(runtime, key, prediction_input.get(IMAGE_FIELD), base_url, deadline)
         raw_options = {
-            OPTION_NAMES[k]: str(v)
+            OPTION_NAMES[k.strip().lower()]: str(v)  # spelled as Options.parse reads them (any case)
             for k, v in prediction_input.items()
-            if k in OPTION_NAMES and v is not None
+            if k.strip().lower() in OPTION_NAMES and v is not None
         }
         shown_input = {k: async_common.shown_reference(v) for k, v in prediction_input.items()}
         extra: dict[str, Any] = {
@@ -446,9 +455,7 @@ def create_prediction_reseller() -> Response[str]:
 def create_model_prediction(owner: str, name: str) -> Response[str]:
     """``{input: {image}, ...}`` without ``version``: lucataco/remove-bg, the default model."""
     try:
-        if f"{owner}/{name}" != MODEL:
-            raise UnknownModelError(f"model {owner[:40]}/{name[:40]} does not exist; this API runs {MODEL}")
-        return _create(DEFAULT_VERSION)
+        return _create(DEFAULT_VERSION, f"{owner[:40]}/{name[:40]}")
     except Exception as error:
         return _answer_error(error)
 
@@ -593,7 +600,7 @@ def get_file(file_id: str) -> Response[Any]:
     try:
         runtime = get_runtime()
         with common.admitted(runtime, _presented()) as (key, _):
-            upload = _read_upload(runtime, key, file_id) if len(file_id) == 32 else None
+            upload = _read_upload(runtime, key, file_id)
             if upload is not None:
                 return Response(status_code=200, body=upload[0], headers=_served(upload[1]))
             job = jobs.get_jobs().store.get(file_id, key)
