@@ -26,12 +26,14 @@ help:
 	@echo "make model [MODEL=u2net|u2netp|isnet|u2net-fp32] - fetch and verify model weights into $(MODELS_DIR)/"
 	@echo "make build [ARCH=x86_64|arm64] - sam build (no Docker needed), prints layer sizes"
 	@echo "make validate - sam validate --lint, cfn-lint and checkov on template.yaml (offline)"
+	@echo "make gpu-model [GPU_MODEL=u2net] - the GPU endpoint's Triton model repository and out/gpu-model/model.tar.gz"
+	@echo "make gpu-upload [BUCKET=...] - model.tar.gz to SAM's artifact bucket; prints GpuModelDataUrl for sam deploy"
 	@echo "make bench   - speed, memory and quality benchmark against rembg (bench/README.md)"
 	@echo "make bench-quality - the quality part of make bench only"
 	@echo "make bench-throughput - the CLI folder throughput part of make bench only (bgremove vs rembg p)"
 	@echo "make bench-api [API_BENCH_ARGS=...] - HTTP API overhead vs a direct engine call, requests/s (bench/run_api.py)"
 	@echo "make bench-jobs [JOBS_BENCH_ARGS=...] - async dialects vs the S3 path, and a burst of jobs (bench/run_jobs.py)"
-	@echo "make bench-remote - the GPU offload's wire format + HTTP hop against local inference (CPU, 0.4 MP)"
+	@echo "make bench-remote - the GPU offload on the Triton stand-in: hop cost, JSON vs binary, batching (CPU)"
 	@echo "make bench-memory - peak memory of the worst valid inputs and options (MemorySize, docs/decisions/0006)"
 
 $(STAMP): pyproject.toml
@@ -90,8 +92,9 @@ fuzz: $(STAMP)
 	$(PY) -m tests.fuzz.run --minutes $(MINUTES) --workdir out/fuzz
 
 # The local runner: template.yaml's stack on an embedded moto server, the real handler behind an SQS poller.
-# INFERENCE=sagemaker: the default model runs in the GPU inference server (containers/inference), on CPU and
-# loopback here, reached through a stand-in for SageMaker's runtime API (local/bgremove_local/inference.py).
+# INFERENCE=sagemaker: the default model runs in the Triton stand-in (containers/inference), on CPU and loopback
+# here, serving the model's Triton repository (built into models/.triton-cpu), reached through a stand-in for
+# SageMaker's runtime API (local/bgremove_local/inference.py).
 run: setup
 	PYTHONPATH=local:containers/inference $(PY) -m bgremove_local run --out out $(if $(INFERENCE),--inference $(INFERENCE))
 
@@ -183,6 +186,24 @@ build: $(STAMP)
 	@echo "unzipped sizes ($(ARCH)):"
 	$(PY) layers/sizes.py .aws-sam/build --budget-mb $(LAMBDA_BUDGET_MB)
 
+# ---- the GPU endpoint's model data (README, "GPU offload (SageMaker)") --------------------------------
+# A Triton model repository for AWS's Triton image on SageMaker: out/gpu-model/repository/<model>/config.pbtxt
+# and <model>/1/model.onnx (dynamic batch dimension, the engine's pre- and post-processing in the graph,
+# dynamic batching), packed reproducibly as out/gpu-model/model.tar.gz. layers/model/triton_repo.py runs in the
+# models' pinned tool venv (onnx). GPU_MODEL must be the stack's DefaultModel; u2net is built from its fp32
+# original (fetched here, 176 MB: CUDA has no 8-bit convolution). GPU_MAX_BATCH, GPU_QUEUE_DELAY_US and
+# GPU_TENSORRT=1 change config.pbtxt. gpu-upload puts the archive in SAM's artifact bucket (or BUCKET=...) under
+# its sha256 and prints the GpuModelDataUrl to deploy with.
+GPU_MODEL ?= u2net
+.PHONY: gpu-model gpu-upload
+gpu-model: setup
+	@$(MAKE) --no-print-directory model MODEL=$(if $(filter u2net,$(GPU_MODEL)),u2net-fp32,$(GPU_MODEL))
+	$(PY) layers/model/triton_repo.py $(GPU_MODEL) --device gpu $(if $(GPU_MAX_BATCH),--max-batch $(GPU_MAX_BATCH)) \
+		$(if $(GPU_QUEUE_DELAY_US),--queue-delay-us $(GPU_QUEUE_DELAY_US)) $(if $(GPU_TENSORRT),--tensorrt)
+
+gpu-upload: $(STAMP)
+	$(PY) layers/model/upload_model_data.py $(if $(BUCKET),--bucket $(BUCKET))
+
 # ---- benchmark (bench/README.md): its own venv, so rembg never reaches .venv or the Lambda layers ----------
 BENCH_VENV := .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
@@ -242,9 +263,10 @@ bench-api: setup
 bench-jobs: setup
 	$(PY) bench/run_jobs.py $(JOBS_BENCH_ARGS)
 
-# The offload's cost on CPU (bench/run_remote.py): the wire format and the HTTP hop to the inference server
-# against local inference at 0.4 MP, bench/results/remote.json. The project's .venv (boto3, the server);
-# loopback only, so outside BENCH_NONET. Fewer repetitions: make bench-remote REMOTE_BENCH_ARGS="--repetitions 3".
+# The offload on CPU (bench/run_remote.py), through the Triton stand-in: KServe v2 and the HTTP hop against local
+# inference at 0.4 MP, JSON against binary tensors, the batches formed under concurrent clients, accuracy;
+# bench/results/remote.json. The project's .venv (boto3, the stand-in); loopback only, so outside BENCH_NONET.
+# Fewer repetitions: make bench-remote REMOTE_BENCH_ARGS="--repetitions 3 --clients 1,4".
 # The GPU side: bench/gpu/README.md.
 .PHONY: bench-remote
 bench-remote: setup

@@ -1,13 +1,14 @@
-"""GPU throughput and latency of the inference server's batch path, by model and batch size.
+"""GPU throughput and latency of the endpoint's model, by batch size: what one Triton execution costs.
 
-For u2netp, u2net and isnet (each when its file is in ``--models-dir``) and batch sizes 1, 4, 16 and 32, runs
-the server's own batch function (``bgremove_inference.server._run_batch``: the engine's normalisation, the
-ONNX Runtime session with the CUDA provider, the output mapping) on real-looking pixels, and records per
-batch size: images per second and p50/p95 latency of one batch. A network whose file fixes the batch size
-at 1 runs a batch as that many calls in a row (``fixed_batch`` in the output says so).
+Loads ``<repository>/<model>/1/model.onnx`` of the Triton repository ``make gpu-model`` builds (the network
+with the engine's pre- and post-processing in its graph and a dynamic batch dimension: exactly what Triton's
+ONNX Runtime backend runs) with ONNX Runtime's CUDA provider (TensorRT's with ``--tensorrt``), and records per
+batch size (1, 4, 16, 32): images per second and p50/p95 latency of one execution, on uint8 pixels as the
+function sends them. No HTTP and no queueing: Triton's own ``perf_analyzer`` measures those on a running
+server (README.md here).
 
-Not run where this project was developed: no GPU was lent. Run it on the target card (README.md here) and
-commit bench/results/gpu.json with the card's name. With ``--instance-price`` (USD per hour of the endpoint
+Not run where this project was developed: no GPU was lent. Run it on the target card and commit
+bench/results/gpu.json with the card's name. With ``--instance-price`` (USD per hour of the endpoint
 instance, e.g. ml.g6.xlarge in your region) it adds the cost per 1000 images at full load:
 ``price / 3600 / images_per_second * 1000``.
 """
@@ -27,13 +28,6 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO / "layers" / "engine"), str(REPO / "containers" / "inference")]
-
-from bgremove.models import ModelRegistry, SessionConfig  # noqa: E402
-from bgremove_inference.server import _builtin_specs, _run_batch  # noqa: E402
-from bgremove_inference.settings import ServerSettings  # noqa: E402
-
-MODELS = ("u2netp", "u2net", "isnet")
 BATCH_SIZES = (1, 4, 16, 32)
 
 
@@ -52,16 +46,16 @@ def card() -> str:
     return out.stdout.strip()
 
 
-def measure(segmenter: Any, batch: int, iterations: int, warmup: int) -> dict[str, Any]:
-    width, height = segmenter.spec.input_size
+def measure(session: Any, batch: int, iterations: int, warmup: int) -> dict[str, Any]:
+    _, height, width, _ = session.get_inputs()[0].shape
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
     for _ in range(warmup):
-        _run_batch(segmenter, pixels)
+        session.run(["MATTE"], {"IMAGE": pixels})
     times = []
     for _ in range(iterations):
         began = time.perf_counter()
-        _run_batch(segmenter, pixels)
+        session.run(["MATTE"], {"IMAGE": pixels})
         times.append(time.perf_counter() - began)
     times.sort()
     p50 = statistics.median(times)
@@ -79,12 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--repository", type=Path, default=REPO / "out" / "gpu-model" / "repository")
     parser.add_argument("--batches", default=",".join(map(str, BATCH_SIZES)))
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--device", choices=("cuda", "cpu", "auto"), default="cuda")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--tensorrt", action="store_true")
     parser.add_argument("--instance-price", type=float, help="USD per hour of the endpoint instance")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "gpu.json")
@@ -92,36 +85,27 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime as ort  # noqa: PLC0415
 
-    settings = ServerSettings(device=args.device, tensorrt=args.tensorrt)
-    providers = settings.providers(list(ort.get_available_providers()))
-    # the server's choice of files: u2net from its fp32 file on CUDA (no QLinearConv kernel there)
-    specs = _builtin_specs(args.models_dir, providers)
-    registry = ModelRegistry([args.models_dir], SessionConfig(providers=providers), specs=specs)
+    providers = ["CPUExecutionProvider"]
+    if args.device == "cuda":
+        providers = ["CUDAExecutionProvider", *providers]
+        if args.tensorrt:
+            providers = ["TensorrtExecutionProvider", *providers]
     results = []
-    for name in (m.strip() for m in args.models.split(",") if m.strip()):
-        if not registry.is_available(name):
-            print(f"SKIPPED {name}: no {registry.spec(name).source} in {args.models_dir}", flush=True)
-            continue
-        segmenter = registry.get(name)
-        print(f"{name}: providers {segmenter.providers}, fixed batch {segmenter.fixed_batch}", flush=True)
+    for model in sorted(p for p in args.repository.iterdir() if (p / "1" / "model.onnx").is_file()):
+        session = ort.InferenceSession(str(model / "1" / "model.onnx"), providers=providers)
+        used = session.get_providers()
+        print(f"{model.name}: providers {used}", flush=True)
         rows = []
         for batch in (int(b) for b in args.batches.split(",")):
-            row = measure(segmenter, batch, args.iterations, args.warmup)
+            row = measure(session, batch, args.iterations, args.warmup)
             if args.instance_price:
                 row["usd_per_1000_images"] = round(args.instance_price / 3600 / row["images_per_s"] * 1000, 5)
             print(f"  batch {batch:3}: {row}", flush=True)
             rows.append(row)
-        results.append(
-            {
-                "model": name,
-                "input": list(segmenter.spec.input_size),
-                "providers": segmenter.providers,
-                "fixed_batch": segmenter.fixed_batch,
-                "by_batch": rows,
-            }
-        )
+        results.append({"model": model.name, "providers": used, "by_batch": rows})
     payload = {
-        "what": "the inference server's batch path (normalise, ONNX Runtime, output mapping), no HTTP",
+        "what": "one execution of the Triton repository's model.onnx (pre- and post-processing in the "
+        "graph), no HTTP, no queue",
         "card": card(),
         "onnxruntime": ort.__version__,
         "python": platform.python_version(),

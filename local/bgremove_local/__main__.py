@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "--inference",
         choices=("local", "sagemaker"),
         default="local",
-        help="sagemaker: the default model runs in the inference server (containers/inference) on loopback, "
+        help="sagemaker: the default model runs in the Triton stand-in (containers/inference) on loopback, "
         "reached through SageMaker's runtime API",
     )
     serve_cmd = sub.add_parser("serve", help="keep the stack up for the aws cli")
@@ -268,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             from bgremove_local.inference import LocalInference, pipeline_arguments  # noqa: PLC0415
 
             inference = stack.enter_context(LocalInference(REPO_ROOT / "models"))
-            print(f"inference server on {inference.container.url}, SageMaker runtime API on {inference.url}")
+            print(
+                f"Triton stand-in on {inference.container.url} ({inference.model}), "
+                f"SageMaker runtime API on {inference.url}"
+            )
             remote = pipeline_arguments(inference)
         pipeline = stack.enter_context(running_pipeline(quiet=not getattr(args, "verbose", False), **remote))
         api = stack.enter_context(running_api(pipeline.cloud, TEMPLATE, port=0, echo=None))

@@ -1,13 +1,17 @@
-"""The GPU inference server, on loopback and on CPU, behind a stand-in for SageMaker's runtime API.
+"""Triton on SageMaker, on loopback and on CPU: the Triton stand-in behind a stand-in for SageMaker's runtime.
 
 Two HTTP servers on 127.0.0.1, as in AWS:
 
-- the inference container (``containers/inference``, package ``bgremove_inference``): ``GET /ping``,
-  ``POST /invocations``, dynamic batching, models from the repository's ``models/``;
+- the inference container: the Triton stand-in (``containers/inference``, package ``bgremove_inference``)
+  serving a Triton model repository built from the repository's ``models/`` by
+  ``layers/model/triton_repo.py --device cpu`` (the engine's own ONNX file, with its pre- and
+  post-processing in the graph and a dynamic batch dimension): ``GET /ping``, ``POST /invocations`` (KServe
+  v2), Triton's dynamic batching as the model's ``config.pbtxt`` sets it, its statistics;
 - a runtime front that answers ``POST /endpoints/{name}/invocations`` the way ``sagemaker-runtime``'s
-  ``InvokeEndpoint`` does: it forwards the body to the container, passes a 200 through, and wraps any
-  other answer of the container in SageMaker's ``ModelError`` (HTTP 424, ``OriginalStatusCode``,
-  ``OriginalMessage``). An unknown endpoint name is SageMaker's ``ValidationError``.
+  ``InvokeEndpoint`` does: it forwards the body and its content type to the container, passes a 200 through
+  with the container's content type, and wraps any other answer of the container in SageMaker's
+  ``ModelError`` (HTTP 424, ``OriginalStatusCode``, ``OriginalMessage``). An unknown endpoint name is
+  SageMaker's ``ValidationError``.
 
 boto3's ``sagemaker-runtime`` client reaches the front unchanged when given its URL as ``endpoint_url``,
 or through ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` (:meth:`LocalInference.function_environment`), which is
@@ -19,7 +23,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -29,7 +37,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bgremove.models import DEFAULT_MODEL
 from bgremove_local.template import ACCOUNT_ID, REGION
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILDER = REPO_ROOT / "layers" / "model" / "triton_repo.py"
 
 ENDPOINT_NAME = "bgremove-local-inference"
 """The endpoint name the local runner deploys (template parameter ``GpuEndpointName``)."""
@@ -57,19 +69,33 @@ class Fault:
     delay_s: float = 0.0
 
 
+def cpu_repository(models_dir: Path, model: str) -> Path:
+    """The Triton repository of ``model`` for CPU under ``models_dir/.triton-cpu``, built if missing or stale.
+
+    ``layers/model/triton_repo.py --device cpu`` (in the pinned tool venv of ``make model``): the engine's own
+    file, wrapped; a repository already up to date is kept (about a second to check).
+    """
+    command = [sys.executable, str(BUILDER), model, "--device", "cpu", "--models-dir", str(models_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the Triton repository of {model} failed: {done.stderr.strip()[-2000:]}")
+    return models_dir / ".triton-cpu"
+
+
 class LocalInference:
-    """The inference container and a SageMaker runtime front, both on loopback.
+    """The Triton stand-in and a SageMaker runtime front, both on loopback.
 
     Parameters
     ----------
     models_dir
-        Where the container finds the ONNX files.
-    models
-        Models to serve (empty: every model whose file is there).
+        Where the engine's ONNX files are (the repository is built from them, under ``.triton-cpu``).
+    model
+        The model the endpoint serves (``SAGEMAKER_TRITON_DEFAULT_MODEL_NAME``).
     endpoint_name
         The one endpoint the front knows.
-    max_batch, max_wait_ms
-        The container's dynamic batching.
+    max_batch, queue_delay_us
+        Triton's dynamic batching (``max_batch_size``, ``max_queue_delay_microseconds``): written into this
+        instance's copy of the model's ``config.pbtxt``; ``None`` keeps the built config's values.
     threads
         ONNX Runtime threads of the container (0: every core).
     """
@@ -78,24 +104,23 @@ class LocalInference:
         self,
         models_dir: Path,
         *,
-        models: tuple[str, ...] = (),
+        model: str = DEFAULT_MODEL,
         endpoint_name: str = ENDPOINT_NAME,
-        max_batch: int = 8,
-        max_wait_ms: float = 10.0,
+        max_batch: int | None = None,
+        queue_delay_us: int | None = None,
         threads: int = 0,
     ) -> None:
         from bgremove_inference.server import InferenceServer, InferenceService  # noqa: PLC0415
         from bgremove_inference.settings import ServerSettings  # noqa: PLC0415
 
+        built = cpu_repository(models_dir, model)
+        self._scratch = tempfile.TemporaryDirectory(prefix="bgremove-triton-")
+        self.repository = Path(self._scratch.name)
+        _instance_copy(built / model, self.repository / model, max_batch, queue_delay_us)
         settings = ServerSettings(
-            model_dir=models_dir,
-            host="127.0.0.1",
-            port=0,
-            models=models,
-            max_batch=max_batch,
-            max_wait_ms=max_wait_ms,
-            threads=threads,
+            repository=self.repository, default_model=model, host="127.0.0.1", port=0, threads=threads
         )
+        self.model = model
         self.endpoint_name = endpoint_name
         self.container = InferenceServer(InferenceService(settings), "127.0.0.1", 0)
         self.front = _RuntimeFront(self)
@@ -124,6 +149,7 @@ class LocalInference:
         for thread in self._threads:
             thread.join(timeout=10)
         self.container.stop()
+        self._scratch.cleanup()
 
     def __enter__(self) -> LocalInference:
         return self.start()
@@ -136,18 +162,32 @@ class LocalInference:
         return {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.url}
 
     def stats(self) -> dict[str, Any]:
-        """The container's ``GET /stats``: batch sizes formed per model."""
-        stats: dict[str, Any] = self.container.service.stats()
+        """The container's ``GET /v2/models/{model}/stats`` (Triton's statistics extension)."""
+        stats: dict[str, Any] = self.container.service.stats(self.model)["model_stats"][0]
         return stats
 
-    def batch_sizes(self, model: str) -> dict[int, int]:
-        """Batch size -> batches of that size the container ran for ``model``."""
-        batches = self.stats()["models"][model]["batches"]
-        return {int(size): count for size, count in batches.items()}
+    def batch_sizes(self) -> dict[int, int]:
+        """Batch size -> executions of that size the container ran (its ``batch_stats``)."""
+        return {entry["batch_size"]: entry["compute_infer"]["count"] for entry in self.stats()["batch_stats"]}
 
     def count_request(self) -> None:
         with self._lock:
             self.requests += 1
+
+
+def _instance_copy(built: Path, target: Path, max_batch: int | None, queue_delay_us: int | None) -> None:
+    """``target``: the built model's config with these batching values, and links to its version folders."""
+    config = (built / "config.pbtxt").read_text()
+    if max_batch is not None:
+        config = re.sub(r"(?m)^max_batch_size: \d+$", f"max_batch_size: {max_batch}", config)
+    if queue_delay_us is not None:
+        config = re.sub(
+            r"max_queue_delay_microseconds: \d+", f"max_queue_delay_microseconds: {queue_delay_us}", config
+        )
+    target.mkdir(parents=True)
+    (target / "config.pbtxt").write_text(config)
+    for version in (p for p in built.iterdir() if p.is_dir() and p.name.isdigit()):
+        os.symlink(version.resolve(), target / version.name, target_is_directory=True)
 
 
 class _RuntimeFront(ThreadingHTTPServer):

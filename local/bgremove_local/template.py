@@ -1,8 +1,8 @@
 """Read template.yaml and resolve what the local runner needs, so it never keeps a second copy of it.
 
 Only the intrinsic functions the template uses are resolved: Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Join,
-Fn::Select, Fn::Split, Fn::Equals/Not/And/Or in conditions. Physical names follow CloudFormation's habit of
-``<stack>-<LogicalId>`` when the template names none.
+Fn::Select, Fn::Split, Fn::FindInMap, Fn::Equals/Not/And/Or in conditions. Physical names follow
+CloudFormation's habit of ``<stack>-<LogicalId>`` when the template names none.
 """
 
 from __future__ import annotations
@@ -154,6 +154,12 @@ class Template:
             if key == "Fn::Split":
                 separator, text = value
                 return str(self.resolve(text)).split(separator)
+            if key == "Fn::FindInMap":
+                mapping, top, second = (self.resolve(v) for v in value)
+                try:
+                    return self.document["Mappings"][mapping][top][second]
+                except KeyError:
+                    raise TemplateError(f"no {mapping}.{top}.{second} in the template's Mappings") from None
         resolved = {k: self.resolve(v) for k, v in node.items()}
         return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 

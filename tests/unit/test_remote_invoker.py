@@ -1,4 +1,5 @@
-"""The function's SageMaker transport: what each InvokeEndpoint failure becomes, which model runs where."""
+"""The function's SageMaker transport: KServe v2 through InvokeEndpoint (the binary extension's JSON length in
+the content type, as Triton's SageMaker front reads it), what each failure becomes, which model runs where."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from botocore.stub import Stubber
 
 from bgremove import EngineSettings
 from bgremove.exceptions import InferenceUnavailableError, RemoteModelError
-from bgremove.models import CONTENT_TYPE, RemoteRegistry
+from bgremove.models import Payload, RemoteRegistry
 from processor.exceptions import SettingsError
 from processor.inference import (
     ATTEMPTS,
@@ -43,17 +44,40 @@ def client() -> Any:
     )
 
 
-def _expected(payload: bytes) -> dict[str, Any]:
-    return {"EndpointName": ENDPOINT, "Body": payload, "ContentType": CONTENT_TYPE, "Accept": CONTENT_TYPE}
+BINARY = "application/vnd.sagemaker-triton.binary+json;json-header-size="
+REQUEST = Payload(b'{"inputs":[]}' + b"\0" * 4, 13)
 
 
-def test_an_answer_is_returned_as_bytes(client: Any) -> None:
+def _expected(payload: Payload) -> dict[str, Any]:
+    return {"EndpointName": ENDPOINT, "Body": payload.body, "ContentType": f"{BINARY}{payload.json_length}"}
+
+
+def test_binary_tensors_travel_with_their_json_length_in_the_content_type(client: Any) -> None:
     with Stubber(client) as stub:
-        body = StreamingBody(io.BytesIO(b"matte"), 5)
-        stub.add_response("invoke_endpoint", {"Body": body, "ContentType": CONTENT_TYPE}, _expected(b"req"))
+        answer = b'{"outputs":[]}' + b"\1" * 8
+        body = StreamingBody(io.BytesIO(answer), len(answer))
+        stub.add_response("invoke_endpoint", {"Body": body, "ContentType": f"{BINARY}14"}, _expected(REQUEST))
         invoker = SageMakerInvoker(client, ENDPOINT)
-        assert invoker.invoke(b"req") == b"matte"
+        assert invoker.invoke(REQUEST) == Payload(answer, 14)
         assert invoker.backend == f"sagemaker:{ENDPOINT}"
+
+
+def test_json_travels_as_json(client: Any) -> None:
+    with Stubber(client) as stub:
+        body = StreamingBody(io.BytesIO(b'{"outputs":[]}'), 14)
+        expected = {"EndpointName": ENDPOINT, "Body": b"{}", "ContentType": "application/json"}
+        stub.add_response("invoke_endpoint", {"Body": body, "ContentType": "application/json"}, expected)
+        assert SageMakerInvoker(client, ENDPOINT).invoke(Payload(b"{}")) == Payload(b'{"outputs":[]}')
+
+
+def test_a_content_type_that_does_not_fit_its_body_is_a_model_error(client: Any) -> None:
+    with Stubber(client) as stub:
+        body = StreamingBody(io.BytesIO(b"{}"), 2)
+        stub.add_response(
+            "invoke_endpoint", {"Body": body, "ContentType": f"{BINARY}999"}, _expected(REQUEST)
+        )
+        with pytest.raises(RemoteModelError, match="json-header-size"):
+            SageMakerInvoker(client, ENDPOINT).invoke(REQUEST)
 
 
 @pytest.mark.parametrize(
@@ -66,8 +90,22 @@ def test_an_answer_is_returned_as_bytes(client: Any) -> None:
         ("ValidationError", 400, {}),  # endpoint missing or not InService (being created or updated)
         ("ModelError", 424, {"OriginalStatusCode": 503, "OriginalMessage": '{"code": "OVERLOADED"}'}),
         ("ModelError", 424, {"OriginalStatusCode": 504, "OriginalMessage": '{"code": "TIMEOUT"}'}),
+        (
+            "ModelError",
+            424,
+            {"OriginalStatusCode": 507, "OriginalMessage": '{"error": "CUDA out of memory"}'},
+        ),
     ],
-    ids=["throttled", "503", "500", "not-ready", "no-endpoint", "container-busy", "container-timeout"],
+    ids=[
+        "throttled",
+        "503",
+        "500",
+        "not-ready",
+        "no-endpoint",
+        "container-busy",
+        "container-timeout",
+        "gpu-oom",
+    ],
 )
 def test_transient_failures_are_unavailable(
     client: Any, code: str, status: int, fields: dict[str, Any]
@@ -77,7 +115,7 @@ def test_transient_failures_are_unavailable(
             "invoke_endpoint", service_error_code=code, http_status_code=status, modeled_fields=fields or None
         )
         with pytest.raises(InferenceUnavailableError) as caught:
-            SageMakerInvoker(client, ENDPOINT).invoke(b"req")
+            SageMakerInvoker(client, ENDPOINT).invoke(REQUEST)
     assert caught.value.code == "INFERENCE_UNAVAILABLE"
     assert ENDPOINT in caught.value.message
 
@@ -85,12 +123,20 @@ def test_transient_failures_are_unavailable(
 @pytest.mark.parametrize(
     ("code", "status", "fields", "said"),
     [
-        ("ModelError", 424, {"OriginalStatusCode": 404, "OriginalMessage": "isnet is not served"}, "isnet"),
-        ("ModelError", 424, {"OriginalStatusCode": 500, "OriginalMessage": "MODEL_FAILED"}, "MODEL_FAILED"),
-        ("ModelError", 424, {"OriginalStatusCode": 400, "OriginalMessage": "version 2"}, "version 2"),
+        ("ModelError", 424, {"OriginalStatusCode": 404, "OriginalMessage": "isnet is not found"}, "isnet"),
+        ("ModelError", 424, {"OriginalStatusCode": 500, "OriginalMessage": "internal"}, "internal"),
+        (
+            "ModelError",
+            424,
+            {
+                "OriginalStatusCode": 400,
+                "OriginalMessage": '{"error":"unexpected shape for input \'IMAGE\'"}',
+            },
+            "unexpected shape",
+        ),
         ("AccessDeniedException", 403, {}, "AccessDenied"),
     ],
-    ids=["unknown-model", "model-failed", "bad-request", "access-denied"],
+    ids=["unknown-model", "internal", "bad-request", "access-denied"],
 )
 def test_model_errors_are_permanent(
     client: Any, code: str, status: int, fields: dict[str, Any], said: str
@@ -100,7 +146,7 @@ def test_model_errors_are_permanent(
             "invoke_endpoint", service_error_code=code, http_status_code=status, modeled_fields=fields or None
         )
         with pytest.raises(RemoteModelError) as caught:
-            SageMakerInvoker(client, ENDPOINT).invoke(b"req")
+            SageMakerInvoker(client, ENDPOINT).invoke(REQUEST)
     assert caught.value.code == "REMOTE_MODEL_ERROR"
     assert said in caught.value.message
 
@@ -126,7 +172,7 @@ class _FailingClient:
 )
 def test_timeouts_and_connection_failures_are_unavailable(error: Exception) -> None:
     with pytest.raises(InferenceUnavailableError, match=type(error).__name__):
-        SageMakerInvoker(_FailingClient(error), ENDPOINT).invoke(b"req")
+        SageMakerInvoker(_FailingClient(error), ENDPOINT).invoke(REQUEST)
 
 
 def test_the_client_has_short_timeouts_and_one_retry() -> None:

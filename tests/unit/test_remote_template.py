@@ -64,12 +64,16 @@ def test_an_existing_endpoint_is_granted_by_its_arn_only() -> None:
     assert variables["INFERENCE_FALLBACK"] == "on"
 
 
-def test_create_builds_the_endpoint_with_autoscaling_and_alarms() -> None:
-    template = _template(
-        GpuEndpoint="create",
-        GpuImageUri=f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/bgremove-inference:abc123",
-        GpuModelDataUrl="s3://my-models/bgremove/model.tar.gz",
-    )
+TRITON_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/sagemaker-tritonserver:24.09-py3"
+
+
+def _pull_statement(template: Template) -> dict[str, Any]:
+    role = template.properties("GpuModelRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    return next(s for s in role if s["Sid"] == "PullImage")
+
+
+def test_create_runs_aws_triton_image_on_the_model_repository_with_autoscaling_and_alarms() -> None:
+    template = _template(GpuEndpoint="create", GpuModelDataUrl="s3://my-models/bgremove/model.tar.gz")
     resources = _gpu_resources(template)
     assert len(resources) == len(GPU_TYPES)
     # the grant names the created endpoint (its Ref is its ARN), nothing wider
@@ -80,9 +84,16 @@ def test_create_builds_the_endpoint_with_autoscaling_and_alarms() -> None:
     assert template.resources["GpuEndpointResource"]["Type"] == "AWS::SageMaker::Endpoint"
 
     model = template.properties("GpuModel")
-    assert model["PrimaryContainer"]["Image"].endswith("bgremove-inference:abc123")
-    assert model["PrimaryContainer"]["Environment"]["INFERENCE_DEVICE"] == "cuda"
+    container = model["PrimaryContainer"]
+    assert container["Image"] == TRITON_IMAGE, "AWS's Triton image for the region: nothing to build"
+    assert container["ModelDataUrl"] == "s3://my-models/bgremove/model.tar.gz"
+    assert (
+        container["Environment"]["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] == template.parameters["DefaultModel"]
+    )
     assert model["EnableNetworkIsolation"] is True
+    assert _pull_statement(template)["Resource"] == (
+        f"arn:aws:ecr:{REGION}:763104351884:repository/sagemaker-tritonserver"
+    )
     role = template.properties("GpuModelRole")["Policies"][0]["PolicyDocument"]["Statement"]
     read = next(s for s in role if s["Sid"] == "ReadModelData")
     assert read["Resource"] == "arn:aws:s3:::my-models/bgremove/model.tar.gz"
@@ -102,6 +113,25 @@ def test_create_builds_the_endpoint_with_autoscaling_and_alarms() -> None:
         a.get("MetricName") or a["Metrics"][0]["MetricStat"]["Metric"]["MetricName"] for a in alarms.values()
     }
     assert metrics == {"Invocation5XXErrors", "ModelLatency"}
+
+
+def test_the_default_model_names_the_repository_model_to_serve() -> None:
+    template = _template(GpuEndpoint="create", GpuModelDataUrl="s3://b/k.tar.gz", DefaultModel="u2netp")
+    environment = template.properties("GpuModel")["PrimaryContainer"]["Environment"]
+    assert environment["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] == "u2netp"
+
+
+def test_your_own_image_replaces_aws_triton_image() -> None:
+    own = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/my-triton:25.01@sha256:{'a' * 64}"
+    template = _template(GpuEndpoint="create", GpuImageUri=own, GpuModelDataUrl="s3://b/k.tar.gz")
+    assert template.properties("GpuModel")["PrimaryContainer"]["Image"] == own
+    assert _pull_statement(template)["Resource"] == f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/*"
+
+
+def test_every_mapped_region_has_a_registry_account() -> None:
+    mapping = _template().document["Mappings"]["TritonImage"]
+    assert {"us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "cn-north-1"} <= set(mapping)
+    assert all(len(entry["Registry"]) == 12 and entry["Registry"].isdigit() for entry in mapping.values())
 
 
 @pytest.mark.parametrize("value", ["none", "create", "existing"])

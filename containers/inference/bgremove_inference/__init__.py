@@ -1,4 +1,4 @@
-"""The GPU inference server behind a SageMaker real-time endpoint: bgremove's models over the wire format.
+"""A stand-in for Triton on SageMaker (KServe v2, dynamic batching, ONNX Runtime on CPU), for local runs.
 
-See ``containers/inference/README.md`` for the contract, the settings and how to build the image.
+See ``containers/inference/README.md``: what it serves, how it matches Triton, why it is not Triton itself.
 """

@@ -1,4 +1,4 @@
-"""``python -m bgremove_inference [serve]``: SageMaker starts the container with ``serve``."""
+"""``python -m bgremove_inference [serve]``: the Triton stand-in on a model repository (README.md here)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import sys
 
 from bgremove import BgRemoveError
+from bgremove_inference.repository import ModelLoadError
 from bgremove_inference.server import InferenceServer, InferenceService
 from bgremove_inference.settings import ServerSettings
 
@@ -22,11 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     except BgRemoveError as error:
         print(f"cannot start: {error.code}: {error.message}", file=sys.stderr)
         return 1
-    if not service.ready:
-        print(f"cannot start: no model file in {settings.model_dir}", file=sys.stderr)
+    except ModelLoadError as error:
+        print(f"cannot start: {error}", file=sys.stderr)
         return 1
     server = InferenceServer(service, settings.host, settings.port)
-    logging.getLogger(__name__).info("serving %s on %s", sorted(service.models), server.url)
+    logging.getLogger(__name__).info("serving %s on %s", service.default_model, server.url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,16 +1,20 @@
 """Inference on SageMaker endpoints: the boto3 transport behind the engine's :class:`bgremove.models.Invoker`,
 and which model runs where.
 
-The engine knows nothing of AWS: :class:`bgremove.models.RemoteSegmenter` sends the wire format (see
-:mod:`bgremove.models._remote`) through an invoker and maps nothing itself. This module is that invoker for
-``sagemaker-runtime`` ``InvokeEndpoint``, and the only place that decides what a failure of it means:
+The engine knows nothing of AWS: :class:`bgremove.models.RemoteSegmenter` sends KServe v2 requests (see
+:mod:`bgremove.models._kserve`) through an invoker and maps nothing itself. This module is that invoker for
+``sagemaker-runtime`` ``InvokeEndpoint`` to Triton's SageMaker front (the binary tensor extension's JSON
+length travels in the content type, :func:`bgremove.models._kserve.sagemaker_content_type`), and the only
+place that decides what a failure of it means:
 
 - ``InferenceUnavailableError`` (``INFERENCE_UNAVAILABLE``; retried, then dead-lettered, or the local
   fallback when enabled): throttling, SageMaker 5xx, an endpoint that is missing or not in service, the
-  container answering 429, 502, 503 or 504, connect and read timeouts, refused or closed connections.
+  container answering 429, 502, 503, 504 or 507 (Triton: out of GPU memory), connect and read timeouts,
+  refused or closed connections.
 - ``RemoteModelError`` (``REMOTE_MODEL_ERROR``; retried, then dead-lettered, never the fallback): the
-  container answering 400, 404 or 500 (a bad request, an unknown model, a failed model), a response in
-  another wire format, and SageMaker refusing the call itself (access denied, payload too large).
+  container answering 400, 404 or 500 (Triton answers 400 ``{"error": ...}`` to a request that does not fit
+  the model, and to a model that failed on it), a response that is not the model's matte, and SageMaker
+  refusing the call itself (access denied, payload too large).
 
 botocore retries throttling and 5xx once within the call (standard mode, :data:`ATTEMPTS`); SQS does the
 rest, so one record never holds the function for long.
@@ -27,7 +31,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from bgremove import EngineSettings
 from bgremove.exceptions import InferenceUnavailableError, RemoteModelError
-from bgremove.models import CONTENT_TYPE, Invoker, ModelFetcher, ModelRegistry, RemoteRegistry, SessionConfig
+from bgremove.models import Invoker, ModelFetcher, ModelRegistry, Payload, RemoteRegistry, SessionConfig
+from bgremove.models._kserve import ProtocolError, from_sagemaker, sagemaker_content_type
 from processor.settings import LOCAL_INFERENCE, InferenceSettings
 
 CONNECT_TIMEOUT_SECONDS = 2
@@ -49,8 +54,9 @@ _UNAVAILABLE_CODES = frozenset(
         "ValidationError",
     }
 )
-# What the container itself answers when it is overloaded or restarting (see containers/inference/README.md).
-_CONTAINER_BUSY_STATUSES = frozenset({429, 502, 503, 504})
+# What the container itself answers when it is overloaded, restarting or out of GPU memory (Triton's SageMaker
+# front answers 507 to an out-of-memory error; see containers/inference/README.md).
+_CONTAINER_BUSY_STATUSES = frozenset({429, 502, 503, 504, 507})
 
 
 class SageMakerInvoker:
@@ -72,19 +78,20 @@ class SageMakerInvoker:
     def backend(self) -> str:
         return f"sagemaker:{self._endpoint}"
 
-    def invoke(self, payload: bytes) -> bytes:
-        """The endpoint's answer to ``payload``.
+    def invoke(self, request: Payload) -> Payload:
+        """The endpoint's answer to ``request``.
 
         Raises
         ------
         InferenceUnavailableError
             SageMaker or the container could not answer now (see the module's table).
         RemoteModelError
-            The container refused the request or failed running the model.
+            The container refused the request or failed running the model, or its answer's content type
+            does not describe its body.
         """
         try:
             response = self._client.invoke_endpoint(
-                EndpointName=self._endpoint, Body=payload, ContentType=CONTENT_TYPE, Accept=CONTENT_TYPE
+                EndpointName=self._endpoint, Body=request.body, ContentType=sagemaker_content_type(request)
             )
             body: bytes = response["Body"].read()
         except ClientError as error:
@@ -93,7 +100,10 @@ class SageMakerInvoker:
             raise InferenceUnavailableError(f"{self.backend}: {type(error).__name__}: {error}") from None
         except BotoCoreError as error:  # anything else on the way (e.g. a response that does not parse)
             raise InferenceUnavailableError(f"{self.backend}: {type(error).__name__}: {error}") from None
-        return body
+        try:
+            return from_sagemaker(body, response.get("ContentType"))
+        except ProtocolError as error:
+            raise RemoteModelError(f"{self.backend}: {error}") from None
 
     def _classify(self, error: ClientError) -> InferenceUnavailableError | RemoteModelError:
         response: Mapping[str, Any] = error.response

@@ -117,9 +117,9 @@ class ModelLoadError(ModelError):
 class RemoteModelError(ModelError):
     """The remote inference endpoint answered that it cannot run the model on this input.
 
-    The endpoint lacks the model, its model takes another input size, it failed running it, or it
-    speaks another wire-format version: a deployment fault that retrying on the same endpoint does not
-    fix (the message carries the endpoint's words). Not a candidate for the local fallback.
+    The endpoint serves another model or one that takes another input, it failed running it, or its
+    answer is not the model's matte: a deployment fault that retrying on the same endpoint does not fix
+    (the message carries the endpoint's words). Not a candidate for the local fallback.
     """
 
     code = "REMOTE_MODEL_ERROR"

@@ -4,8 +4,9 @@ The engine depends only on the two protocols, :class:`Segmenter` and :class:`Seg
 :class:`ModelRegistry` and :class:`OnnxSegmenter` are the local ONNX Runtime implementation of them.
 """
 
+from bgremove.models._kserve import Payload
 from bgremove.models._registry import ModelFetcher, ModelRegistry, SegmenterRegistry
-from bgremove.models._remote import CONTENT_TYPE, Invoker, RemoteRegistry, RemoteSegmenter
+from bgremove.models._remote import Invoker, RemoteRegistry, RemoteSegmenter
 from bgremove.models._segmenter import (
     Inference,
     OnnxSegmenter,
@@ -18,7 +19,6 @@ from bgremove.models._spec import BUILTIN_MODELS, DEFAULT_MODEL, ISNET, U2NET, U
 
 __all__ = [
     "BUILTIN_MODELS",
-    "CONTENT_TYPE",
     "DEFAULT_MODEL",
     "ISNET",
     "U2NET",
@@ -30,6 +30,7 @@ __all__ = [
     "ModelRegistry",
     "ModelSpec",
     "OnnxSegmenter",
+    "Payload",
     "RemoteRegistry",
     "RemoteSegmenter",
     "Segmenter",
