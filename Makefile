@@ -35,6 +35,7 @@ help:
 	@echo "make bench-jobs [JOBS_BENCH_ARGS=...] - async dialects vs the S3 path, and a burst of jobs (bench/run_jobs.py)"
 	@echo "make bench-remote - the GPU offload on the Triton stand-in: hop cost, JSON vs binary, batching (CPU)"
 	@echo "make bench-memory - peak memory of the worst valid inputs and options (MemorySize, docs/decisions/0006)"
+	@echo "make capacity [CAPACITY_ARGS=...] - capacity model: time, concurrency, cost, bottleneck of a load (docs/capacity.md)"
 
 $(STAMP): pyproject.toml
 	@test -n "$(BOOT_PYTHON)" || { echo "need python3.12 or python3 >= 3.11" >&2; exit 1; }
@@ -277,3 +278,9 @@ bench-remote: setup
 .PHONY: bench-memory
 bench-memory: setup
 	$(BENCH_NONET) $(PY) bench/run_memory.py
+
+# Capacity model of the S3 pipeline (docs/capacity.md): time, concurrency, cost and the binding limit of a load.
+# CAPACITY_ARGS="--images 500000 --hours 4 --megapixels 12"; defaults from template.yaml's parameters.
+.PHONY: capacity
+capacity: $(STAMP)
+	PYTHONPATH=local $(PY) bench/capacity.py $(CAPACITY_ARGS)

@@ -10,15 +10,18 @@ is a 404); unexpected ones are logged with their stack and answered 500.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api import page
+from api import observability, page
 from api.dialects import apiframe, common, pixian, removebg, replicate
 from api.dialects import openai as openai_style
 from api.dialects.common import Failure
@@ -29,6 +32,8 @@ SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-api")
 DOCS_PATH = "/docs"
 
 logger = Logger(service=SERVICE_NAME)
+observability.route_package_logs(logger)
+tracer = observability.tracer
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(pixian.router)
@@ -61,6 +66,23 @@ def _error_response(path: str, failure: Failure) -> Response[str]:
     if path.startswith(apiframe.PATH_PREFIX):
         return apiframe.error_response(failure)
     return removebg.error_response(failure) if _is_removebg(path) else pixian.error_response(failure)
+
+
+def _dialect(path: str) -> str:
+    """The metrics' and traces' name for the dialect of ``path`` (a bounded set)."""
+    if path.rstrip("/") == page.PATH or path == page.PAGE_PATH:
+        return "page"
+    if path.startswith(DOCS_PATH):
+        return "docs"
+    if path in openai_style.PATHS:
+        return "openai"
+    if path.startswith(replicate.PATH_PREFIXES):
+        return "replicate"
+    if path.startswith(apiframe.PATH_PREFIX):
+        return "apiframe"
+    if _is_removebg(path):
+        return "removebg"
+    return "pixian" if path == pixian.PATH else "other"
 
 
 def _url_field(path: str) -> str:
@@ -109,9 +131,19 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 """On every answer: a browser never guesses a type (a stored upload, an error body) and runs it."""
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # responses are images
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    began = time.perf_counter()
     path = str(event.get("path") or "")
+    dialect = _dialect(path)
+    observability.annotate(dialect=dialect)
+    result = _answer(event, context, path)
+    _record_request(dialect, result.get("statusCode"), (time.perf_counter() - began) * 1000)
+    return result
+
+
+def _answer(event: dict[str, Any], context: LambdaContext, path: str) -> dict[str, Any]:
     try:
         common.check_body_size(event.get("body"), _url_field(path))
     except RequestTooLargeError as error:
@@ -121,6 +153,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for name, value in SECURITY_HEADERS.items():
         headers[name] = [value]
     return result
+
+
+def _record_request(dialect: str, status: object, elapsed_ms: float) -> None:
+    """``ApiRequests`` by dialect and status class, ``ApiLatencyMs`` by dialect (docs/operations.md)."""
+    status_class = f"{status // 100}xx" if isinstance(status, int) and 100 <= status < 600 else "5xx"
+    observability.count(observability.API_REQUESTS, Dialect=dialect, StatusClass=status_class)
+    observability.emit(
+        {observability.API_LATENCY: (MetricUnit.Milliseconds, round(elapsed_ms, 3))}, {"Dialect": dialect}
+    )
 
 
 def _proxy_result(response: Response[str]) -> dict[str, Any]:

@@ -26,10 +26,12 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from api import observability
 from api.fetch import UrlFetcher
 from api.jobs import JobsSettings, JobStore
 from api.runtime import AWS_CONFIG, S3_CONFIG
@@ -48,6 +50,8 @@ from api.webhooks import (
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-webhooks")
 
 logger = Logger(service=SERVICE_NAME)
+observability.route_package_logs(logger)
+tracer = observability.tracer
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -115,8 +119,40 @@ class ConcurrentBatchProcessor(BatchProcessor):
             return list(pool.map(self._process_record, self.records))
 
 
+_OUTCOME_METRICS = {
+    "delivered": (observability.WEBHOOK_TRIES, observability.WEBHOOK_DELIVERED),
+    "retrying": (
+        observability.WEBHOOK_TRIES,
+        observability.WEBHOOK_FAILED_TRIES,
+        observability.WEBHOOK_RETRIES,
+    ),
+    "failed": (
+        observability.WEBHOOK_TRIES,
+        observability.WEBHOOK_FAILED_TRIES,
+        observability.WEBHOOK_DEAD_LETTERED,
+    ),
+}
+"""The counts each outcome of :meth:`~api.webhooks.WebhookDeliverer.deliver` adds (``skipped``: none)."""
+
+
+def _record_outcome(outcome: str) -> None:
+    names = _OUTCOME_METRICS.get(outcome)
+    if names:
+        observability.emit({name: (MetricUnit.Count, 1) for name in names})
+
+
 def _record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
     message = DeliveryMessage.from_json(record.body)
+    # The records of a batch run on threads: the job id goes on this thread's lines only.
+    logger.thread_safe_append_keys(correlation_id=message.job_id)
+    try:
+        with observability.traced("## webhook try", job_id=message.job_id, event=message.event):
+            return _try(message, lambda_context)
+    finally:
+        logger.thread_safe_remove_keys(["correlation_id"])
+
+
+def _try(message: DeliveryMessage, lambda_context: LambdaContext | None) -> str:
     deadline = None
     if lambda_context is not None:
         deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000
@@ -142,10 +178,12 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext | None = No
             "outcome": outcome,
         },
     )
+    _record_outcome(outcome)
     return outcome
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     get_processor()  # built here, once, before the threads share it
     return dict(

@@ -36,10 +36,12 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from api import observability
 from api.exceptions import JobNotFoundError, SettingsError
 from api.jobs import (
     CLIENT_ERROR_CODES,
@@ -57,6 +59,8 @@ from api.webhooks import DeliveryMessage, Env, terminal_event, webhook_id
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-jobs")
 
 logger = Logger(service=SERVICE_NAME)
+observability.route_package_logs(logger)
+tracer = observability.tracer
 
 _EVENT_STATUS = {"COMPLETED": JobStatus.COMPLETED, "FAILED": JobStatus.FAILED}
 _SCHEDULED_EVENT = "Scheduled Event"
@@ -133,6 +137,8 @@ class JobEvents:
             return "ignored"
         if not job.status.terminal:  # its deadline passed between the read and the update
             return self._time_out(job)
+        if changed:
+            _record_terminal(job)
         pending = self._queue_pending(job)
         logger.info(
             "job event applied",
@@ -193,6 +199,21 @@ class JobEvents:
         return pending
 
 
+def _record_terminal(job: Job) -> None:
+    """``JobsCompleted`` or ``JobsFailed`` by code, and ``JobDurationMs`` from submit to the end."""
+    if job.status is JobStatus.COMPLETED:
+        observability.count(observability.JOBS_COMPLETED)
+    else:
+        observability.count(observability.JOBS_FAILED, ErrorCode=job.error_code or "UNKNOWN")
+    try:
+        created = datetime.fromisoformat(job.created_at.replace("Z", "+00:00"))
+        ended = datetime.fromisoformat(str(job.completed_at).replace("Z", "+00:00"))
+    except ValueError:
+        return
+    elapsed_ms = max(0.0, (ended - created).total_seconds() * 1000)
+    observability.emit({observability.JOB_DURATION: (MetricUnit.Milliseconds, round(elapsed_ms, 3))})
+
+
 def _as_status(job: Job, status: JobStatus) -> Job:
     return replace(job, status=status)
 
@@ -238,13 +259,18 @@ def _record_handler(record: SQSRecord) -> str:
         event = json.loads(event["Message"])  # an SNS envelope (raw delivery off)
     if not isinstance(event, dict):
         return "ignored"
-    return get_processor().apply(event)
+    job_id = job_id_from_input_key(str((event.get("input") or {}).get("key") or ""))
+    logger.set_correlation_id(job_id or record.message_id)
+    with observability.traced("## job event", job_id=job_id or ""):
+        return get_processor().apply(event)
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS batches of completion events, or the schedule's event (EventBridge): the deadline sweep."""
     if event.get("detail-type") == _SCHEDULED_EVENT and "Records" not in event:
+        logger.set_correlation_id(str(event.get("id") or getattr(context, "aws_request_id", "")))
         return get_processor().sweep(context.get_remaining_time_in_millis)
     return dict(
         process_partial_response(

@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from api import observability
 from api.dialects.exceptions import BadRequestError
 from api.exceptions import (
     IdempotencyKeyInvalidError,
@@ -578,6 +579,9 @@ class JobStore:
         )
         if updated is None:
             raise JobNotFoundError(f"no job {job.job_id[:64]!r}")
+        if changed:  # by the sweep, a late event or a read: counted once, wherever it happened
+            observability.count(observability.JOBS_TIMED_OUT)
+            observability.count(observability.JOBS_FAILED, ErrorCode=JOB_TIMED_OUT)
         return updated, changed
 
     def overdue(self, now: str | None = None) -> builtins.list[str]:
@@ -992,6 +996,8 @@ class JobSubmitter:
         except (ClientError, BotoCoreError) as error:
             self.store.delete(job)
             raise ServiceUnavailableError("storing the input failed; retry shortly") from error
+        observability.count(observability.JOBS_SUBMITTED, Dialect=dialect)
+        observability.annotate(job_id=job.job_id)
         return job, True
 
 

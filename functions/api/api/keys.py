@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from api import observability
 from api.exceptions import (
     DisabledKeyError,
     InvalidKeyError,
@@ -299,6 +300,7 @@ class ApiKeyStore:
             DynamoDB is throttled or unreachable.
         """
         if presented is None or not presented.strip():
+            observability.count(observability.AUTH_REFUSED, Reason="missing")
             raise MissingKeyError("no API key given")
         presented = presented.strip()
         match = _KEY_PATTERN.fullmatch(presented) if len(presented) <= _MAX_PRESENTED_CHARS else None
@@ -307,10 +309,13 @@ class ApiKeyStore:
         # Hash and compare even for a malformed or unknown key: every rejection costs the same.
         matches = hmac.compare_digest(hash_key(presented), stored)
         if item is None or not matches:
+            observability.count(observability.AUTH_REFUSED, Reason="invalid")
             raise InvalidKeyError("invalid API key")
         record = ApiKey.from_item(item)
         if record.disabled:
+            observability.count(observability.AUTH_REFUSED, Reason="disabled")
             raise DisabledKeyError(f"API key {record.key_id} is disabled")
+        observability.annotate(key_id=record.key_id)
         return record
 
     # --- table access ---------------------------------------------------------------------------------------

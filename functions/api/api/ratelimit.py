@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from api import observability
 from api.exceptions import RateLimitedError
 from api.keys import ApiKey, dynamodb_errors
 
@@ -196,6 +197,7 @@ class RateLimiter:
             if _code(error) != _CONDITION_FAILED:
                 raise
             state = RateState(limit=key.rate_per_second, remaining=0, reset_epoch_s=reset)
+            observability.count(observability.RATE_LIMITED, Reason="rate")
             raise RateLimitedError(max(1, math.ceil(reset - now)), state, "rate") from None
         count = int(response["Attributes"]["count"]["N"])
         return RateState(
@@ -252,6 +254,7 @@ class RateLimiter:
             return slot, holder
         # Reported as the window will be once this refused request is taken off it (acquire does that).
         after = RateState(state.limit, min(state.limit, state.remaining + 1), state.reset_epoch_s)
+        observability.count(observability.RATE_LIMITED, Reason="in_flight")
         raise RateLimitedError(1, after, "in_flight")
 
     def _release(self, key_id: str, slot: str, holder: str) -> None:

@@ -41,7 +41,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from bgremove import Engine, EngineSettings
-from processor import completion, inference, sources
+from processor import completion, inference, metric_names, sources
 from processor.budget import TimeBudget
 from processor.exceptions import UnrecognisedEventError
 from processor.service import ImageProcessor, Skipped, SkipReason, s3_model_fetcher
@@ -185,7 +185,7 @@ def _acknowledge_unrecognised(record: SQSRecord, error: UnrecognisedEventError) 
             "body": record.body[:_LOGGED_BODY_CHARS] if isinstance(record.body, str) else None,
         },
     )
-    metrics.add_metric(name="UnrecognisedMessage", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=metric_names.UNRECOGNISED_MESSAGE, unit=MetricUnit.Count, value=1)
 
 
 def _batch_result(
@@ -215,7 +215,7 @@ def _process_all(processor: ImageProcessor, refs: Iterable[ObjectRef]) -> None:
             processor.process(ref)
         except Exception as error:  # keep going, re-raise once the others are done
             logger.exception("object failed; will be retried", extra={"bucket": ref.bucket, "key": ref.key})
-            metrics.add_metric(name="RetryableFailure", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=metric_names.RETRYABLE_FAILURE, unit=MetricUnit.Count, value=1)
             failures.append(error)
     if failures:
         raise failures[0]

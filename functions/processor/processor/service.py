@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
@@ -48,6 +48,7 @@ from bgremove import (
 )
 from bgremove.exceptions import BackgroundNotFoundError, InvalidOptionError
 from processor import completion, metadata
+from processor import metric_names as names
 from processor.exceptions import SourceNotFoundError, SupersededError
 from processor.settings import SERVICE_NAME, ProcessorSettings
 from processor.sources import ObjectRef
@@ -230,7 +231,7 @@ class ImageProcessor:
             the caller reports the item as failed so the event source delivers it again.
         """
         if ref.bucket not in self._settings.input_buckets:
-            return self._skip(ref, SkipReason.FOREIGN_BUCKET, "ForeignBucket")
+            return self._skip(ref, SkipReason.FOREIGN_BUCKET, names.FOREIGN_BUCKET)
         if ref.etag is None:
             ref = self._looked_up(ref)  # S3 Batch Operations tasks name no ETag nor size: look them up
         if ref.is_folder_marker:
@@ -362,7 +363,10 @@ class ImageProcessor:
         return event
 
     def _announce_replayed(self, event: dict[str, Any]) -> dict[str, Any]:
-        # No metrics: the attempt that wrote the output recorded them before its publish failed.
+        # Only Replayed: the attempt that wrote the output recorded the rest before its publish failed.
+        if self._metrics is not None:
+            with _best_effort():
+                self._metrics.add_metric(name=names.REPLAYED, unit=MetricUnit.Count, value=1)
         key = event["output"]["key"]
         logger.info("output already written by an earlier attempt; announcing it", extra={"key": key})
         return self._publish(event)
@@ -557,29 +561,53 @@ class ImageProcessor:
         if self._metrics is None:
             return
         width, height = report.input_size
+        megapixels = width * height / 1e6
         with _best_effort():
-            self._metrics.add_metric(name="Processed", unit=MetricUnit.Count, value=1)
+            self._metrics.add_metric(name=names.PROCESSED, unit=MetricUnit.Count, value=1)
             if report.fallback:
-                self._metrics.add_metric(name="InferenceFallback", unit=MetricUnit.Count, value=1)
+                self._metrics.add_metric(name=names.INFERENCE_FALLBACK, unit=MetricUnit.Count, value=1)
             inference_ms = report.timings_ms.get("inference", 0)
-            self._metrics.add_metric(name="InferenceMs", unit=MetricUnit.Milliseconds, value=inference_ms)
-            self._metrics.add_metric(name="EndToEndMs", unit=MetricUnit.Milliseconds, value=end_to_end_ms)
             self._metrics.add_metric(
-                name="InputMegapixels", unit=MetricUnit.Count, value=width * height / 1e6
+                name=names.INFERENCE_MS, unit=MetricUnit.Milliseconds, value=inference_ms
             )
+            self._metrics.add_metric(
+                name=names.END_TO_END_MS, unit=MetricUnit.Milliseconds, value=end_to_end_ms
+            )
+            self._metrics.add_metric(name=names.INPUT_MEGAPIXELS, unit=MetricUnit.Count, value=megapixels)
+        with _best_effort():
+            self._record_stages(report, end_to_end_ms, megapixels)
+
+    def _record_stages(self, report: Report, end_to_end_ms: float, megapixels: float) -> None:
+        """Per-stage times by Model and SizeBand: their own EMF line (other dimensions than the batch's)."""
+        if self._metrics is None or is_metrics_disabled():
+            return
+        stages = EphemeralMetrics(namespace=self._metrics.namespace, service="")  # Model, SizeBand only
+        stages.add_dimension(name="Model", value=report.model)
+        stages.add_dimension(name="SizeBand", value=names.size_band(megapixels))
+        timings = report.timings_ms
+        for name, value in (
+            (names.DECODE_MS, timings.get("decode", 0)),
+            (names.INFERENCE_MS, timings.get("inference", 0)),
+            (names.ENCODE_MS, timings.get("encode", 0)),
+            (names.END_TO_END_MS, end_to_end_ms),
+        ):
+            stages.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
+        stages.flush_metrics()
 
     def _record_failure(self, error: BgRemoveError) -> None:
         if self._metrics is None:
             return
         with _best_effort():
-            self._metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+            self._metrics.add_metric(name=names.FAILED, unit=MetricUnit.Count, value=1)
+            if isinstance(error, SupersededError):
+                self._metrics.add_metric(name=names.SUPERSEDED, unit=MetricUnit.Count, value=1)
             if is_metrics_disabled():
                 return
             # Per-code counts need their own dimension, so they go out as a separate EMF blob. It names the
             # namespace itself: single_metric would otherwise read POWERTOOLS_METRICS_NAMESPACE, which the
             # handler treats as optional, and raise where it is unset.
             with single_metric(
-                name="FailedByCode", unit=MetricUnit.Count, value=1, namespace=self._metrics.namespace
+                name=names.FAILED_BY_CODE, unit=MetricUnit.Count, value=1, namespace=self._metrics.namespace
             ) as by_code:
                 by_code.add_dimension(name="ErrorCode", value=error.code)
 
