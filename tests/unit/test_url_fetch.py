@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from cryptography import x509
@@ -358,6 +358,12 @@ def test_redirect_to_a_refused_address_refused(server: Server, target: str, stat
     with pytest.raises(UrlNotAllowedError):
         fetcher().fetch(f"{server.base}/to?status={status}&url={target}")
     assert len(server.seen.requests) == 1
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "//[", "http://[zz]/"])
+def test_a_redirect_to_a_malformed_url_is_invalid(server: Server, location: str) -> None:
+    with pytest.raises(UrlInvalidError, match="redirected"):
+        fetcher().fetch(f"{server.base}/to?url={quote(location)}")
 
 
 def test_redirect_to_a_name_resolving_to_a_refused_address_refused(server: Server) -> None:

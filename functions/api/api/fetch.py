@@ -266,7 +266,12 @@ class UrlFetcher:
             if status in REDIRECT_STATUSES:
                 if not location:
                     raise UrlFetchFailedError(f"{target.host} answered HTTP {status} without a Location")
-                current = urljoin(current, location)
+                try:
+                    current = urljoin(current, location)
+                except ValueError as error:  # "http://[::1" and the like: the next hop's URL is malformed
+                    raise UrlInvalidError(
+                        f"{target.host} redirected to a URL that is not valid: {_shown(error)}"
+                    ) from None
                 continue
             if not 200 <= status < 300:
                 raise UrlFetchFailedError(f"{target.host} answered HTTP {status}")

@@ -3,8 +3,9 @@
 powertools 3.37's multipart reader turns a missing boundary, a non-UTF-8 text part or a binary part
 without ``filename=`` into an unhandled ``ValueError`` (a 500), and reads only quoted ``name="..."``
 first in ``Content-Disposition``, so parts sent by .NET (``name=image; filename=x.jpeg; filename*=...``)
-are silently dropped. Here the stdlib ``email`` header parser (``policy=HTTP``) reads each part's headers in
-every RFC 7578 spelling, and anything that cannot be read is a :class:`BadRequestError` (the dialect's 400).
+are silently dropped. Here the stdlib ``email`` header parser (its classic ``compat32`` policy) reads each
+part's headers in every RFC 7578 spelling, and anything that cannot be read is a :class:`BadRequestError`
+(the dialect's 400).
 
 A part is a file (:class:`UploadFile`) when it names a file, declares a non-text content type, or is not
 UTF-8; otherwise it is text.
@@ -25,8 +26,8 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from email.message import Message
-from email.parser import BytesHeaderParser
-from email.policy import HTTP
+from email.parser import HeaderParser
+from email.policy import compat32
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -174,7 +175,7 @@ def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
     # cost grows with a header's parameters, so the caps are checked on the raw bytes first.
     _check_header(content_type.encode("utf-8", "replace"), "the request's Content-Type")
     with _unreadable_header("the request's Content-Type"):
-        header = _HEADERS.parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode("utf-8", "replace"))
+        header = _HEADERS.parsestr(f"Content-Type: {content_type}\r\n\r\n")
         boundary = header.get_boundary()
     if not boundary:
         raise BadRequestError("the multipart body has no boundary in its Content-Type header")
@@ -193,7 +194,7 @@ def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
             head, blank, content = b"", b"\r\n", part[2:]
         _check_header(head, "a multipart part's header")
         with _unreadable_header("a multipart part's header"):
-            headers = _HEADERS.parsebytes(head + b"\r\n\r\n")
+            headers = _HEADERS.parsestr(head.decode("utf-8", "replace") + "\r\n\r\n")  # UTF-8 file names
             name = headers.get_param("name", header="content-disposition")
             if not newline or not blank or _padding.strip() or not isinstance(name, str):
                 raise BadRequestError("a part of the multipart body has no Content-Disposition name")
@@ -201,7 +202,10 @@ def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
     return values
 
 
-_HEADERS = BytesHeaderParser(policy=HTTP)
+_HEADERS = HeaderParser(policy=compat32)
+"""The classic (``compat32``) header parser: it reads every spelling RFC 7578 allows (quoted or not, RFC 2231
+``filename*``, any parameter order) in linear time. The ``HTTP`` policy's parser took seconds on 8 KB of
+``"`` or `` <`` (quadratic), and raised on ``name*`` without a value or deeply nested comments."""
 
 _TEXT_CHARSETS = frozenset(
     {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252"}

@@ -242,10 +242,11 @@ def page() -> Response[str]:
 
 # ----------------------------------------------------------------------------------------------- the call
 def parse_options(values: Mapping[str, Any]) -> Options:
-    """The option fields as :class:`Options` (an uploaded background image is named by its filename)."""
+    """The option fields as :class:`Options` (an uploaded background image is named by its field)."""
     raw = {row.name: values[row.name] for row in OPTION_FIELDS if row.name in values}
     if isinstance(raw.get(BACKGROUND_FIELD), UploadFile):
-        raw[BACKGROUND_FIELD] = raw[BACKGROUND_FIELD].filename or BACKGROUND_FIELD
+        # A fixed name, not the file's: a file named "null" or "none" would read as no background.
+        raw[BACKGROUND_FIELD] = BACKGROUND_FIELD
     return Options.parse(raw)
 
 

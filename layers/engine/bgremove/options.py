@@ -45,6 +45,9 @@ from bgremove.limits import (
 from bgremove.models._spec import BUILTIN_MODELS
 
 JPEG_QUALITY_DEFAULT = 75
+MAX_KEY_CHARS = 64
+"""Longest option name accepted, blanks around it included."""
+
 # Long enough for any real value, short enough that no regex or int() conversion can be made to crawl.
 MAX_VALUE_CHARS = 200
 
@@ -684,6 +687,9 @@ class OptionField:
 
     def read(self, option: str, raw: object) -> Any:
         """A value from text or JSON; ``None`` and blank text (and ``none``/``null``) mean the default."""
+        if isinstance(raw, str) and len(raw) > MAX_VALUE_CHARS and not raw.strip():
+            # Blank means the default, but not at any length: the raw text is kept (metadata, job records).
+            raise InvalidOptionError(option, f"is {len(raw):,} blank characters; at most {MAX_VALUE_CHARS}")
         if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "none", "null"}):
             return self.default
         return self.kind.check(option, self.kind.read(option, raw))
@@ -872,6 +878,8 @@ class Options:
         values: dict[str, Any] = {}
         spelled: dict[str, str] = {}
         for key, value in raw.items():
+            if len(key) > MAX_KEY_CHARS:  # no option's name, however spelled, is this long
+                raise InvalidOptionError(f"{key.strip()[:40]}...", "is not a known option")
             if lookup is None:
                 option = key.strip().lower().replace("-", "_")
                 target = option

@@ -99,10 +99,13 @@ def image_from_reference(
 
 
 def shown_reference(reference: object) -> object:
-    """An image reference as answers repeat it: URLs as given, ``data:`` URIs shortened (they can be MBs)."""
+    """An image reference as answers repeat it (and job records keep it): short URLs as given; ``data:`` URIs
+    (they can be MBs) as their header and length, any other long text cut to its first 2 KB."""
     if isinstance(reference, str) and len(reference) > _MAX_SHOWN_INPUT_CHARS:
-        head, _, body = reference.partition(",")
-        return f"{head},...({len(body)} characters)"
+        head, comma, body = reference.partition(",")
+        if comma and len(head) <= _MAX_SHOWN_INPUT_CHARS // 8:
+            return f"{head},...({len(body)} characters)"
+        return f"{reference[:_MAX_SHOWN_INPUT_CHARS]}...({len(reference)} characters)"
     return reference
 
 

@@ -130,7 +130,7 @@ def parse_options(values: Mapping[str, Any]) -> Options:
     """remove.bg's option fields as :class:`Options` (errors name remove.bg's field)."""
     raw: dict[str, Any] = {**DEFAULTS, **{k: v for k, v in values.items() if k in OPTION_NAMES}}
     if isinstance(raw.get(BACKGROUND.file), UploadFile):  # the option names the upload; its bytes go aside
-        raw[BACKGROUND.file] = raw[BACKGROUND.file].filename or BACKGROUND.file
+        raw[BACKGROUND.file] = BACKGROUND.file  # not its filename: one named "null" would read as none
     for name, words in VALUE_WORDS.items():
         if name in raw:
             word = str(raw[name]).strip().lower()
