@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from api import jobs
+from api.dialects.common import decode_base64
+from api.dialects.exceptions import InvalidBase64Error
+from api.fetch import Fetched
 from api.ratelimit import RateLimiter
 from api.runtime import get_runtime, use_runtime
 from tests.unit.api_dialect_fakes import Api, multipart
@@ -483,3 +486,29 @@ def test_a_background_file_named_like_no_value_is_still_the_background(stack: St
         status, _, data = api.call("POST", path, body, headers)
         assert status == 200, (path, data[:300])
         assert api.engine.calls[calls][2] == b"bg bytes"  # the background reached the engine
+
+
+class _EmptyFetcher:
+    """Every URL answers no bytes (a 204, an empty file)."""
+
+    def fetch(self, url: str, *, deadline: float | None = None) -> Fetched:
+        return Fetched(body=b"", content_type="image/jpeg", final_url=url)
+
+
+def test_a_url_that_answers_no_bytes_is_refused_at_submit(stack: Stack) -> None:
+    use_runtime(dataclasses.replace(stack.api.runtime, fetcher=_EmptyFetcher()))  # type: ignore[arg-type]
+    body = json.dumps({"version": "u2netp", "input": {"image": "http://images/empty.jpg"}}).encode()
+    status, _, data = stack.api.call("POST", "/v1/predictions", body, stack.bearer())
+    assert 400 <= status < 500 and b"EMPTY_INPUT" in data, data[:300]
+
+
+@pytest.mark.parametrize("text", ["data:" + ";a" * 2_200_000, "x" * 10 + "data:image/png;base64,aGk="])
+def test_a_data_uri_prefix_is_looked_for_at_the_start_only(text: str) -> None:
+    with pytest.raises(InvalidBase64Error):
+        decode_base64("image_file_b64", text)
+
+
+def test_a_cursor_with_a_lone_surrogate_is_400(stack: Stack) -> None:
+    cursor = base64.urlsafe_b64encode(json.dumps({"j": "\ud800", "c": "x"}).encode()).decode()
+    status, _, _ = stack.api.call("GET", f"/v1/predictions?cursor={cursor}", headers=stack.bearer())
+    assert status == 400

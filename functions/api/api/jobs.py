@@ -869,6 +869,8 @@ def _decode_cursor(cursor: str, owner: ApiKey) -> _Item:
             raise TypeError(job_id)
         if not 0 < len(job_id) <= 64 or not 0 < len(created) <= 128:  # DynamoDB refuses empty key values
             raise ValueError(job_id)
+        if not (job_id.isascii() and created.isascii()):  # ids and times are ASCII; a lone surrogate is not
+            raise ValueError(job_id)
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError, BadRequestError):
         raise InvalidCursorError("the cursor is not one this API gave") from None
     # The partition is always the caller's: a cursor cannot open another key's jobs.

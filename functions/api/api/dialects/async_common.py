@@ -95,7 +95,10 @@ def image_from_reference(
         if not data:  # refused now, as the synchronous dialects do, not as a job that fails later
             raise EmptyInputError(f"{field}: the data: URI holds no bytes")
         return data
-    return runtime.fetcher.fetch(text, deadline=deadline).body
+    data = runtime.fetcher.fetch(text, deadline=deadline).body
+    if not data:  # a 204 or an empty file: refused now, as an empty data: URI is
+        raise EmptyInputError(f"{field}: the URL answered no bytes")
+    return data
 
 
 def shown_reference(reference: object) -> object:

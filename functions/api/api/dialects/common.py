@@ -159,7 +159,9 @@ _DATA_URI = re.compile(r"data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
 
 def decode_base64(name: str, text: str) -> bytes:
     """Decode standard or URL-safe base64, with or without padding or a ``data:...;base64,`` prefix."""
-    body = _DATA_URI.sub("", text.strip(), count=1)
+    text = text.strip()
+    prefix = _DATA_URI.match(text[:256])  # only at the start: a search through MBs of text crawls
+    body = text[prefix.end() :] if prefix else text
     body = "".join(body.split()).replace("-", "+").replace("_", "/")
     try:
         return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
