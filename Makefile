@@ -29,7 +29,7 @@ help:
 	@echo "make gpu-model [GPU_MODEL=u2net] - the GPU endpoint's Triton model repository and out/gpu-model/model.tar.gz"
 	@echo "make gpu-upload [BUCKET=...] - model.tar.gz to SAM's artifact bucket; prints GpuModelDataUrl for sam deploy"
 	@echo "make bench   - speed, memory and quality benchmark against rembg (bench/README.md)"
-	@echo "make bench-quality - the quality part of make bench only"
+	@echo "make bench-quality - the quality part of make bench only (mattes, and edges on a new background)"
 	@echo "make bench-throughput - the CLI folder throughput part of make bench only (bgremove vs rembg p)"
 	@echo "make bench-api [API_BENCH_ARGS=...] - HTTP API overhead vs a direct engine call, requests/s (bench/run_api.py)"
 	@echo "make bench-jobs [JOBS_BENCH_ARGS=...] - async dialects vs the S3 path, and a burst of jobs (bench/run_jobs.py)"
@@ -235,6 +235,7 @@ bench: bench-models $(BENCH_STAMP)
 	MALLOC_MMAP_THRESHOLD_=1048576 $(BENCH_NONET) $(BENCH_PY) bench/run_speed.py
 	MALLOC_MMAP_THRESHOLD_=1048576 $(BENCH_NONET) $(BENCH_PY) bench/run_throughput.py
 	$(BENCH_NONET) $(BENCH_PY) bench/run_quality.py
+	$(BENCH_NONET) $(BENCH_PY) bench/run_edges.py
 	$(MAKE) --no-print-directory bench-api
 	$(MAKE) --no-print-directory bench-jobs
 	$(MAKE) --no-print-directory bench-remote
@@ -242,6 +243,7 @@ bench: bench-models $(BENCH_STAMP)
 
 bench-quality: bench-models $(BENCH_STAMP)
 	$(BENCH_NONET) $(BENCH_PY) bench/run_quality.py
+	$(BENCH_NONET) $(BENCH_PY) bench/run_edges.py
 	$(BENCH_PY) bench/report.py
 
 # The command-line tools on a folder of large photos (bgremove DIR -o OUT vs rembg p -m u2net), ~5 min.

@@ -129,7 +129,9 @@ def bench_env(threads: int | None = None) -> dict[str, str]:
 class Remover(Protocol):
     name: str
 
-    def process(self, data: bytes, fmt: str) -> tuple[bytes, dict[str, float]]: ...
+    def process(
+        self, data: bytes, fmt: str, options: dict[str, str] | None = None
+    ) -> tuple[bytes, dict[str, float]]: ...
 
     def mask(self, data: bytes) -> bytes: ...
 
@@ -165,8 +167,14 @@ class Ours:
         self._model = model
         self._engine.warm_up(model)
 
-    def process(self, data: bytes, fmt: str) -> tuple[bytes, dict[str, float]]:
-        result = self._engine.process(data, self._options(format=self._format(fmt), model=self._model))
+    def process(
+        self, data: bytes, fmt: str, options: dict[str, str] | None = None
+    ) -> tuple[bytes, dict[str, float]]:
+        """``options``: more option values as text (``{"decontaminate": "false"}``)."""
+        import dataclasses  # noqa: PLC0415
+
+        chosen = self._options.parse({"format": fmt, **(options or {})})
+        result = self._engine.process(data, dataclasses.replace(chosen, model=self._model))
         return result.data, dict(result.report.timings_ms)
 
     def mask(self, data: bytes) -> bytes:
@@ -197,9 +205,13 @@ class Rembg:
         self._remove = remove
         self._session = new_session(model, sess_opts=options)
 
-    def process(self, data: bytes, fmt: str) -> tuple[bytes, dict[str, float]]:
+    def process(
+        self, data: bytes, fmt: str, options: dict[str, str] | None = None
+    ) -> tuple[bytes, dict[str, float]]:
         from PIL import Image  # noqa: PLC0415
 
+        if options:
+            raise ValueError(f"rembg takes no engine options: {options}")
         if fmt == "png":
             out: bytes = self._remove(data, session=self._session)
             return out, {}

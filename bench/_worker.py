@@ -46,9 +46,9 @@ def _serve(spec: WorkerSpec, conn: Connection) -> None:
         if kind == "stop":
             break
         if kind == "run":
-            _, key, fmt = command
+            _, key, fmt, *more = command  # more: option values for ours (rembg has none), e.g. decontaminate
             with Timer() as timer:
-                out, stages = remover.process(data[key], fmt)
+                out, stages = remover.process(data[key], fmt, *more)
             conn.send(
                 {"wall_s": timer.wall_s, "cpu_s": timer.cpu_s, "out_bytes": len(out), "stages_ms": stages}
             )

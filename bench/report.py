@@ -35,6 +35,12 @@ TARGET_OVERHEAD = 0.10
 TARGET_OVERHEAD_MAX_MP = 2.05  # "inputs up to 2 MP" (the 2 MP input is 1632x1224 = 2.0 MP)
 TARGET_COLD_S = 2.5
 TARGET_RSS_12MP_MB = 1100  # decimal MB (1.1 GB)
+# ---- the foreground colour estimation (option decontaminate; docs/decisions/0010) ----------------
+TARGET_EDGE_MAE = 0.80  # ours / rembg-u2net, band within 6 px of the true edge, on white
+TARGET_EDGE_SPILL = 0.50
+TARGET_DECONTAMINATE_SMALL_MS = 15.0  # at 0.4 MP
+TARGET_DECONTAMINATE_LARGE_SHARE = 0.10  # of the whole time at 12 MP
+TARGET_RATIO_LARGE_WITH_DC = 0.45  # bar F4: large photos, the whole process, ours / rembg-u2net
 
 # ---- cost model assumptions (list prices as publicly documented; check current pricing) ----------
 LAMBDA_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
@@ -134,9 +140,15 @@ def rss_row(speed: dict[str, Any], input_id: str, model: str = TARGET_MODEL) -> 
 
 
 # ---- targets -------------------------------------------------------------------------------------
-def targets(speed: dict[str, Any] | None, quality: dict[str, Any] | None) -> list[dict[str, Any]]:
+def targets(
+    speed: dict[str, Any] | None,
+    quality: dict[str, Any] | None,
+    edges: dict[str, Any] | None = None,
+    decontamination: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """The issue's targets for ours-u2net (the default) against rembg-u2net, met or missed."""
     found: list[dict[str, Any]] = []
+    found += edge_targets(decontamination or [], edges)
     if speed:
         for input_id, limit in (("12mp", TARGET_RATIO_12MP), ("0.4mp", TARGET_RATIO_SMALL)):
             row = latency_row(speed, input_id, "png")
@@ -213,6 +225,138 @@ def targets(speed: dict[str, Any] | None, quality: dict[str, Any] | None) -> lis
                 }
             )
     return found
+
+
+def edge_targets(decontamination: list[dict[str, Any]], edges: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Edges on a new background (edges.json) and what the estimator costs (speed.json's decontamination
+    rows, or decontamination.json's from ``run_speed.py --only-decontamination``)."""
+    found: list[dict[str, Any]] = []
+    for set_name, entry in (edges or {}).get("sets", {}).items():
+        ratio = entry.get("ours-u2net/rembg-u2net")
+        if not ratio:
+            continue
+        ours, rembg = entry["ours-u2net"], entry["rembg-u2net"]
+        for key, limit, label in (("mae", TARGET_EDGE_MAE, "MAE"), ("spill", TARGET_EDGE_SPILL, "spill")):
+            found.append(
+                {
+                    "target": f"edges on white, {set_name}: {label} near the edge <= {limit}x rembg",
+                    "measured": f"{ratio[key]:.3f}x ({ours[key]:.4f} vs {rembg[key]:.4f}; {entry['images']} "
+                    f"images x {len(entry['colours'])} colours)",
+                    "met": ratio[key] <= limit,
+                }
+            )
+    for row in decontamination:
+        added, share = row["added_ms"]["median"], row["added_share"]
+        compose, compose_share = row["added_compose_ms"]["median"], row["added_compose_share"]
+        measured = (
+            f"+{added:.1f} ms whole ({share:.1%}), +{compose:.1f} ms in compose ({compose_share:.1%}); "
+            f"median of {row['reps']} pairs"
+        )
+        if row["input"] == "0.4mp":
+            found.append(
+                {
+                    "target": f"decontaminate adds <= {TARGET_DECONTAMINATE_SMALL_MS:.0f} ms at 0.4 MP",
+                    "measured": measured,
+                    "met": compose <= TARGET_DECONTAMINATE_SMALL_MS,
+                }
+            )
+        elif row["input"] == "12mp":
+            found.append(
+                {
+                    "target": f"decontaminate adds <= {TARGET_DECONTAMINATE_LARGE_SHARE:.0%} at 12 MP",
+                    "measured": measured,
+                    "met": compose_share <= TARGET_DECONTAMINATE_LARGE_SHARE,
+                }
+            )
+            if "on_to_rembg" in row:
+                found.append(
+                    {
+                        "target": f"12 MP -> PNG with decontaminate <= {TARGET_RATIO_LARGE_WITH_DC}x rembg",
+                        "measured": f"{row['on_to_rembg']:.3f}x ({fmt_s(row['on']['wall_s']['median'])} s vs "
+                        f"{fmt_s(row['rembg']['wall_s']['median'])} s; {row['reps']} repetitions)",
+                        "met": row["on_to_rembg"] <= TARGET_RATIO_LARGE_WITH_DC,
+                    }
+                )
+    return found
+
+
+def edges_section(edges: dict[str, Any]) -> list[str]:
+    """Edges on a new background: the shared sets' subjects over saturated colours, cut out onto white."""
+    out = ["## Edges on a new background (edges.json, bench/run_edges.py)\n"]
+    subset = f" every {edges['every']}th image" if edges.get("every", 1) > 1 else " every image"
+    out.append(
+        f"The shared sets' subjects ({subset.strip()} of each set), their masks blurred by "
+        f"{edges['softness_px']:g} px into a soft alpha, composited over {', '.join(edges['colours'])}; "
+        "each method cuts them out onto white, and the result is scored against the true composite on white "
+        f"in the band within {edges['band_px']:g} px of the true edge: MAE per channel (0..1) and spill, the "
+        "share of the old background the result carries (least squares over the band; 0 is none, below 0 "
+        "pushed away from it). `ours-u2net-plain` is the engine without the foreground colour estimation "
+        "(`decontaminate=false`). Load average at start "
+        f"{tuple(round(x, 2) for x in edges['loadavg_at_start'])}.\n"
+    )
+    for set_name, entry in edges["sets"].items():
+        methods = [m for m in edges["methods"] if m in entry]
+        rows = []
+        for method in methods:
+            colours = ", ".join(
+                f"{colour} {values['mae']:.4f}/{values['spill']:+.4f}"
+                for colour, values in entry[method]["by_colour"].items()
+            )
+            rows.append([method, f"{entry[method]['mae']:.4f}", f"{entry[method]['spill']:+.4f}", colours])
+        for key in [k for k in entry if "/" in k]:
+            rows.append([key, f"{entry[key]['mae']:.3f}x", f"{entry[key]['spill']:.3f}x", ""])
+        out.append(f"### {set_name} ({entry['images']} images x {len(entry['colours'])} colours)\n")
+        out.append(table(["method", "edge MAE", "spill", "per colour (MAE/spill)"], rows))
+        out.append("")
+    picture = edges.get("picture", {}).get("file")
+    if picture:
+        out.append(
+            f"![zoomed edges: composite, truth, rembg, ours before and after]({picture})\n\n"
+            "Zoomed 4x: the composite the methods were given, the truth on white, rembg-u2net, ours without "
+            "and with the estimate (images picked by rule: the first frame of the first DAVIS sequences and "
+            "the first horses, the window on the top of the subject). Per image and colour: "
+            "edges_per_image.json.\n"
+        )
+    return out
+
+
+def decontamination_section(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    out = [
+        "## What the foreground colour estimation costs (`decontaminate` on vs off, back to back; speed.json "
+        "or, from `run_speed.py --only-decontamination`, decontamination.json)\n"
+    ]
+    table_rows = [
+        [
+            row["input"],
+            fmt_s(row["off"]["wall_s"]["median"]),
+            fmt_s(row["on"]["wall_s"]["median"]),
+            f"{row['added_ms']['median']:+.1f} ({row['added_share']:.1%})",
+            f"{row['added_compose_ms']['median']:+.1f} ({row['added_compose_share']:.1%})",
+            fmt_s(row["rembg"]["wall_s"]["median"]) if "rembg" in row else "-",
+            f"{row['on_to_rembg']:.3f}x" if "on_to_rembg" in row else "-",
+            str(row["reps"]),
+        ]
+        for row in rows
+    ]
+    header = [
+        "u2net -> PNG",
+        "off s",
+        "on s",
+        "added ms, whole",
+        "added ms, compose",
+        "rembg s",
+        "on / rembg",
+    ]
+    out.append(table([*header, "repetitions"], table_rows))
+    out.append("")
+    out.append(
+        "Medians; the added times are medians of the per-repetition differences. The estimator runs in the "
+        "compose stage, so its cost is the compose difference; the whole-time difference also carries the "
+        "machine's noise.\n"
+    )
+    return out
 
 
 # ---- plots ---------------------------------------------------------------------------------------
@@ -833,7 +977,12 @@ def main() -> int:
     )
     lines += [*meta, ""]
 
-    found = targets(speed, quality_for_targets(quality, all_images))
+    edges = load("edges.json")
+    # a whole `make bench` measures it in speed.json; `run_speed.py --only-decontamination` alone, apart
+    decontamination = (speed or {}).get("decontamination") or (load("decontamination.json") or {}).get(
+        "decontamination", []
+    )
+    found = targets(speed, quality_for_targets(quality, all_images), edges, decontamination)
     if found:
         cpus = speed["machine"]["cpus_usable"] if speed else "?"
         lines.append(f"## Targets ({cpus} CPUs, ours {TARGET_MODEL} vs rembg {TARGET_MODEL})\n")
@@ -863,6 +1012,11 @@ def main() -> int:
     if speed:
         section, cost_raw = cost_section(speed)
         lines += section
+    lines += decontamination_section(decontamination)
+    if edges:
+        lines += edges_section(edges)
+    else:
+        lines.append("No edges.json: run `make bench-quality` (needs ../shared).\n")
     if all_images and quality_for_targets(quality, all_images) is all_images:
         lines += quality_section(
             all_images,

@@ -52,6 +52,7 @@ FAST_FORMATS = ("png",)  # u2netp's rows: every input -> PNG (the formats' cost 
 FAST_RSS_INPUTS = ("12mp",)
 LARGE_MP = 6.0  # inputs above this get the smaller repetition count
 SCALING_INPUTS = ("0.4mp", "2mp", "12mp")  # the latency-per-CPU-count table (MemorySize guidance)
+COST_INPUTS = ("0.4mp", "12mp")  # what the foreground colour estimation costs (decontamination_cost)
 LAMBDA_CPUS = (1, 2, 4)  # Lambda vCPUs the guidance is asked for; more than this machine has are not emulated
 
 Workers = dict[tuple[str, str], Worker]  # (engine, model) -> its process
@@ -100,6 +101,51 @@ def latency(
                 f" rembg {row['rembg']['wall_s']['median']:.3f} s, ratio {row['ratio_of_medians']:.2f} "
                 f"({reps} reps)"
             )
+    return rows
+
+
+def decontamination_cost(workers: Workers, inputs: list[BenchInput], reps: int) -> list[dict[str, Any]]:
+    """What the foreground colour estimation (option ``decontaminate``, on by default) adds: ours with it and
+    without it, back to back in each repetition (the order rotating), u2net -> PNG (transparent, so it runs),
+    at 0.4 and 12 MP. The paired difference of whole times and of the ``compose`` stage (where it runs)
+    against the time without it; the budgets are at most 15 ms at 0.4 MP and 10% of the whole at 12 MP. With
+    rembg's worker among ``workers``, rembg runs in the same repetitions, for the whole time's ratio (12 MP:
+    at most 0.45x rembg).
+    """
+    rows = []
+    variants: dict[str, tuple[Worker, dict[str, str] | None]] = {
+        "on": (workers["ours", DEFAULT_MODEL], None),
+        "off": (workers["ours", DEFAULT_MODEL], {"decontaminate": "false"}),
+    }
+    if ("rembg", DEFAULT_MODEL) in workers:  # the whole time against rembg's, in the same repetitions
+        variants["rembg"] = (workers["rembg", DEFAULT_MODEL], None)
+    for item in [item for item in inputs if item.id in COST_INPUTS]:
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+        for rep in range(reps):
+            order = list(variants)[rep % len(variants) :] + list(variants)[: rep % len(variants)]
+            for name in order:
+                worker, extra = variants[name]
+                runs[name].append(worker.call("run", item.id, "png", *([extra] if extra else [])))
+        row: dict[str, Any] = {"model": DEFAULT_MODEL, "input": item.id, "format": "png", "reps": reps}
+        for name in variants:
+            row[name] = {"wall_s": summary([r["wall_s"] for r in runs[name]])}
+            if name != "rembg":
+                row[name]["compose_ms"] = summary([r["stages_ms"]["compose"] for r in runs[name]])
+        if "rembg" in runs:
+            row["on_to_rembg"] = row["on"]["wall_s"]["median"] / row["rembg"]["wall_s"]["median"]
+        pairs = list(zip(runs["on"], runs["off"], strict=True))
+        row["added_ms"] = summary([(on["wall_s"] - off["wall_s"]) * 1000 for on, off in pairs])
+        row["added_compose_ms"] = summary(
+            [on["stages_ms"]["compose"] - off["stages_ms"]["compose"] for on, off in pairs]
+        )
+        row["added_share"] = row["added_ms"]["median"] / 1000 / row["off"]["wall_s"]["median"]
+        row["added_compose_share"] = row["added_compose_ms"]["median"] / 1000 / row["off"]["wall_s"]["median"]
+        rows.append(row)
+        log(
+            f"decontaminate {item.label:17}: +{row['added_ms']['median']:.1f} ms whole "
+            f"({row['added_share']:.1%}), +{row['added_compose_ms']['median']:.1f} ms in compose "
+            f"({row['added_compose_share']:.1%}) ({reps} reps)"
+        )
     return rows
 
 
@@ -211,6 +257,34 @@ def peak_rss(inputs: list[BenchInput], model: str, threads: int) -> list[dict[st
     return rows
 
 
+def _only_decontamination(inputs: list[BenchInput], cpus: int, reps: int, out: Path, began: float) -> int:
+    """``--only-decontamination``: the decontamination rows alone (ours on and off, and rembg for the whole
+    time's ratio), written to ``out``."""
+    paths = {item.id: item.path for item in inputs if item.id in COST_INPUTS}
+    specs = [
+        WorkerSpec(engine, DEFAULT_MODEL, cpus, paths, warm_input=next(iter(paths))) for engine in ENGINES
+    ]
+    started = start_workers(specs)
+    try:
+        rows = decontamination_cost(
+            {(engine, DEFAULT_MODEL): worker for engine, worker in zip(ENGINES, started, strict=True)},
+            inputs,
+            reps,
+        )
+    finally:
+        for worker in started:
+            worker.stop()
+    payload = {
+        "kind": "decontamination",
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "elapsed_s": time.monotonic() - began,
+        "machine": {**machine_info(), "loadavg_at_end": os.getloadavg()},
+        "decontamination": rows,
+    }
+    write_json(out, rounded(payload))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -221,10 +295,17 @@ def main() -> int:
     parser.add_argument("--cold-reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="smoke test: 1-2 repetitions")
     parser.add_argument("--inputs", nargs="*", help="input ids to measure (default: all; smoke tests)")
+    parser.add_argument("--decontamination-reps", type=int, default=7)
+    parser.add_argument(
+        "--only-decontamination",
+        action="store_true",
+        help="measure only what decontaminate costs (0.4 and 12 MP), into --out",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "speed.json")
     args = parser.parse_args()
     if args.quick:
         args.reps_small, args.reps_large, args.scaling_reps, args.cold_reps = 2, 1, 1, 1
+        args.decontamination_reps = 2
 
     began = time.monotonic()
     inputs = build_inputs()
@@ -248,6 +329,8 @@ def main() -> int:
             raise SystemExit(f"rembg's {name}: not the file rembg expects, or absent: {check}")
 
     small = inputs[0]
+    if args.only_decontamination:
+        return _only_decontamination(inputs, cpus, args.decontamination_reps, args.out, began)
     log(f"starting both engines with both models, {cpus} intra-op threads each")
     paths = {item.id: item.path for item in inputs}
     keys = [(engine, model) for model in MODELS for engine in ENGINES]
@@ -257,6 +340,7 @@ def main() -> int:
         reps = {"reps_small": args.reps_small, "reps_large": args.reps_large}
         latency_rows = latency(workers, inputs, DEFAULT_MODEL, FORMATS, **reps)
         latency_rows += latency(workers, inputs, FAST_MODEL, FAST_FORMATS, **reps)
+        cost_rows = decontamination_cost(workers, inputs, args.decontamination_reps)
         for engine in ENGINES:  # the fast tier's workers are done: give their memory and CPU back
             workers.pop((engine, FAST_MODEL)).stop()
         scaling_rows = cpu_scaling(workers, inputs, cpus, args.scaling_reps)
@@ -283,6 +367,7 @@ def main() -> int:
         "network_attempts": attempts,
         "inputs": [item.to_dict() for item in inputs],
         "latency": latency_rows,
+        "decontamination": cost_rows,
         "cpu_scaling": {"cpus_here": cpus, "asked": list(LAMBDA_CPUS), "rows": scaling_rows},
         "cold_start": cold,
         "peak_rss": rss,

@@ -170,6 +170,7 @@ def test_every_option_by_its_table_name(api: Api) -> None:
             "threshold": "0.5",
             "test": "true",
             "max_pixels": "1500000",
+            "decontaminate": "false",
         }
     )
     status, answer, data = api.call("POST", page.PATH, body, {**headers, "X-Api-Key": api.key})
@@ -181,7 +182,8 @@ def test_every_option_by_its_table_name(api: Api) -> None:
     assert options.target_size == (640, 480) and options.scale == 80.0
     assert options.position == Position(50.0, 50.0)
     assert options.format.value == "webp" and options.threshold == 0.5 and options.test
-    assert options.max_pixels == 1_500_000
+    assert options.max_pixels == 1_500_000 and options.decontaminate is False
+    assert answer["X-Decontaminated"] in {"true", "false"}
     assert answer["X-Input-Size"] == "600 400" and answer["X-Result-Size"] == "300 200"
     assert answer["X-Result-Foreground"] == "2 1 3 4"  # top left width height, as Pixian's
     assert answer["X-Model"] == "fake" and answer["X-Backend"] == "local"

@@ -389,6 +389,7 @@ SAMPLE_VALUES = {
     "background_color": "#102030",
     "background_type": "rgba",
     "threshold": "0.25",
+    "decontaminate": "false",  # on by default: the flag takes a value
     "crop_to_foreground": None,  # a flag
     "margin": "10px 5%",
     "target_size": "640 480",

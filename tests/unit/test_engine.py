@@ -178,7 +178,7 @@ def test_rgba_cutout(png: bytes, image: Image.Image):
 
 
 def test_soft_edges_keep_colour_and_alpha(png: bytes, image: Image.Image):
-    _, picture = _run(png, matte=soft_ellipse_matte)
+    _, picture = _run(png, {"decontaminate": "false"}, matte=soft_ellipse_matte)
     pixels = np.asarray(picture)
     alpha = soft_ellipse_matte(200, 100)
     assert set(np.unique(alpha)) == {0, 128, 255}
@@ -205,7 +205,8 @@ def test_solid_backgrounds(png: bytes, image: Image.Image, raw: dict[str, str], 
 
 
 def test_solid_background_blends_soft_edges(png: bytes, image: Image.Image):
-    _, picture = _run(png, {"background_type": "white", "format": "png"}, matte=soft_ellipse_matte)
+    raw = {"background_type": "white", "format": "png", "decontaminate": "false"}
+    _, picture = _run(png, raw, matte=soft_ellipse_matte)
     alpha = soft_ellipse_matte(200, 100)
     partial = alpha == 128
     expected = np.asarray(image, dtype=float)[partial] * 128 / 255 + 255 * 127 / 255
@@ -707,7 +708,7 @@ def test_engine_takes_any_registry_implementing_the_protocol(png: bytes):
 
 
 def test_delta_through_engine(png: bytes, image: Image.Image):
-    result, delta = _run(png, {"format": "delta_png"}, matte=soft_ellipse_matte)
+    result, delta = _run(png, {"format": "delta_png", "decontaminate": "false"}, matte=soft_ellipse_matte)
     assert delta.mode == "RGBA" and delta.size == (200, 100)
     alpha = soft_ellipse_matte(200, 100)
     pixels = np.asarray(delta)
@@ -787,7 +788,7 @@ def test_delta_of_rotated_jpeg(image: Image.Image):
     exif = Image.Exif()
     exif[0x0112] = 8
     data = encode(image.transpose(Image.Transpose.ROTATE_270), "JPEG", quality=95, exif=exif)
-    result, delta = _run(data, {"format": "delta_png"}, matte=soft_ellipse_matte)
+    result, delta = _run(data, {"format": "delta_png", "decontaminate": "false"}, matte=soft_ellipse_matte)
     assert delta.size == (200, 100)
     rebuilt = np.asarray(apply_delta(data, result.data))
     upright = open_bytes(data).transpose(Image.Transpose.ROTATE_90).convert("RGB")

@@ -36,7 +36,11 @@ def written(report: Report, **changes: str) -> dict[str, str]:
     return {**meta, **changes}
 
 
-@pytest.mark.parametrize("report", [REPORT, NOTHING_FOUND], ids=["boxes", "no subject found"])
+@pytest.mark.parametrize(
+    "report",
+    [REPORT, NOTHING_FOUND, replace(REPORT, decontaminated=True)],
+    ids=["boxes", "no subject found", "decontaminated"],
+)
 def test_report_survives_the_round_trip_through_metadata(report: Report) -> None:
     back = metadata.report_from_metadata(written(report), content_type=report.content_type)
     # Timings and options are not stored: the write has no room to spare (S3 allows 2 KB).
@@ -191,6 +195,13 @@ def test_newer_source_is_described_for_the_message() -> None:
     )
 
 
+def test_an_output_written_before_decontamination_reads_back_as_not_decontaminated() -> None:
+    older = {k: v for k, v in written(REPORT).items() if k != "decontaminated"}
+    back = metadata.report_from_metadata(older, content_type=REPORT.content_type)
+    assert back is not None and back.decontaminated is False
+    assert written(replace(REPORT, decontaminated=True))["decontaminated"] == "true"
+
+
 def test_replayed_event_reports_the_stored_facts() -> None:
     ref = ObjectRef("in", "in/cat.heic", etag="e1", sequencer="0A")
     stored = metadata.report_from_metadata(written(NOTHING_FOUND), content_type="image/png")
@@ -219,6 +230,7 @@ def test_replayed_event_reports_the_stored_facts() -> None:
         "content_type": "image/png",
         "source_format": "HEIF",
         "backend": "local",
+        "decontaminated": False,
         "replayed": True,
     }
     assert (event["model"], event["job_id"], event["timings_ms"]) == ("u2netp", "j-1", {})

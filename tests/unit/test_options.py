@@ -27,6 +27,7 @@ def test_defaults():
     assert options.background_color is None
     assert options.background_type is BackgroundType.RGBA
     assert options.threshold == 0.0
+    assert options.decontaminate is True
     assert options.crop_to_foreground is False
     assert options.margin is None
     assert options.target_size is None
@@ -133,7 +134,7 @@ def test_format_values_and_aliases(raw: str, expected: OutputFormat):
         (False, False),
     ],
 )
-@pytest.mark.parametrize("option", ["crop_to_foreground", "test"])
+@pytest.mark.parametrize("option", ["crop_to_foreground", "test", "decontaminate"])
 def test_booleans(option: str, raw: object, expected: bool):
     assert getattr(Options.parse({option: raw}), option) is expected
 
@@ -498,6 +499,30 @@ def test_every_option_has_help_and_a_json_schema(row: OptionField):
 )
 def test_every_default_dumps_and_parses_back(row: OptionField):
     assert row.read(row.name, row.dump(row.default)) == row.default
+
+
+def test_decontaminate_is_on_by_default_and_every_spelling_turns_it_off():
+    row = option_field("decontaminate")
+    assert row.default is True
+    assert row.metadata_key == "decontaminate" and row.cli_flag == "--decontaminate"
+    assert row.json_schema() == {"type": "boolean", "default": True, "description": row.help}
+    assert Options().to_dict() == {}  # on is the default: it is not written out
+    for raw in (
+        {"decontaminate": "false"},
+        {"DECONTAMINATE": "off"},
+        {"decontaminate": False},
+        {"decontaminate": 0},
+    ):
+        options = Options.parse(raw)
+        assert options.decontaminate is False
+        assert options.to_dict() == {"decontaminate": "false"}
+        assert Options.parse(options.to_dict()) == options
+    assert Options.parse({"decontaminate": ""}).decontaminate is True  # blank means the default
+    with pytest.raises(InvalidOptionError, match="decontaminate"):
+        Options.parse({"decontaminate": "sometimes"})
+    with pytest.raises(InvalidOptionError, match="decontaminate"):
+        Options(decontaminate=1)  # type: ignore[arg-type]  # the constructor takes a bool only
+    assert "| `decontaminate` | `true`/`false`, default true |" in markdown_table()
 
 
 def test_readme_options_table_is_generated_from_the_table():

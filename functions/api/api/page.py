@@ -282,7 +282,8 @@ def _box(box: BBox | None) -> str:
 
 def result_headers(report: Report) -> dict[str, str]:
     """The report: sizes ``W H`` and foreground boxes ``top left width height`` (Pixian's headers), the
-    model, where it ran, and each stage's milliseconds as ``Server-Timing`` (``total`` included)."""
+    model, where it ran, whether the edges' colours were estimated (``decontaminate``), and each stage's
+    milliseconds as ``Server-Timing`` (``total`` included)."""
     return {
         "X-Input-Size": "{} {}".format(*report.input_size),
         "X-Input-Orientation": str(report.orientation),
@@ -291,6 +292,7 @@ def result_headers(report: Report) -> dict[str, str]:
         "X-Result-Foreground": _box(report.result_foreground),
         "X-Model": report.model,
         "X-Backend": report.backend,
+        "X-Decontaminated": "true" if report.decontaminated else "false",
         "Server-Timing": ", ".join(f"{stage};dur={ms:.1f}" for stage, ms in report.timings_ms.items()),
     }
 

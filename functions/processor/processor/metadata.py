@@ -103,6 +103,7 @@ def result_metadata(
         "input-orientation": str(report.orientation),
         "model": report.model,
         "inference-backend": report.backend,
+        "decontaminated": "true" if report.decontaminated else "false",
         "format": report.format,
         "source-format": report.source_format,
         "source-key": _source_key(source_key),
@@ -214,6 +215,8 @@ def report_from_metadata(written: Mapping[str, str], *, content_type: str) -> Re
             source_format=written["source-format"],
             # Outputs written before inference could be offloaded carry no backend: they ran locally.
             backend=written.get("inference-backend") or "local",
+            # Outputs written before the foreground colour estimation carry no flag: it did not run.
+            decontaminated=written.get("decontaminated") == "true",
         )
     except (KeyError, ValueError):
         return None

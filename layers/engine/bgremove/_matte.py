@@ -8,11 +8,15 @@ soft band the upsampling smears. Measured on DAVIS-2016 and Weizmann horses: MAE
 (docs/decisions/0003-matte-logit-upsampling.md). LANCZOS when enlarging, BILINEAR when reducing (it
 averages instead of aliasing).
 
-Then a guided filter (He, Sun and Tang, 2013) with the image's luma as the guide moves the upsampled edge onto
-the image's own edge, which the 320x320 network can only place to within a few pixels, and the result is
-sharpened once more (``q^2 / (q^2 + (1 - q)^2)``, the same temperature of 2): see
-docs/decisions/0009-u2net-static-quantisation.md for what it gains. Its coefficients are fitted at most at
-0.25 MP and upsampled (the "fast guided filter"): about 20 ms at 0.4 MP and 35 ms at 2 MP on one core.
+Then a guided filter (He, Sun and Tang, 2013) with the image's colours as the guide moves the upsampled edge
+onto the image's own edge, which the 320x320 network can only place to within a few pixels, and the result is
+sharpened once more (``q^k / (q^k + (1 - q)^k)``): see docs/decisions/0009-u2net-static-quantisation.md for
+what the filter gains. Its coefficients are fitted at most at 0.25 MP and upsampled (the "fast guided
+filter"). The guide was the luma until docs/decisions/0010-foreground-colour-estimation.md: a subject on a
+saturated background of about its own luma (a red or blue backdrop) has an edge in colour only. That record
+also measured the second sharpening on soft edges: at temperature 2 everywhere it hardened the edges of
+mattes the network gives at more than the image's size (small images), so its temperature is the matte's
+enlargement factor, between 1 (no sharpening when reducing) and 2.
 
 Float work stops at about 2 MP: beyond that the remaining enlargement is 8-bit bilinear, which costs a
 fraction of a full-size float pass and changes nothing visible (the field is smooth at that scale).
@@ -20,6 +24,7 @@ fraction of a full-size float pass and changes nothing visible (the field is smo
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -48,10 +53,10 @@ def _adaptive_filter(source: tuple[int, int], target: tuple[int, int]) -> Image.
     return Image.Resampling.LANCZOS if enlarging else Image.Resampling.BILINEAR
 
 
-# The guided filter's window radius, as a share of the diagonal, and its regularisation (luma 0..1): an edge
-# of the guide with a contrast below about sqrt(eps) does not move the matte's edge.
+# The guided filter's window radius, as a share of the diagonal, and its regularisation (colours 0..1): an
+# edge of the guide with a contrast below about sqrt(eps) does not move the matte's edge.
 _GUIDE_RADIUS = 0.002
-_GUIDE_EPS = 1e-3
+_GUIDE_EPS = 1e-2
 _GUIDE_COEFFICIENT_PIXELS = 250_000
 
 
@@ -91,38 +96,72 @@ def _coefficient_size(size: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
 
 
-def _guided(alpha_low: np.ndarray, luma: Image.Image) -> np.ndarray:
-    """The guided filter's output at ``luma``'s size (float, not clipped), from ``alpha_low`` at the
-    coefficients' size: the linear fit of alpha on luma in each window, averaged, upsampled, applied."""
+def _guided(alpha_low: np.ndarray, guide: Image.Image) -> np.ndarray:
+    """The guided filter's output at ``guide``'s size (float, not clipped), from ``alpha_low`` at the
+    coefficients' size: the linear fit of alpha on the guide's colours (RGB) in each window, averaged,
+    upsampled, applied."""
     height, width = alpha_low.shape
     guide_low = (
-        luma if luma.size == (width, height) else luma.resize((width, height), Image.Resampling.BILINEAR)
+        guide if guide.size == (width, height) else guide.resize((width, height), Image.Resampling.BILINEAR)
     )
-    intensity_low = np.asarray(guide_low, dtype=np.float32) * (1 / 255)
+    colours = np.asarray(guide_low, dtype=np.float32).transpose(2, 0, 1) * (1 / 255)
     radius = max(1, round(_GUIDE_RADIUS * math.hypot(width, height)))
-    mean_guide, mean_alpha = _box_mean(intensity_low, radius), _box_mean(alpha_low, radius)
-    covariance = _box_mean(intensity_low * alpha_low, radius) - mean_guide * mean_alpha
-    variance = _box_mean(intensity_low * intensity_low, radius) - mean_guide * mean_guide
-    slope = covariance / (variance + _GUIDE_EPS)
-    offset = mean_alpha - slope * mean_guide
-    slope, offset = _box_mean(slope, radius) * (1 / 255), _box_mean(offset, radius)
-    refined = _resized(slope, luma.size, Image.Resampling.BILINEAR) * np.asarray(luma, dtype=np.float32)
-    refined += _resized(offset, luma.size, Image.Resampling.BILINEAR)
+    mean_alpha = _box_mean(alpha_low, radius)
+    means = [_box_mean(channel, radius) for channel in colours]
+    covariance = [
+        _box_mean(channel * alpha_low, radius) - mean * mean_alpha
+        for channel, mean in zip(colours, means, strict=True)
+    ]
+
+    def variance(i: int, j: int) -> np.ndarray:
+        result: np.ndarray = _box_mean(colours[i] * colours[j], radius) - means[i] * means[j]
+        return result + _GUIDE_EPS if i == j else result
+
+    # the 3x3 solve of every window by cofactors: (Sigma + eps I)^-1 covariance
+    pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+    v00, v01, v02, v11, v12, v22 = (variance(i, j) for i, j in pairs)
+    c00, c01, c02 = v11 * v22 - v12 * v12, v02 * v12 - v01 * v22, v01 * v12 - v02 * v11
+    c11, c12, c22 = v00 * v22 - v02 * v02, v01 * v02 - v00 * v12, v00 * v11 - v01 * v01
+    inverse_det = 1.0 / (v00 * c00 + v01 * c01 + v02 * c02)
+    k0, k1, k2 = covariance
+    slopes = [
+        (c00 * k0 + c01 * k1 + c02 * k2) * inverse_det,
+        (c01 * k0 + c11 * k1 + c12 * k2) * inverse_det,
+        (c02 * k0 + c12 * k1 + c22 * k2) * inverse_det,
+    ]
+    offset = mean_alpha - sum(slope * mean for slope, mean in zip(slopes, means, strict=True))
+    refined = _resized(_box_mean(offset, radius), guide.size, Image.Resampling.BILINEAR).copy()
+    full = np.asarray(guide)
+    for channel, slope in enumerate(slopes):
+        smooth = _box_mean(slope, radius) * (1 / 255)
+        refined += _resized(smooth, guide.size, Image.Resampling.BILINEAR) * full[..., channel]
     return refined
 
 
-def _sharpened(alpha: np.ndarray) -> np.ndarray:
-    """``q^k / (q^k + (1 - q)^k)`` with ``k = _SHARPEN``, i.e. sigmoid(k logit q), the logit upsampling's
-    temperature, without logs."""
+def _sharpened(alpha: np.ndarray, temperature: float = _SHARPEN) -> np.ndarray:
+    """``q^k / (q^k + (1 - q)^k)`` with ``k = temperature``, i.e. sigmoid(k logit q), without logs."""
     q = np.clip(alpha, 0.0, 1.0)
-    powered = q**_SHARPEN
-    result: np.ndarray = powered / np.maximum(powered + (1.0 - q) ** _SHARPEN, 1e-12)
+    powered = q**temperature
+    result: np.ndarray = powered / np.maximum(powered + (1.0 - q) ** temperature, 1e-12)
     return result
 
 
 # The sharpening as a 1024-entry table to 8-bit alpha: one lookup instead of five float passes at full size.
 _SHARPEN_STEPS = 1023
-_SHARPEN_TABLE = np.floor(255 * _sharpened(np.linspace(0.0, 1.0, _SHARPEN_STEPS + 1)) + 0.5).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=64)
+def _sharpen_table(temperature: float) -> np.ndarray:
+    steps = np.linspace(0.0, 1.0, _SHARPEN_STEPS + 1)
+    table: np.ndarray = np.floor(255 * _sharpened(steps, temperature) + 0.5).astype(np.uint8)
+    return table
+
+
+def _post_temperature(network: tuple[int, int], size: tuple[int, int]) -> float:
+    """The guided matte's sharpening: the matte's enlargement factor (linear), between 1 and
+    :data:`_SHARPEN`, in steps of 1/32 (the tables are cached)."""
+    factor = math.sqrt(size[0] * size[1] / (network[0] * network[1]))
+    return round(min(_SHARPEN, max(1.0, factor)) * 32) / 32
 
 
 def guided_filter(alpha: np.ndarray, guide: Image.Image) -> np.ndarray:
@@ -133,7 +172,7 @@ def guided_filter(alpha: np.ndarray, guide: Image.Image) -> np.ndarray:
     """
     height, width = alpha.shape
     alpha_low = _resized(alpha, _coefficient_size((width, height)), Image.Resampling.BILINEAR)
-    return _sharpened(_guided(alpha_low, guide.convert("L")))
+    return _sharpened(_guided(alpha_low, guide.convert("RGB")))
 
 
 def upsample_probability(
@@ -158,14 +197,15 @@ def upsample_probability(
     up += 1.0
     if guide is not None:
         np.divide(1.0, up, out=up)
-        luma = guide.convert("L")
-        if luma.size != stage:
-            luma = luma.resize(stage, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        refined = _guided(up, luma)
+        colours = guide.convert("RGB") if guide.mode != "RGB" else guide
+        if colours.size != stage:  # a box reduction first: the 12 MP colour image is read once, cheaply
+            colours = colours.resize(stage, Image.Resampling.BILINEAR, reducing_gap=1.0)
+        refined = _guided(up, colours)
         refined *= _SHARPEN_STEPS
         np.clip(refined, 0, _SHARPEN_STEPS, out=refined)
         refined += 0.5
-        alpha = Image.fromarray(_SHARPEN_TABLE[refined.astype(np.uint16)], "L")
+        table = _sharpen_table(_post_temperature(probability.size, size))
+        alpha = Image.fromarray(table[refined.astype(np.uint16)], "L")
     else:
         np.divide(255.0, up, out=up)
         up += 0.5

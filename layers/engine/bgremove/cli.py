@@ -61,7 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def _add_option_flag(group: argparse._ArgumentGroup, row: OptionField) -> None:
     """One flag per row of the option table; values stay text for ``Options.parse`` to read."""
     help_text = row.help.replace("%", "%%")
-    if isinstance(row.kind, BoolKind):
+    if isinstance(row.kind, BoolKind) and not row.default:
         group.add_argument(row.cli_flag, action="store_true", default=None, help=help_text)
         return
     if row.default is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from bgremove import _compose, _encode, _geometry, _matte
+from bgremove import _compose, _encode, _foreground, _geometry, _matte
 from bgremove._decode import DecodedImage, decode
 from bgremove.delta import make_delta
 from bgremove.exceptions import (
@@ -320,15 +320,19 @@ class Engine:
             corners = alpha.point(_FOREGROUND_LUT).getbbox()
             foreground = BBox.from_corners(corners) if corners else None
         with clock.stage("compose"):
+            decontaminated = False
             layout = self._layout(image.size, foreground, options, fmt)
             pictures: tuple[Image.Image, ...]
             if options.is_zip:
                 pictures = _compose.compose_zip(image, alpha, options, layout)
-            elif options.is_delta:
-                pictures = (make_delta(image, alpha),)
             else:
-                background_image = background.image if background is not None else None
-                pictures = (_compose.compose(image, alpha, options, layout, background_image),)
+                colours = _foreground_colours(image, alpha, options)
+                decontaminated = colours is not None
+                if options.is_delta:  # the delta's soft pixels carry their colour: the estimated one
+                    pictures = (make_delta(colours or image, alpha),)
+                else:
+                    background_image = background.image if background is not None else None
+                    pictures = (_compose.compose(colours or image, alpha, options, layout, background_image),)
         with clock.stage("encode"):
             encoded = self._encode(pictures, fmt, options)
         report = Report(
@@ -349,6 +353,7 @@ class Engine:
             options=options.to_dict(),
             backend=inference.backend,
             fallback=inference.fallback,
+            decontaminated=decontaminated,
         )
         return Result(encoded.data, encoded.content_type, encoded.extension, report)
 
@@ -393,6 +398,20 @@ class Engine:
         )
         _check_result_fits(fmt, layout.canvas_size, options)  # before paying for compose and encode
         return layout
+
+
+def _foreground_colours(image: Image.Image, alpha: Image.Image, options: Options) -> Image.Image | None:
+    """The image with its soft edges' colours estimated without the old background (option
+    ``decontaminate``), or ``None`` where nothing is to be done: the option is off, the result shows no
+    colours or the input's own (``map``; ``overlay`` shows the matte over the original picture; ``zip``,
+    whose caller does not ask), or the matte has no soft pixel (a ``threshold`` cut it hard). ``delta_png``
+    ignores the background options, as Pixian's does, and carries the estimate in its soft pixels."""
+    if not options.decontaminate:
+        return None
+    if not options.is_delta and options.background_type in (BackgroundType.MAP, BackgroundType.OVERLAY):
+        return None
+    # in place: the work image is the engine's own, and nothing after compose reads its colours
+    return _foreground.estimate_foreground(image, alpha, in_place=True)
 
 
 def _decode_background(data: bytes | None, options: Options) -> DecodedImage | None:

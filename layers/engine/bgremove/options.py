@@ -753,6 +753,13 @@ class Options:
         FloatKind(0.0, 1.0),
         "0 keeps soft edges; above 0 the matte is cut hard at that level (higher = more aggressive)",
     )
+    decontaminate: bool = option(
+        True,
+        BoolKind(),
+        "estimate the subject's own colour on its soft edges, without the old background's, so that no halo "
+        "shows on a new background: transparent results, `delta_png` and every background but `map` and "
+        "`overlay`; `zip` keeps the input's colours. On by default; the report says whether it ran",
+    )
     roi: Roi | None = option(
         None,
         RoiKind(),
@@ -960,7 +967,7 @@ def markdown_table() -> str:
         if isinstance(row.kind, EnumKind):
             default = f"`{row.dump(row.default)}`"
             values = values.replace(default, f"{default} (default)", 1)
-        elif row.default is not None and not isinstance(row.kind, BoolKind):
+        elif row.default is not None and (row.default is True or not isinstance(row.kind, BoolKind)):
             values += f", default {row.kind.describe_value(row.default)}"
         lines.append(f"| `{row.metadata_key}` | {values} | {row.help} |")
     return "\n".join(lines)

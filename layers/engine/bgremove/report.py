@@ -70,6 +70,10 @@ class Report:
     fallback
         Why a model routed to an endpoint ran locally instead (the endpoint was unavailable and the
         deployment allows the fallback), else ``None``.
+    decontaminated
+        Whether the subject's colours on its soft edges were estimated without the old background
+        (option ``decontaminate``): false when it is off, for results that keep the input's colours or show
+        none (``map``, ``overlay``, ``zip``) and when the matte has no soft pixel.
     """
 
     input_size: tuple[int, int]
@@ -85,6 +89,7 @@ class Report:
     options: dict[str, str] = field(default_factory=dict)
     backend: str = "local"
     fallback: str | None = None
+    decontaminated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, used by ``--json`` and completion events."""
@@ -102,4 +107,5 @@ class Report:
             "options": dict(self.options),
             "backend": self.backend,
             **({"fallback": self.fallback} if self.fallback else {}),
+            "decontaminated": self.decontaminated,
         }
