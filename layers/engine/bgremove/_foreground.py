@@ -11,7 +11,7 @@ wide window, then with a narrow one fed by the first pass's estimate.
 
 Fast, as the guided filter of :mod:`bgremove._matte` is: the two means are smooth fields, so they are
 computed from the image reduced to at most :data:`FIELD_PIXELS` (box means: ``_box_mean``'s shifted sums for
-small windows, cumulative sums for wide ones) and read at full size from cells of about 4 px; the last step
+small windows, cumulative sums for wide ones) and read at full size from cells of about 8 px; the last step
 runs at full size, with the image's own colours and alpha, on the soft pixels only, inside the box that holds
 them (pixels with alpha 0 or 255 keep their colour: fully transparent ones are invisible, opaque ones are the
 subject). The windows are wide (6% and 1.2% of the diagonal) so that an edge soft over many pixels (hair,
@@ -36,7 +36,7 @@ NARROW_RADIUS = 0.012
 """The second pass's window radius, as a share of the image's diagonal."""
 _EPS = 1e-4
 _SHIFTED_SUMS_UP_TO = 3
-_SAMPLE_CELL = 4  # px of the full-size image per cell of the enlarged fields
+_SAMPLE_CELL = 8  # px of the full-size image per cell of the enlarged fields
 
 
 def _reduction(size: tuple[int, int]) -> int:
