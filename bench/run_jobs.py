@@ -178,7 +178,7 @@ def latency(bench: Bench, reps: int) -> dict[str, Any]:
 
 
 def burst(bench: Bench, receiver: Receiver, count: int, clients: int) -> dict[str, Any]:
-    from api import jobs  # noqa: PLC0415 (on the path once the stack runs)
+    from bgremove_api import jobs  # noqa: PLC0415 (on the path once the stack runs)
 
     def submit(number: int) -> str:
         if number % 2:

@@ -1,6 +1,6 @@
 """The HTTP API on loopback, as ``sam local start-api`` would serve it: HTTP requests become API Gateway REST
-proxy events (payload format 1.0) for the real handler (``api.app.lambda_handler``), and its proxy results
-become HTTP responses.
+proxy events (payload format 1.0) for the real handler (``bgremove_api.app.lambda_handler``), and its proxy
+results become HTTP responses.
 
 As the deployed REST API does (``BinaryMediaTypes: "*/*"``), every request body reaches the handler
 base64-encoded, and a body over API Gateway's 10 MB limit is answered by the "gateway" (413, in a body both
@@ -299,8 +299,8 @@ def running_api(
     env = api_environment(template, environment)
     # The handler's modules read only what they are given: settings from this mapping, AWS endpoints and
     # credentials from the process environment, which the local runner points at the emulator.
-    from api.runtime import build_runtime, use_runtime  # noqa: PLC0415 (functions/api joins sys.path first)
-    from api.settings import ApiSettings  # noqa: PLC0415
+    from bgremove_api.runtime import build_runtime, use_runtime  # noqa: PLC0415 (functions/api joins sys.path first)
+    from bgremove_api.settings import ApiSettings  # noqa: PLC0415
 
     handler = load_api_handler(template, template_path.parent)
     settings = ApiSettings.from_env(env)
@@ -333,16 +333,17 @@ def running_api(
         server.server_close()
         thread.join(timeout=10)
         use_runtime(None)
-        from api.jobs import use_jobs  # noqa: PLC0415
+        from bgremove_api.jobs import use_jobs  # noqa: PLC0415
 
         use_jobs(None)
 
 
 def _use_local_jobs(env: Mapping[str, str], runtime: Any) -> None:
-    """The asynchronous dialects' jobs (:mod:`api.jobs`), from the function's variables like the runtime."""
+    """The asynchronous dialects' jobs (:mod:`bgremove_api.jobs`), from the function's variables like the
+    runtime."""
     import boto3  # noqa: PLC0415
 
-    from api.jobs import JobsSettings, build_jobs, use_jobs  # noqa: PLC0415
+    from bgremove_api.jobs import JobsSettings, build_jobs, use_jobs  # noqa: PLC0415
 
     use_jobs(
         build_jobs(
@@ -364,7 +365,7 @@ def store_key(runtime: Any, key: str, endpoint: str = "http://127.0.0.1:4577") -
     SystemExit
         ``key`` is not of the form ``bgremove-keys`` makes: what the form is and how to get one.
     """
-    from api.exceptions import KeyNameTakenError  # noqa: PLC0415
+    from bgremove_api.exceptions import KeyNameTakenError  # noqa: PLC0415
 
     key = key.strip()
     try:

@@ -32,7 +32,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.integration.api_stack import FIXTURES, REPO, ApiStack
+from tests.integration.api.api_stack import FIXTURES, REPO, ApiStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

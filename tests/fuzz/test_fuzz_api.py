@@ -33,8 +33,8 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from api.app import app
-from tests.unit.test_api_dialect_async_routes import Stack, jobs_stack
+from bgremove_api.app import app
+from tests.unit.api.dialects.test_async_routes import Stack, jobs_stack
 
 PUBLIC_PATHS = frozenset({"/", "/docs"})
 """Routes that answer without a key (the try-it page, Swagger UI); every other route needs one."""

@@ -1,0 +1,183 @@
+"""Lambda entry point of the HTTP API: one powertools REST resolver, one router per dialect, OpenAPI and
+Swagger UI at ``/docs``.
+
+The handler is thin: it refuses bodies over Lambda's request limit in the caller's dialect, then lets the
+resolver route and validate (the synchronous dialects read their own bodies after the key check:
+:mod:`bgremove_api.forms`). Every error leaves in the shape of the dialect whose route was called (an
+unknown path is a 404); unexpected ones are logged with their stack and answered 500.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bgremove_api import observability, page
+from bgremove_api.dialects import apiframe, common, pixian, removebg, replicate
+from bgremove_api.dialects import openai as openai_style
+from bgremove_api.dialects.common import Failure
+from bgremove_api.dialects.exceptions import BadRequestError, RequestTooLargeError, RouteNotFoundError
+from bgremove_api.runtime import get_runtime
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-api")
+DOCS_PATH = "/docs"
+
+logger = Logger(service=SERVICE_NAME)
+observability.route_package_logs(logger)
+tracer = observability.tracer
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.include_router(pixian.router)
+app.include_router(removebg.router)
+app.include_router(replicate.router)
+app.include_router(openai_style.router)
+app.include_router(apiframe.router)
+app.include_router(page.router)
+app.enable_swagger(
+    path=DOCS_PATH,
+    title="bgremove HTTP API",
+    description="Pixian v2 and remove.bg v1.0 compatible background removal, and asynchronous jobs in "
+    "Replicate's, OpenAI-style and Apiframe's dialects. One key works for every dialect: HTTP Basic (user or "
+    "password) for Pixian, X-Api-Key for remove.bg and Apiframe, Bearer for Replicate and OpenAI-style.",
+)
+
+
+def _is_removebg(path: str) -> bool:
+    return path.startswith("/v1.0/")
+
+
+def _error_response(path: str, failure: Failure) -> Response[str]:
+    """``failure`` in the shape of the dialect whose route ``path`` is (Pixian's for any other path)."""
+    if path.rstrip("/") == page.PATH:
+        return page.error_response(failure)
+    if path in openai_style.PATHS:
+        return openai_style.error_response(failure)
+    if path.startswith(replicate.PATH_PREFIXES):
+        return replicate.error_response(failure)
+    if path.startswith(apiframe.PATH_PREFIX):
+        return apiframe.error_response(failure)
+    return removebg.error_response(failure) if _is_removebg(path) else pixian.error_response(failure)
+
+
+def _dialect(path: str) -> str:
+    """The metrics' and traces' name for the dialect of ``path`` (a bounded set)."""
+    if path.rstrip("/") == page.PATH or path == page.PAGE_PATH:
+        return "page"
+    if path.startswith(DOCS_PATH):
+        return "docs"
+    if path in openai_style.PATHS:
+        return "openai"
+    if path.startswith(replicate.PATH_PREFIXES):
+        return "replicate"
+    if path.startswith(apiframe.PATH_PREFIX):
+        return "apiframe"
+    if _is_removebg(path):
+        return "removebg"
+    return "pixian" if path == pixian.PATH else "other"
+
+
+def _url_field(path: str) -> str:
+    if path.rstrip("/") == page.PATH:
+        return page.IMAGE.url
+    if path in openai_style.PATHS:
+        return "image_url.url"
+    if path.startswith(replicate.PATH_PREFIXES):
+        return "input.image"
+    if path.startswith(apiframe.PATH_PREFIX):
+        return f"{apiframe.PARAMS}.image"
+    return removebg.IMAGE.url if _is_removebg(path) else pixian.IMAGE.url
+
+
+def _invalid_request(error: ValidationException) -> Response[str]:
+    # powertools could not read the body into the route's fields (bad JSON, a text part where a file
+    # belongs, an unsupported content type): the dialect's 400.
+    details = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', '')}"
+        for e in error.errors()
+    )
+    failure = common.classify(BadRequestError(f"the request body cannot be read: {details}"))
+    return _error_response(app.current_event.path, failure)
+
+
+def _unexpected(error: Exception) -> Response[str]:
+    failure = common.classify(error)
+    logger.exception("request failed", extra={"code": failure.code, "path": app.current_event.path})
+    return _error_response(app.current_event.path, failure)
+
+
+def _not_found(error: NotFoundError) -> Response[str]:
+    # powertools raises it for a path no route has; the catch-all below would answer it 500.
+    event = app.current_event
+    failure = common.classify(RouteNotFoundError(f"no route for {event.http_method} {event.path}"))
+    return _error_response(event.path, failure)
+
+
+# Registered by call: powertools' decorator is unannotated and would make the handlers untyped.
+app.exception_handler(ValidationException)(_invalid_request)
+app.exception_handler(NotFoundError)(_not_found)
+app.exception_handler(Exception)(_unexpected)
+
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+"""On every answer: a browser never guesses a type (a stored upload, an error body) and runs it."""
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # responses are images
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    began = time.perf_counter()
+    path = str(event.get("path") or "")
+    dialect = _dialect(path)
+    observability.annotate(dialect=dialect)
+    result = _answer(event, context, path)
+    _record_request(dialect, result.get("statusCode"), (time.perf_counter() - began) * 1000)
+    return result
+
+
+def _answer(event: dict[str, Any], context: LambdaContext, path: str) -> dict[str, Any]:
+    try:
+        common.check_body_size(event.get("body"), _url_field(path))
+    except RequestTooLargeError as error:
+        return _proxy_result(_error_response(path, common.classify(error)))
+    result = app.resolve(event, context)
+    headers = result.setdefault("multiValueHeaders", {})
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = [value]
+    return result
+
+
+def _record_request(dialect: str, status: object, elapsed_ms: float) -> None:
+    """``ApiRequests`` by dialect and status class, ``ApiLatencyMs`` by dialect (docs/operations.md)."""
+    status_class = f"{status // 100}xx" if isinstance(status, int) and 100 <= status < 600 else "5xx"
+    observability.count(observability.API_REQUESTS, Dialect=dialect, StatusClass=status_class)
+    observability.emit(
+        {observability.API_LATENCY: (MetricUnit.Milliseconds, round(elapsed_ms, 3))}, {"Dialect": dialect}
+    )
+
+
+def _proxy_result(response: Response[str]) -> dict[str, Any]:
+    """A response built outside the resolver, in API Gateway's proxy result format."""
+    return {
+        "statusCode": response.status_code,
+        "headers": {
+            **{k: v if isinstance(v, str) else ",".join(v) for k, v in response.headers.items()},
+            **SECURITY_HEADERS,
+        },
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
+# In Lambda, build everything during the init phase: the model load then never counts against the first
+# request's time. Elsewhere (tests, the local adapter) it is built on first use, once the environment is set.
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    get_runtime()

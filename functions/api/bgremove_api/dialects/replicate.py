@@ -1,0 +1,628 @@
+"""Replicate predictions for ``lucataco/remove-bg`` (the official ``replicate`` client, 1.0.7, unchanged but
+for ``base_url`` and the key).
+
+Routes: ``POST /v1/predictions`` (also the reseller's ``/replicate/v1/predictions``), ``POST
+/v1/models/lucataco/remove-bg/predictions``, ``GET /v1/predictions[/{id}]``, ``POST
+/v1/predictions/{id}/cancel``, ``GET /v1/models/{owner}/{name}/versions/{id}`` (``replicate.run`` reads
+it), ``POST /v1/files`` and ``GET /v1/files/{id}`` (uploads, and each job's output read with the key),
+``GET /v1/webhooks/default/secret``. Auth is ``Authorization: Bearer KEY`` (or ``Token KEY``).
+
+A prediction is a job of :mod:`bgremove_api.jobs`; its ``version`` picks the model (:data:`VERSIONS`). The
+input ``image`` is an https URL (behind the SSRF guard), a ``data:`` URI, or the ``urls.get`` of a file
+uploaded to ``/v1/files`` (read from the bucket, not fetched). ``output`` is ``/v1/files/{id}`` on this API:
+the client sends its ``Authorization`` header when it reads an output, which a presigned S3 URL refuses.
+Errors are RFC 7807 ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import mimetypes
+import re
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import UploadFile
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from botocore.exceptions import ClientError
+
+from bgremove import Options
+from bgremove_api import jobs, webhooks
+from bgremove_api.dialects import async_common, common
+from bgremove_api.dialects.common import Failure
+from bgremove_api.exceptions import ApiError, JobNotFoundError
+from bgremove_api.keys import ApiKey, hash_key
+from bgremove_api.runtime import ApiRuntime, get_runtime
+
+DIALECT = "replicate"
+MODEL_OWNER = "lucataco"
+MODEL_NAME = "remove-bg"
+MODEL = f"{MODEL_OWNER}/{MODEL_NAME}"
+
+PREDICTIONS_PATH = "/v1/predictions"
+RESELLER_PREDICTIONS_PATH = "/replicate/v1/predictions"
+MODEL_PREDICTIONS_PATH = "/v1/models/<owner>/<name>/predictions"
+PREDICTION_PATH = "/v1/predictions/<prediction_id>"
+CANCEL_PATH = "/v1/predictions/<prediction_id>/cancel"
+VERSION_PATH = "/v1/models/<owner>/<name>/versions/<version_id>"
+FILES_PATH = "/v1/files"
+FILE_PATH = "/v1/files/<file_id>"
+SECRET_PATH = "/v1/webhooks/default/secret"
+PATH_PREFIXES = ("/v1/predictions", "/v1/files", "/v1/webhooks/", "/v1/models/", "/replicate/")
+"""Paths whose errors are answered in this dialect's shape (:mod:`bgremove_api.app`)."""
+
+DEFAULT_VERSION = "95fcc2a26d3899cd6c2691c900465aaeff466285a65c14638cc5f36f34befaf1"
+"""lucataco/remove-bg's version in the vendor's document: the deployment's default model."""
+
+VERSIONS: dict[str, str | None] = {
+    DEFAULT_VERSION: None,
+    "u2net": "u2net",
+    "u2netp": "u2netp",
+    "isnet": "isnet",
+}
+"""Accepted ``version`` -> the model it runs (``None``: the deployment's default)."""
+
+VERSION_CREATED_AT = "2023-10-20T00:00:00.000Z"
+COG_VERSION = "0.8.6"
+
+OPTION_NAMES: dict[str, str] = {"format": "format", "background_type": "background_type"}
+"""``input`` fields beyond ``image`` -> the option table (lucataco/remove-bg itself takes only ``image``)."""
+
+IMAGE_FIELD = "image"
+
+STATUSES: dict[jobs.JobStatus, str] = {
+    jobs.JobStatus.QUEUED: "starting",
+    jobs.JobStatus.PROCESSING: "processing",
+    jobs.JobStatus.COMPLETED: "succeeded",
+    jobs.JobStatus.FAILED: "failed",
+    jobs.JobStatus.CANCELED: "canceled",
+}
+
+WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
+"""``webhook_events_filter`` values; all of them when the filter is absent, as at Replicate."""
+
+UPLOAD_PREFIX = f"{common.RESULT_KEY_PREFIX}files/"
+"""Where ``POST /v1/files`` keeps uploads (output bucket, under each key's id; the bucket's retention)."""
+
+MAX_PAGE = 100
+PAGE_SIZE = 20
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TITLES: dict[int, str] = {
+    400: "Invalid request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    413: "Request too large",
+    422: "Input validation failed",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+# Extra keys this dialect keeps on the job (job.extra): what answers repeat and URLs need.
+EXTRA_VERSION = "version"
+EXTRA_INPUT = "input"
+EXTRA_BASE_URL = "base_url"
+EXTRA_WEBHOOK = "webhook"
+EXTRA_EVENTS = "webhook_events_filter"
+
+router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # powertools leaves __init__ unannotated
+
+
+class UnknownVersionError(ApiError):
+    """The ``version`` names no model this deployment runs (Replicate answers 422)."""
+
+    code = "UNKNOWN_VERSION"
+    http_status = 422
+
+
+class UnknownModelError(ApiError):
+    """A model or version path this API does not serve (only lucataco/remove-bg)."""
+
+    code = "MODEL_NOT_FOUND"
+    http_status = 404
+
+
+class InvalidInputError(ApiError):
+    """The body is not a prediction request Replicate's schema accepts."""
+
+    code = "INVALID_INPUT"
+    http_status = 422
+
+
+# ----------------------------------------------------------------------------------------------- mappings
+def model_for_version(version: object, deployed: Collection[str] | None = None) -> str | None:
+    """The model a ``version`` runs (``None``: the default). Raises :class:`UnknownVersionError`.
+
+    With ``deployed`` (the models whose files this deployment has), a version of any other model is refused
+    as unknown, as Replicate answers a version it does not run: at submit, not as a failed prediction.
+    """
+    offered = [v for v, model in VERSIONS.items() if deployed is None or model is None or model in deployed]
+    if not isinstance(version, str) or version not in offered:
+        allowed = ", ".join(offered)
+        raise UnknownVersionError(f"version {str(version)[:80]!r} does not exist; use one of {allowed}")
+    return VERSIONS[version]
+
+
+def parse_options(prediction_input: Mapping[str, Any]) -> Options:
+    """The ``input`` fields other than ``image`` as :class:`Options` (errors name Replicate's field)."""
+    raw = {k: v for k, v in prediction_input.items() if k != IMAGE_FIELD}
+    return Options.parse(raw, names=OPTION_NAMES)
+
+
+def events_filter(value: object) -> tuple[str, ...]:
+    if value is None:
+        return WEBHOOK_EVENTS
+    if not isinstance(value, list) or not all(v in WEBHOOK_EVENTS for v in value):
+        raise InvalidInputError(f"webhook_events_filter must be a list of {', '.join(WEBHOOK_EVENTS)}")
+    return tuple(dict.fromkeys(value))
+
+
+def output_url(base_url: str, job_id: str) -> str:
+    return f"{base_url}{FILES_PATH}/{job_id}"
+
+
+def prediction(
+    job: jobs.Job, *, waited_unfinished: bool = False, base_url: str | None = None
+) -> dict[str, Any]:
+    """A job as Replicate's prediction object.
+
+    Parameters
+    ----------
+    waited_unfinished
+        The answer to ``Prefer: wait`` that ran out: status ``starting`` whatever the job's, because the
+        client treats any other status as final.
+    base_url
+        The root URL the client calls (default: the one kept when the prediction was created).
+    """
+    base = base_url or str(job.extra.get(EXTRA_BASE_URL, ""))
+    status = STATUSES[job.status]
+    if waited_unfinished and job.status in (jobs.JobStatus.QUEUED, jobs.JobStatus.PROCESSING):
+        status = "starting"
+    started = async_common.epoch_seconds(job.started_at)
+    completed = async_common.epoch_seconds(job.completed_at)
+    metrics = {"predict_time": round(completed - started, 3)} if started and completed else {}
+    get_url = f"{base}{PREDICTIONS_PATH}/{job.job_id}"
+    body: dict[str, Any] = {
+        "id": job.job_id,
+        "model": MODEL,
+        "version": job.extra.get(EXTRA_VERSION, DEFAULT_VERSION),
+        "status": status,
+        "input": job.extra.get(EXTRA_INPUT, {}),
+        "output": output_url(base, job.job_id) if job.status is jobs.JobStatus.COMPLETED else None,
+        "logs": "",
+        "error": f"{job.error_code}: {job.error_message}" if job.status is jobs.JobStatus.FAILED else None,
+        "metrics": metrics,
+        "created_at": async_common.iso_time(job.created_at),
+        "started_at": async_common.iso_time(job.started_at),
+        "completed_at": async_common.iso_time(job.completed_at),
+        "urls": {
+            "get": get_url,
+            "cancel": f"{get_url}/cancel",
+            "stream": f"{get_url}/stream",
+            "web": get_url,
+        },
+        "data_removed": False,
+        "source": "api",
+    }
+    if job.extra.get(EXTRA_WEBHOOK):
+        body["webhook"] = job.extra[EXTRA_WEBHOOK]
+        body["webhook_events_filter"] = list(job.extra.get(EXTRA_EVENTS, WEBHOOK_EVENTS))
+    return body
+
+
+def webhook_body(job: jobs.Job, result_url: str | None) -> bytes:
+    """A delivered webhook's body: the prediction (its output the key-checked file URL, as in answers)."""
+    del result_url  # the Replicate client reads outputs with its key: /v1/files/{id}, not a presigned URL
+    return json.dumps(prediction(job), separators=(",", ":")).encode()
+
+
+webhooks.register_body_builder(DIALECT, webhook_body)
+
+
+def version_object(version_id: str) -> dict[str, Any]:
+    """``GET /v1/models/lucataco/remove-bg/versions/{id}``: one string input ``image``, one URI output."""
+    return {
+        "id": version_id,
+        "created_at": VERSION_CREATED_AT,
+        "cog_version": COG_VERSION,
+        "openapi_schema": {
+            "openapi": "3.0.2",
+            "info": {"title": "Cog", "version": "0.1.0"},
+            "paths": {},
+            "components": {
+                "schemas": {
+                    "Input": {
+                        "type": "object",
+                        "title": "Input",
+                        "required": [IMAGE_FIELD],
+                        "properties": {
+                            IMAGE_FIELD: {
+                                "type": "string",
+                                "title": "Image",
+                                "format": "uri",
+                                "description": "Remove background from this image",
+                                "x-order": 0,
+                            }
+                        },
+                    },
+                    "Output": {"type": "string", "title": "Output", "format": "uri"},
+                }
+            },
+        },
+    }
+
+
+# ----------------------------------------------------------------------------------------------- errors
+def error_response(failure: Failure) -> Response[str]:
+    """RFC 7807 ``{type, title, status, detail}`` as ``application/problem+json``; our code in ``code``."""
+    title = TITLES.get(failure.status, "Internal server error")
+    detail = failure.message
+    if failure.status == 401:
+        detail = "You did not pass a valid authentication token"
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": failure.status,
+        "detail": detail,
+        "code": failure.code,
+    }
+    return Response(
+        status_code=failure.status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=json.dumps(body, separators=(",", ":")),
+        headers=dict(failure.headers),
+    )
+
+
+def _answer_error(error: Exception) -> Response[str]:
+    failure = common.classify(error)
+    if failure.status >= 500:
+        raise error
+    return error_response(failure)
+
+
+# ----------------------------------------------------------------------------------------------- requests
+def _base_url() -> str:
+    event = router.current_event
+    return async_common.public_base_url(event.headers, event.raw_event.get("requestContext") or {})
+
+
+def _presented() -> str | None:
+    return async_common.bearer_key(router.current_event.headers.get("authorization"))
+
+
+def _admit_read(runtime: ApiRuntime) -> ApiKey:
+    return common.admit_read(runtime, _presented())[0]
+
+
+def _upload_key(owner: ApiKey, file_id: str) -> str:
+    return f"{UPLOAD_PREFIX}{owner.key_id}/{file_id}"
+
+
+def _deployed_models(runtime: ApiRuntime) -> list[str]:
+    """The models whose files this deployment has (the default is always among them: it is warmed)."""
+    registry = runtime.engine.registry
+    return [name for name in registry.names() if registry.is_available(name)]
+
+
+def _own_upload_id(reference: str, base_url: str) -> str | None:
+    """The file id when ``reference`` is a ``/v1/files/{id}`` URL of this API (``urls.get`` of an upload)."""
+    try:
+        parts, ours = urlsplit(reference), urlsplit(base_url)
+    except ValueError:  # not a URL at all ("http://[::1/"): the fetcher says why
+        return None
+    prefix = f"{ours.path}{FILES_PATH}/"
+    if parts.netloc.lower() != ours.netloc.lower() or not parts.path.startswith(prefix):
+        return None
+    file_id = parts.path[len(prefix) :]
+    return file_id if file_id and "/" not in file_id else None
+
+
+_FILE_ID = re.compile(r"[0-9a-f]{32}")
+"""An upload's id (``uuid4().hex``): anything else names no upload and never reaches S3 as a key."""
+
+
+def _read_upload(runtime: ApiRuntime, owner: ApiKey, file_id: str) -> tuple[bytes, str] | None:
+    """An upload's bytes and content type, or ``None`` when this key uploaded no such file."""
+    if not _FILE_ID.fullmatch(file_id):
+        return None
+    try:
+        stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=_upload_key(owner, file_id))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+            return None
+        raise
+    return stored["Body"].read(), str(stored.get("ContentType") or "application/octet-stream")
+
+
+def _read_image(
+    runtime: ApiRuntime, owner: ApiKey, reference: object, base_url: str, deadline: float | None = None
+) -> bytes:
+    if isinstance(reference, str):
+        file_id = _own_upload_id(reference.strip(), base_url)
+        if file_id is not None:
+            upload = _read_upload(runtime, owner, file_id)
+            if upload is None:
+                raise InvalidInputError(f"input.image: no file {file_id} was uploaded with this key")
+            return upload[0]
+    return async_common.image_from_reference(runtime, reference, f"input.{IMAGE_FIELD}", deadline)
+
+
+def _create(version: object, model_path: str = MODEL) -> Response[str]:
+    runtime = get_runtime()
+    event = router.current_event
+    with common.admitted(runtime, _presented()) as (key, _):
+        if model_path != MODEL:  # after the key: an unknown path tells a keyless prober nothing
+            raise UnknownModelError(f"model {model_path[:81]} does not exist; this API runs {MODEL}")
+        body = async_common.json_object(router.current_event, empty_is_object=True)
+        if version is None:
+            version = body.get("version")
+        model = model_for_version(version, _deployed_models(runtime))
+        prediction_input = body.get("input")
+        if not isinstance(prediction_input, dict):
+            raise InvalidInputError("input is required: an object with image")
+        options = parse_options(prediction_input)
+        del options  # validated here; the pipeline reads the same raw names
+        webhook_url = body.get("webhook")
+        if webhook_url is not None and not isinstance(webhook_url, str):
+            raise InvalidInputError("webhook must be a URL")
+        events = events_filter(body.get("webhook_events_filter"))
+        deadline = async_common.fetch_deadline(
+            router.lambda_context
+        )  # the webhook's look-up, the image's fetch
+        if webhook_url:  # refused now rather than retried into the dead-letter queue later
+            webhooks.check_webhook_url(runtime.fetcher, webhook_url, "webhook", deadline)
+        base_url = _base_url()
+        image = _read_image(runtime, key, prediction_input.get(IMAGE_FIELD), base_url, deadline)
+        raw_options = {
+            OPTION_NAMES[k.strip().lower()]: str(v)  # spelled as Options.parse reads them (any case)
+            for k, v in prediction_input.items()
+            if k.strip().lower() in OPTION_NAMES and v is not None
+        }
+        shown_input = {k: async_common.shown_reference(v) for k, v in prediction_input.items()}
+        extra: dict[str, Any] = {
+            EXTRA_VERSION: version,
+            EXTRA_INPUT: shown_input,
+            EXTRA_BASE_URL: base_url,
+        }
+        webhook = None
+        if webhook_url:
+            webhook = jobs.WebhookConfig(url=webhook_url, events=events, dialect=DIALECT)
+            extra[EXTRA_WEBHOOK] = webhook_url
+            extra[EXTRA_EVENTS] = list(events)
+        job, _created = jobs.get_jobs().submitter.submit(
+            key,
+            dialect=DIALECT,
+            image=image,
+            filename=_filename(prediction_input.get(IMAGE_FIELD)),
+            raw_options=raw_options,
+            model=model,
+            webhook=webhook,
+            idempotency_key=None,
+            extra=extra,
+        )
+        wait_s = async_common.wait_seconds(event.headers.get("prefer"))
+        headers: dict[str, str] = {"Location": f"{base_url}{PREDICTIONS_PATH}/{job.job_id}"}
+        if wait_s is not None:
+            wait_s = async_common.wait_budget(router.lambda_context, wait_s)
+            job = jobs.wait_for(
+                jobs.get_jobs().store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S
+            )
+            headers["Preference-Applied"] = "wait"
+        return common.json_response(201, prediction(job, waited_unfinished=wait_s is not None), headers)
+
+
+def _filename(reference: object) -> str:
+    if isinstance(reference, str) and not reference.startswith(async_common.DATA_URI_PREFIX):
+        try:
+            name = urlsplit(reference).path.rsplit("/", 1)[-1]
+        except ValueError:
+            return "image"
+        if name:
+            return name[:100]
+    return "image"
+
+
+@router.post(PREDICTIONS_PATH, summary="Replicate: create a prediction", tags=["Replicate"])
+def create_prediction() -> Response[str]:
+    """``{version, input: {image}, webhook, webhook_events_filter}``; ``Prefer: wait[=N]`` holds <= 25 s."""
+    try:
+        return _create(None)
+    except Exception as error:
+        return _answer_error(error)
+
+
+@router.post(
+    RESELLER_PREDICTIONS_PATH, summary="Replicate (reseller path): create a prediction", tags=["Replicate"]
+)
+def create_prediction_reseller() -> Response[str]:
+    """The same as ``POST /v1/predictions``, at the path a reseller's document gives."""
+    try:
+        return _create(None)
+    except Exception as error:
+        return _answer_error(error)
+
+
+@router.post(
+    MODEL_PREDICTIONS_PATH, summary="Replicate: create a prediction of lucataco/remove-bg", tags=["Replicate"]
+)
+def create_model_prediction(owner: str, name: str) -> Response[str]:
+    """``{input: {image}, ...}`` without ``version``: lucataco/remove-bg, the default model."""
+    try:
+        return _create(DEFAULT_VERSION, f"{owner[:40]}/{name[:40]}")
+    except Exception as error:
+        return _answer_error(error)
+
+
+@router.get(PREDICTION_PATH, summary="Replicate: get a prediction", tags=["Replicate"])
+def get_prediction(prediction_id: str) -> Response[str]:
+    try:
+        runtime = get_runtime()
+        key = _admit_read(runtime)
+        job = jobs.get_jobs().store.get(prediction_id, key)
+        return common.json_response(200, prediction(job, base_url=_base_url()))
+    except Exception as error:
+        return _answer_error(error)
+
+
+@router.post(CANCEL_PATH, summary="Replicate: cancel a prediction", tags=["Replicate"])
+def cancel_prediction(prediction_id: str) -> Response[str]:
+    try:
+        runtime = get_runtime()
+        key = _admit_read(runtime)
+        job = jobs.get_jobs().store.cancel(prediction_id, key)
+        return common.json_response(200, prediction(job, base_url=_base_url()))
+    except Exception as error:
+        return _answer_error(error)
+
+
+@router.get(PREDICTIONS_PATH, summary="Replicate: list predictions, newest first", tags=["Replicate"])
+def list_predictions() -> Response[str]:
+    """``{next, previous, results}``; ``next`` is the next page's full URL (the client follows it)."""
+    try:
+        runtime = get_runtime()
+        key = _admit_read(runtime)
+        query = router.current_event.query_string_parameters or {}
+        cursor = query.get("cursor") or None
+        found, next_cursor = jobs.get_jobs().store.list(key, dialect=DIALECT, limit=PAGE_SIZE, cursor=cursor)
+        base = _base_url()
+        next_url = f"{base}{PREDICTIONS_PATH}?{urlencode({'cursor': next_cursor})}" if next_cursor else None
+        results = [prediction(job, base_url=base) for job in found]
+        return common.json_response(200, {"next": next_url, "previous": None, "results": results})
+    except Exception as error:
+        return _answer_error(error)
+
+
+@router.get(VERSION_PATH, summary="Replicate: a model version (replicate.run reads it)", tags=["Replicate"])
+def get_version(owner: str, name: str, version_id: str) -> Response[str]:
+    try:
+        _admit_read(get_runtime())
+        deployed = _deployed_models(get_runtime())
+        model = VERSIONS.get(version_id, "")
+        if f"{owner}/{name}" != MODEL or version_id not in VERSIONS or model not in (None, *deployed):
+            raise UnknownModelError(f"model version {owner}/{name}:{version_id[:80]} does not exist")
+        return common.json_response(200, version_object(version_id))
+    except Exception as error:
+        return _answer_error(error)
+
+
+@router.get(SECRET_PATH, summary="Replicate: the key's webhook signing secret", tags=["Replicate"])
+def webhook_secret() -> Response[str]:
+    """``{"key": "whsec_..."}``: what ``replicate.webhooks.validate`` checks deliveries with."""
+    try:
+        presented = _presented()
+        common.admit_read(get_runtime(), presented)
+        return common.json_response(200, {"key": webhooks.replicate_secret(hash_key(presented or ""))})
+    except Exception as error:
+        return _answer_error(error)
+
+
+FILE_FIELDS = (
+    common.FormField("content", "the file (run() uploads local files here)", file=True),
+    common.FormField("filename", "the file's name (default: the part's filename)"),
+    common.FormField("metadata", "a JSON object kept with the file"),
+)
+
+SERVED_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff", "image/heic",
+     "image/heif", "image/avif"}
+)  # fmt: skip
+"""Content types a stored file is served as; any other (``text/html``, ``image/svg+xml``: active content
+a browser would run on this API's origin) is served as ``application/octet-stream``."""
+
+
+def create_file() -> Response[str]:
+    """Store an upload for ``input.image`` (``urls.get`` points at it); the key is checked before the body."""
+    try:
+        runtime = get_runtime()
+        with common.admitted(runtime, _presented()) as (key, _):
+            values = common.request_values(router.current_event, FILE_FIELDS)
+            content = values.get("content")
+            if content is None:
+                raise InvalidInputError("content is required: the file, as a multipart part named content")
+            if not isinstance(content, UploadFile):
+                content = UploadFile(content=str(content).encode(), filename=None, content_type=None)
+            kept = async_common.json_value(values["metadata"], "metadata") if "metadata" in values else {}
+            if not isinstance(kept, dict):
+                raise InvalidInputError("metadata must be a JSON object")
+            file_id = uuid.uuid4().hex
+            name = str(values.get("filename") or content.filename or "file")[:255]
+            content_type = content.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+            runtime.s3.put_object(
+                Bucket=runtime.settings.output_bucket,
+                Key=_upload_key(key, file_id),
+                Body=content.content,
+                ContentType=content_type,
+            )
+            base = _base_url()
+            body = {
+                "id": file_id,
+                "name": name,
+                "content_type": content_type,
+                "size": len(content.content),
+                "etag": hashlib.md5(content.content, usedforsecurity=False).hexdigest(),
+                "checksums": {"sha256": hashlib.sha256(content.content).hexdigest()},
+                "metadata": kept,
+                "created_at": jobs.now_iso(),
+                "expires_at": None,
+                "urls": {"get": f"{base}{FILES_PATH}/{file_id}"},
+            }
+        return common.json_response(201, body)
+    except Exception as error:
+        return _answer_error(error)
+
+
+# Registered without parameters: the route reads its own body after the key check (api.forms).
+create_file.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
+router.post(
+    FILES_PATH,
+    summary="Replicate: upload a file (run() uploads local files here)",
+    tags=["Replicate"],
+    openapi_extensions=common.request_body_doc(FILE_FIELDS),
+)(create_file)
+
+
+def _served(content_type: str) -> dict[str, str]:
+    """Headers for stored bytes: only image types as declared, never sniffed."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    shown = media_type if media_type in SERVED_TYPES else "application/octet-stream"
+    return {"Content-Type": shown, "X-Content-Type-Options": "nosniff"}
+
+
+def get_file(file_id: str) -> Response[Any]:
+    """A finished prediction's output bytes (``output`` points here), or an uploaded file's bytes."""
+    try:
+        runtime = get_runtime()
+        with common.admitted(runtime, _presented()) as (key, _):
+            upload = _read_upload(runtime, key, file_id)
+            if upload is not None:
+                return Response(status_code=200, body=upload[0], headers=_served(upload[1]))
+            job = jobs.get_jobs().store.get(file_id, key)
+            if job.status is not jobs.JobStatus.COMPLETED or not job.output_key:
+                raise JobNotFoundError(f"prediction {file_id} has no output (status {STATUSES[job.status]})")
+            stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=job.output_key)
+            data: bytes = stored["Body"].read()
+        content_type = job.output_content_type or str(stored.get("ContentType") or "application/octet-stream")
+        if 4 * ((len(data) + 2) // 3) > common.MAX_INLINE_BODY_BYTES:
+            # Over Lambda's 6 MB response: the object's presigned URL instead (clients that follow it).
+            return Response(status_code=303, body="", headers={"Location": jobs.result_url(runtime, job)})
+        return Response(status_code=200, body=data, headers=_served(content_type))
+    except Exception as error:
+        return _answer_error(error)
+
+
+# Registered without its return annotation: powertools would otherwise serialise the image bytes as text.
+get_file.__signature__ = inspect.signature(get_file).replace(  # type: ignore[attr-defined]
+    return_annotation=inspect.Signature.empty
+)
+router.get(
+    FILE_PATH,
+    summary="Replicate: a prediction's output (or an upload), read with the key",
+    tags=["Replicate"],
+)(get_file)

@@ -1,0 +1,282 @@
+"""Lambda entry point of ``JobsFunction``: completion events of API uploads finish their jobs.
+
+The function hears the completion topic through its own SQS queue, whose subscription filters on the
+input key (``api/`` only), so S3-path uploads never reach it. For each event it moves the job named by the
+input key (``api/<job id>/<name>``) to ``COMPLETED`` or ``FAILED`` with one conditional update
+(:meth:`bgremove_api.jobs.JobStore.complete`): a replayed event changes nothing and a canceled job stays
+canceled. The update marks the job's terminal webhook ``pending``; an event that finds it pending queues its
+delivery and marks it ``queued``. So a retry after a failed ``SendMessage`` queues it (with the same webhook
+id), and a replay after a successful one does not.
+
+An event whose job is unknown (expired, or its submit failed before the upload) is logged and dropped. A
+DynamoDB or SQS failure fails the record: SQS brings it back and, after ``maxReceiveCount`` receives, moves
+it to the jobs dead-letter queue, whose alarm fires.
+
+An event that comes after its job's deadline does not complete it: the job is failed with ``JOB_TIMED_OUT``
+instead (if nothing failed it yet), as a client reading it then would have seen. A failure's message is
+stored as clients may read it (:func:`bgremove_api.jobs.public_error_message`: no server path, and only "the
+service is misconfigured" for an operator's fault); the event's own words are logged (at ERROR for an
+operator's fault).
+
+The same function runs every minute on a schedule (EventBridge, ``JobsSweepSchedule``): the sweep reads the
+sparse deadline index, fails each open job past its deadline (an upload that sits in the processor's
+dead-letter queue never gets an event), queues the webhooks of timed-out jobs (also those a read failed: the
+API holds no queue) and takes them out of the index. A sweep that fails is retried by the next one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bgremove_api import observability
+from bgremove_api.exceptions import JobNotFoundError, SettingsError
+from bgremove_api.jobs import (
+    CLIENT_ERROR_CODES,
+    JOB_TIMED_OUT,
+    Job,
+    JobsSettings,
+    JobStatus,
+    JobStore,
+    job_id_from_input_key,
+    public_error_message,
+)
+from bgremove_api.runtime import AWS_CONFIG
+from bgremove_api.webhooks import DeliveryMessage, Env, terminal_event, webhook_id
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-jobs")
+
+logger = Logger(service=SERVICE_NAME)
+observability.route_package_logs(logger)
+tracer = observability.tracer
+
+_EVENT_STATUS = {"COMPLETED": JobStatus.COMPLETED, "FAILED": JobStatus.FAILED}
+_SCHEDULED_EVENT = "Scheduled Event"
+_SWEEP_RESERVE_MS = 5_000  # the sweep stops with this much of the invocation left
+
+
+@dataclass(frozen=True)
+class JobEvents:
+    """Applies completion events to jobs and queues their webhooks.
+
+    Parameters
+    ----------
+    store
+        The job records.
+    sqs
+        boto3 SQS client.
+    webhook_queue_url
+        The webhooks queue (:mod:`bgremove_api.webhooks`).
+    """
+
+    store: JobStore
+    sqs: Any
+    webhook_queue_url: str
+
+    def apply(self, event: dict[str, Any]) -> str:
+        """Apply one completion event; returns what happened (``completed``, ``unchanged``, ``ignored``)."""
+        key = str((event.get("input") or {}).get("key") or "")
+        job_id = job_id_from_input_key(key)
+        status = _EVENT_STATUS.get(str(event.get("status")))
+        if job_id is None or status is None:
+            logger.warning("not an API job's completion event", extra={"key": key[:256]})
+            return "ignored"
+        job = self.store.find(job_id)
+        if job is None:
+            logger.warning("completion event for an unknown job", extra={"job_id": job_id})
+            return "ignored"
+        if self.store.is_overdue(job):
+            return self._time_out(job)
+        output = event.get("output") or {}
+        error = event.get("error") or {}
+        completed_at = str(event.get("timestamp") or "")
+        # The event tells when the work ended and how long it took: the start follows.
+        started_at = _started_at(completed_at, (event.get("timings_ms") or {}).get("end_to_end"))
+        announce = terminal_event(_as_status(job, status))
+        error_code = str(error["code"]) if error.get("code") else None
+        raw_message = str(error["message"])[:1024] if error.get("message") else None
+        error_message = public_error_message(error_code, raw_message)
+        operator_fault = error_code not in CLIENT_ERROR_CODES
+        if status is JobStatus.FAILED and (operator_fault or error_message != raw_message):
+            # The client reads the safe words; the operator finds the event's own here.
+            log = logger.error if operator_fault else logger.warning
+            log(
+                "job failed: details withheld from the client",
+                extra={"job_id": job_id, "error_code": error_code, "error_message": raw_message},
+            )
+        try:
+            job, changed = self.store.complete(
+                job_id,
+                status=status,
+                completed_at=completed_at or job.created_at,
+                started_at=started_at,
+                model=str(event["model"]) if event.get("model") else None,
+                output_key=str(output["key"])
+                if status is JobStatus.COMPLETED and output.get("key")
+                else None,
+                output_content_type=str(output["content_type"]) if output.get("content_type") else None,
+                report=event.get("report") if isinstance(event.get("report"), dict) else None,
+                error_code=error_code,
+                error_message=error_message,
+                pending_webhooks=(announce,) if announce else (),
+            )
+        except JobNotFoundError:
+            logger.warning("the job vanished before its event", extra={"job_id": job_id})
+            return "ignored"
+        if not job.status.terminal:  # its deadline passed between the read and the update
+            return self._time_out(job)
+        if changed:
+            _record_terminal(job)
+        pending = self._queue_pending(job)
+        logger.info(
+            "job event applied",
+            extra={"job_id": job_id, "status": job.status.value, "changed": changed, "webhooks": pending},
+        )
+        return "completed" if changed else "unchanged"
+
+    def sweep(self, time_left_ms: Callable[[], int] | None = None) -> dict[str, int]:
+        """Fail every open job past its deadline and queue the webhooks of timed-out jobs.
+
+        Returns the counts ``{"timed_out", "webhooks"}``. Stops early when ``time_left_ms`` (the invocation's
+        remaining time) runs low; the next sweep goes on where this one stopped.
+        """
+        timed_out = webhooks = 0
+        for job_id in self.store.overdue():
+            if time_left_ms is not None and time_left_ms() < _SWEEP_RESERVE_MS:
+                logger.warning("sweep stopped for lack of time; the next one goes on")
+                break
+            job = self.store.find(job_id)
+            if job is None:
+                continue
+            if not job.status.terminal:
+                job, changed = self._expire(job)
+                timed_out += int(changed)
+            if job.error_code == JOB_TIMED_OUT:
+                webhooks += len(self._queue_pending(job))
+            self.store.settle(job.job_id)
+        if timed_out or webhooks:
+            logger.info("sweep done", extra={"timed_out": timed_out, "webhooks": webhooks})
+        return {"timed_out": timed_out, "webhooks": webhooks}
+
+    def _expire(self, job: Job) -> tuple[Job, bool]:
+        announce = terminal_event(_as_status(job, JobStatus.FAILED))
+        expired, changed = self.store.expire(job, pending_webhooks=(announce,) if announce else ())
+        if changed:
+            logger.warning(
+                "job timed out: no completion event before its deadline",
+                extra={"job_id": job.job_id, "deadline_at": self.store.deadline_of(job)},
+            )
+        return expired, changed
+
+    def _time_out(self, job: Job) -> str:
+        """A completion event after the job's deadline: the job is failed instead, its webhook queued."""
+        logger.warning("a completion event after the job's deadline", extra={"job_id": job.job_id})
+        expired, changed = self._expire(job)
+        if expired.error_code == JOB_TIMED_OUT:
+            self._queue_pending(expired)
+            self.store.settle(expired.job_id)
+        return "timed_out" if changed else "unchanged"
+
+    def _queue_pending(self, job: Job) -> list[str]:
+        """Queue the deliveries of the job's ``pending`` webhooks and mark them ``queued``."""
+        pending = [name for name, state in job.webhook_status.items() if state == "pending"]
+        for name in pending:
+            message = DeliveryMessage(job.job_id, name, webhook_id(job.job_id, name))
+            self.sqs.send_message(QueueUrl=self.webhook_queue_url, MessageBody=message.to_json())
+            self.store.set_webhook_status(job.job_id, name, "queued")
+        return pending
+
+
+def _record_terminal(job: Job) -> None:
+    """``JobsCompleted`` or ``JobsFailed`` by code, and ``JobDurationMs`` from submit to the end."""
+    if job.status is JobStatus.COMPLETED:
+        observability.count(observability.JOBS_COMPLETED)
+    else:
+        observability.count(observability.JOBS_FAILED, ErrorCode=job.error_code or "UNKNOWN")
+    try:
+        created = datetime.fromisoformat(job.created_at.replace("Z", "+00:00"))
+        ended = datetime.fromisoformat(str(job.completed_at).replace("Z", "+00:00"))
+    except ValueError:
+        return
+    elapsed_ms = max(0.0, (ended - created).total_seconds() * 1000)
+    observability.emit({observability.JOB_DURATION: (MetricUnit.Milliseconds, round(elapsed_ms, 3))})
+
+
+def _as_status(job: Job, status: JobStatus) -> Job:
+    return replace(job, status=status)
+
+
+def _started_at(completed_at: str, end_to_end_ms: object) -> str | None:
+    if not completed_at or not isinstance(end_to_end_ms, int | float):
+        return None
+    try:
+        ended = datetime.fromisoformat(completed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    started = ended - timedelta(milliseconds=float(end_to_end_ms))
+    return started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@functools.cache
+def get_processor() -> JobEvents:
+    """One per process, from the environment (the name the local runner resets on a cold start)."""
+    settings = JobsSettings.from_env()
+    queue = os.environ.get(Env.WEBHOOK_QUEUE_URL, "").strip()
+    if not queue:
+        raise SettingsError(Env.WEBHOOK_QUEUE_URL, "required but not set")
+    dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
+    return JobEvents(
+        store=JobStore(
+            settings.jobs_table,
+            dynamodb,
+            retention_days=settings.retention_days,
+            deadline_minutes=settings.deadline_minutes,
+        ),
+        sqs=boto3.client("sqs", config=AWS_CONFIG),
+        webhook_queue_url=queue,
+    )
+
+
+def _record_handler(record: SQSRecord) -> str:
+    try:
+        event = json.loads(record.body)
+    except ValueError:
+        logger.warning("a message that is not JSON", extra={"message_id": record.message_id})
+        return "ignored"
+    if isinstance(event, dict) and event.get("Type") == "Notification" and "Message" in event:
+        event = json.loads(event["Message"])  # an SNS envelope (raw delivery off)
+    if not isinstance(event, dict):
+        return "ignored"
+    job_id = job_id_from_input_key(str((event.get("input") or {}).get("key") or ""))
+    logger.set_correlation_id(job_id or record.message_id)
+    with observability.traced("## job event", job_id=job_id or ""):
+        return get_processor().apply(event)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """SQS batches of completion events, or the schedule's event (EventBridge): the deadline sweep."""
+    if event.get("detail-type") == _SCHEDULED_EVENT and "Records" not in event:
+        logger.set_correlation_id(str(event.get("id") or getattr(context, "aws_request_id", "")))
+        return get_processor().sweep(context.get_remaining_time_in_millis)
+    return dict(
+        process_partial_response(
+            event=event,
+            record_handler=_record_handler,
+            processor=BatchProcessor(event_type=EventType.SQS),
+            context=context,
+        )
+    )
