@@ -34,10 +34,8 @@ prober which key ids exist.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from bgremove_api.ratelimit import RateState
+from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "ApiError",
@@ -51,6 +49,7 @@ __all__ = [
     "KeyNotFoundError",
     "MissingKeyError",
     "RateLimitedError",
+    "RateState",
     "ServiceUnavailableError",
     "SettingsError",
     "UnauthorizedError",
@@ -118,6 +117,25 @@ class KeyNameTakenError(ApiError):
 
 
 # --- rate limits --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RateState:
+    """A key's requests-per-second window, as remove.bg's headers report it (and a 429 carries it).
+
+    Parameters
+    ----------
+    limit
+        ``X-RateLimit-Limit``: requests allowed per window (the key's ``rate_per_second``).
+    remaining
+        ``X-RateLimit-Remaining``: requests left in the current window.
+    reset_epoch_s
+        ``X-RateLimit-Reset``: Unix time (seconds) at which the window resets.
+    """
+
+    limit: int
+    remaining: int
+    reset_epoch_s: int
+
+
 class RateLimitedError(ApiError):
     """The key is over its requests-per-second or requests-in-flight limit.
 

@@ -68,6 +68,7 @@ from bgremove import Options
 from bgremove.options import option_field
 from bgremove_api import observability
 from bgremove_api.dialects.exceptions import BadRequestError
+from bgremove_api.dynamodb import CONDITION_FAILED, TRANSACTION_CANCELED, dynamodb_errors, error_code
 from bgremove_api.exceptions import (
     IdempotencyKeyInvalidError,
     IdempotencyKeyReusedError,
@@ -77,7 +78,7 @@ from bgremove_api.exceptions import (
     SettingsError,
 )
 from bgremove_api.forms import load_json
-from bgremove_api.keys import ApiKey, dynamodb_errors
+from bgremove_api.keys import ApiKey
 from bgremove_api.runtime import AWS_CONFIG, get_runtime
 from bgremove_api.settings import int_setting
 
@@ -413,7 +414,7 @@ def job_id_from_input_key(key: str) -> str | None:
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return error_code(error) == CONDITION_FAILED
 
 
 class JobStore:
@@ -809,7 +810,7 @@ class JobStore:
             try:
                 self._dynamodb.transact_write_items(TransactItems=items)
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                if error_code(error) != TRANSACTION_CANCELED:
                     raise
                 existing = self._by_idempotency_id(idempotency_id) if idempotency_id else None
                 if existing is None:

@@ -21,21 +21,20 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from bgremove_api import observability
+from bgremove_api.dynamodb import CONDITION_FAILED, dynamodb_errors, error_code
 from bgremove_api.exceptions import (
     DisabledKeyError,
     InvalidKeyError,
     KeyNameTakenError,
     KeyNotFoundError,
     MissingKeyError,
-    ServiceUnavailableError,
 )
 from bgremove_api.settings import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -47,7 +46,7 @@ from bgremove_api.settings import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["KEY_PREFIX", "ApiKey", "ApiKeyStore", "dynamodb_errors"]
+__all__ = ["KEY_PREFIX", "ApiKey", "ApiKeyStore"]
 
 KEY_PREFIX = "bgr"
 _KEY_ID_HEX = 12
@@ -59,35 +58,6 @@ _MAX_NAME_CHARS = 128
 
 _Item = dict[str, Any]
 """One DynamoDB item, in the low-level client's attribute-value form."""
-
-# Errors that mean "DynamoDB is busy or unreachable right now", after botocore's own retries: the request
-# may succeed later (503), unlike a missing table or a denied permission (a deployment fault).
-_TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
-
-
-@contextmanager
-def dynamodb_errors(what: str) -> Iterator[None]:
-    """Turn DynamoDB throttling, 5xx and connection errors into :class:`ServiceUnavailableError`.
-
-    Any other :class:`~botocore.exceptions.ClientError` (missing table, access denied) propagates: it is a
-    deployment fault, not something a retry fixes.
-    """
-    try:
-        yield
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES:
-            raise ServiceUnavailableError(f"{what}: DynamoDB is busy, retry shortly") from error
-        raise
-    except BotoCoreError as error:
-        raise ServiceUnavailableError(f"{what}: DynamoDB is unreachable ({error})") from error
 
 
 @dataclass(frozen=True)
@@ -242,7 +212,7 @@ class ApiKeyStore:
                     ConditionExpression="attribute_not_exists(key_id)",
                 )
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                if error_code(error) == CONDITION_FAILED:
                     raise KeyNameTakenError(f"key id {key_id} is in use; create another key") from None
                 raise
         return record
@@ -279,7 +249,7 @@ class ApiKeyStore:
                     ReturnValues="ALL_NEW",
                 )
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                if error_code(error) == CONDITION_FAILED:
                     raise KeyNotFoundError(f"no key has the id or name {wanted!r}") from None
                 raise
         return ApiKey.from_item(updated["Attributes"])

@@ -36,15 +36,15 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bgremove_api import observability
-from bgremove_api.exceptions import RateLimitedError
-from bgremove_api.keys import ApiKey, dynamodb_errors
+from bgremove_api.dynamodb import CONDITION_FAILED, dynamodb_errors, error_code
+from bgremove_api.exceptions import RateLimitedError, RateState
+from bgremove_api.keys import ApiKey
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -63,27 +63,6 @@ between instances and for the release call itself)."""
 
 WINDOW_RETENTION_S = 60
 """Rate windows stay readable this long after they close (for inspection) before TTL may delete them."""
-
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-@dataclass(frozen=True)
-class RateState:
-    """A key's requests-per-second window, as remove.bg's headers report it.
-
-    Parameters
-    ----------
-    limit
-        ``X-RateLimit-Limit``: requests allowed per window (the key's ``rate_per_second``).
-    remaining
-        ``X-RateLimit-Remaining``: requests left in the current window.
-    reset_epoch_s
-        ``X-RateLimit-Reset``: Unix time (seconds) at which the window resets.
-    """
-
-    limit: int
-    remaining: int
-    reset_epoch_s: int
 
 
 class Permit:
@@ -194,7 +173,7 @@ class RateLimiter:
                     ReturnValues="UPDATED_NEW",
                 )
         except ClientError as error:
-            if _code(error) != _CONDITION_FAILED:
+            if error_code(error) != CONDITION_FAILED:
                 raise
             state = RateState(limit=key.rate_per_second, remaining=0, reset_epoch_s=reset)
             observability.count(observability.RATE_LIMITED, Reason="rate")
@@ -248,7 +227,7 @@ class RateLimiter:
                         ExpressionAttributeValues={":now": {"N": repr(now)}},
                     )
             except ClientError as error:
-                if _code(error) != _CONDITION_FAILED:
+                if error_code(error) != CONDITION_FAILED:
                     raise
                 continue  # another request took it between our read and our write
             return slot, holder
@@ -266,7 +245,7 @@ class RateLimiter:
                 ExpressionAttributeValues={":holder": {"S": holder}},
             )
         except ClientError as error:
-            if _code(error) == _CONDITION_FAILED:
+            if error_code(error) == CONDITION_FAILED:
                 logger.warning("in-flight slot %s of key %s expired before release", slot, key_id)
             else:
                 logger.warning("slot %s of key %s not released, expires by itself: %s", slot, key_id, error)

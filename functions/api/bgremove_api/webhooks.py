@@ -61,9 +61,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bgremove_api.dynamodb import dynamodb_errors
 from bgremove_api.exceptions import SettingsError, UrlError
 from bgremove_api.jobs import Job, JobStatus, JobStore, PresignRuntime, result_url
-from bgremove_api.keys import dynamodb_errors
 
 __all__ = [
     "BODY_BUILDERS",

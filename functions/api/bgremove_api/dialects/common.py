@@ -33,9 +33,8 @@ from bgremove_api.dialects.exceptions import (
     MultipleSourcesError,
     RequestTooLargeError,
 )
-from bgremove_api.exceptions import ApiError, RateLimitedError, ServiceUnavailableError
+from bgremove_api.exceptions import ApiError, RateLimitedError, RateState, ServiceUnavailableError
 from bgremove_api.keys import ApiKey, looks_like_key
-from bgremove_api.ratelimit import RateState
 from bgremove_api.runtime import ApiRuntime
 
 MAX_REQUEST_BODY_BYTES = 6 * 1024 * 1024

@@ -34,7 +34,7 @@ from bgremove.options import option_field
 from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure, FormField, ImageFields
 from bgremove_api.dialects.exceptions import BadRequestError
-from bgremove_api.ratelimit import RateState
+from bgremove_api.exceptions import RateState
 from bgremove_api.runtime import ApiRuntime, get_runtime
 
 PATH = "/v1.0/removebg"

@@ -16,7 +16,7 @@ from bgremove.exceptions import InvalidOptionError
 from bgremove.options import BackgroundType, OutputFormat, Position
 from bgremove_api.dialects import common, removebg
 from bgremove_api.dialects.common import Failure
-from bgremove_api.ratelimit import RateState
+from bgremove_api.exceptions import RateState
 from tests.unit.api.fakes import OUTPUT_BUCKET, PNG, Api, fake_api, multipart
 
 PATH = removebg.PATH
