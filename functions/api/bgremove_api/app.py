@@ -3,14 +3,17 @@ Swagger UI at ``/docs``.
 
 The handler is thin: it refuses bodies over Lambda's request limit in the caller's dialect, then lets the
 resolver route and validate (the synchronous dialects read their own bodies after the key check:
-:mod:`bgremove_api.forms`). Every error leaves in the shape of the dialect whose route was called (an
-unknown path is a 404); unexpected ones are logged with their stack and answered 500.
+:mod:`bgremove_api.forms`). Routes, error shapes and metric labels come from the table of dialects
+(:mod:`bgremove_api.dialects.table`). Every error a route raises leaves through one handler, in the shape
+of the dialect whose path was called (an unknown path is a 404); faults of ours are logged with their stack
+and answered 500.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -21,11 +24,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bgremove_api import observability, page
-from bgremove_api.dialects import apiframe, common, pixian, removebg, replicate
-from bgremove_api.dialects import openai as openai_style
+from bgremove_api import observability
+from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure
+from bgremove_api.dialects.dialect import SECURITY_SCHEMES
 from bgremove_api.dialects.exceptions import BadRequestError, RequestTooLargeError, RouteNotFoundError
+from bgremove_api.dialects.table import DEFAULT, DIALECTS, for_path
 from bgremove_api.runtime import get_runtime
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-api")
@@ -36,65 +40,43 @@ observability.route_package_logs(logger)
 tracer = observability.tracer
 
 app = APIGatewayRestResolver(enable_validation=True)
-app.include_router(pixian.router)
-app.include_router(removebg.router)
-app.include_router(replicate.router)
-app.include_router(openai_style.router)
-app.include_router(apiframe.router)
-app.include_router(page.router)
-app.enable_swagger(
-    path=DOCS_PATH,
-    title="bgremove HTTP API",
-    description="Pixian v2 and remove.bg v1.0 compatible background removal, and asynchronous jobs in "
+for _dialect in DIALECTS:
+    app.include_router(_dialect.router)
+OPENAPI_INFO: dict[str, Any] = {
+    "title": "bgremove HTTP API",
+    "version": "1.0.0",
+    "description": "Pixian v2 and remove.bg v1.0 compatible background removal, and asynchronous jobs in "
     "Replicate's, OpenAI-style and Apiframe's dialects. One key works for every dialect: HTTP Basic (user or "
     "password) for Pixian, X-Api-Key for remove.bg and Apiframe, Bearer for Replicate and OpenAI-style.",
-)
+    "security_schemes": SECURITY_SCHEMES,
+}
+"""What the OpenAPI document says of the API as a whole, at ``/docs`` and in docs/openapi.json alike."""
+
+app.enable_swagger(path=DOCS_PATH, **OPENAPI_INFO)
 
 
-def _is_removebg(path: str) -> bool:
-    return path.startswith("/v1.0/")
+def openapi_document() -> str:
+    """The OpenAPI document as JSON (what ``/docs/openapi.json`` serves; ``make openapi`` commits it)."""
+    return app.get_openapi_json_schema(**OPENAPI_INFO)
 
 
 def _error_response(path: str, failure: Failure) -> Response[str]:
-    """``failure`` in the shape of the dialect whose route ``path`` is (Pixian's for any other path)."""
-    if path.rstrip("/") == page.PATH:
-        return page.error_response(failure)
-    if path in openai_style.PATHS:
-        return openai_style.error_response(failure)
-    if path.startswith(replicate.PATH_PREFIXES):
-        return replicate.error_response(failure)
-    if path.startswith(apiframe.PATH_PREFIX):
-        return apiframe.error_response(failure)
-    return removebg.error_response(failure) if _is_removebg(path) else pixian.error_response(failure)
+    """``failure`` in the shape of the dialect whose path ``path`` is (:data:`DEFAULT`'s for any other)."""
+    return (for_path(path) or DEFAULT).error_response(failure)
 
 
-def _dialect(path: str) -> str:
+def _dialect_label(path: str) -> str:
     """The metrics' and traces' name for the dialect of ``path`` (a bounded set)."""
-    if path.rstrip("/") == page.PATH or path == page.PAGE_PATH:
-        return "page"
     if path.startswith(DOCS_PATH):
         return "docs"
-    if path in openai_style.PATHS:
-        return "openai"
-    if path.startswith(replicate.PATH_PREFIXES):
-        return "replicate"
-    if path.startswith(apiframe.PATH_PREFIX):
-        return "apiframe"
-    if _is_removebg(path):
-        return "removebg"
-    return "pixian" if path == pixian.PATH else "other"
+    dialect = for_path(path)
+    return dialect.name if dialect is not None else "other"
 
 
-def _url_field(path: str) -> str:
-    if path.rstrip("/") == page.PATH:
-        return page.IMAGE.url
-    if path in openai_style.PATHS:
-        return "image_url.url"
-    if path.startswith(replicate.PATH_PREFIXES):
-        return "input.image"
-    if path.startswith(apiframe.PATH_PREFIX):
-        return f"{apiframe.PARAMS}.image"
-    return removebg.IMAGE.url if _is_removebg(path) else pixian.IMAGE.url
+def _failure(error: Exception) -> Failure:
+    """``error`` as a :class:`Failure`, with the key's rate window once the request was admitted."""
+    failure = common.classify(error)
+    return failure if failure.rate is not None else replace(failure, rate=common.admitted_rate())
 
 
 def _invalid_request(error: ValidationException) -> Response[str]:
@@ -104,27 +86,30 @@ def _invalid_request(error: ValidationException) -> Response[str]:
         f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', '')}"
         for e in error.errors()
     )
-    failure = common.classify(BadRequestError(f"the request body cannot be read: {details}"))
+    failure = _failure(BadRequestError(f"the request body cannot be read: {details}"))
     return _error_response(app.current_event.path, failure)
 
 
-def _unexpected(error: Exception) -> Response[str]:
-    failure = common.classify(error)
-    logger.exception("request failed", extra={"code": failure.code, "path": app.current_event.path})
+def _refused(error: Exception) -> Response[str]:
+    """Every error a route raises, in its dialect's shape: the routes hold no error handling of their own.
+    A fault of ours (5xx) is logged with its stack; a 504 is the documented "not finished yet" answer."""
+    failure = _failure(error)
+    if failure.status >= 500 and failure.status != 504:
+        logger.exception("request failed", extra={"code": failure.code, "path": app.current_event.path})
     return _error_response(app.current_event.path, failure)
 
 
 def _not_found(error: NotFoundError) -> Response[str]:
     # powertools raises it for a path no route has; the catch-all below would answer it 500.
     event = app.current_event
-    failure = common.classify(RouteNotFoundError(f"no route for {event.http_method} {event.path}"))
+    failure = _failure(RouteNotFoundError(f"no route for {event.http_method} {event.path}"))
     return _error_response(event.path, failure)
 
 
 # Registered by call: powertools' decorator is unannotated and would make the handlers untyped.
 app.exception_handler(ValidationException)(_invalid_request)
 app.exception_handler(NotFoundError)(_not_found)
-app.exception_handler(Exception)(_unexpected)
+app.exception_handler(Exception)(_refused)
 
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
@@ -136,7 +121,8 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     began = time.perf_counter()
     path = str(event.get("path") or "")
-    dialect = _dialect(path)
+    common.begin_request()
+    dialect = _dialect_label(path)
     observability.annotate(dialect=dialect)
     result = _answer(event, context, path)
     _record_request(dialect, result.get("statusCode"), (time.perf_counter() - began) * 1000)
@@ -145,7 +131,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 def _answer(event: dict[str, Any], context: LambdaContext, path: str) -> dict[str, Any]:
     try:
-        common.check_body_size(event.get("body"), _url_field(path))
+        common.check_body_size(event.get("body"), (for_path(path) or DEFAULT).url_field)
     except RequestTooLargeError as error:
         return _proxy_result(_error_response(path, common.classify(error)))
     result = app.resolve(event, context)

@@ -74,6 +74,7 @@ __all__ = [
     "KeyHashes",
     "NoTimeLeftError",
     "WebhookDeliverer",
+    "WebhookDialect",
     "WebhookSettings",
     "apiframe_signature",
     "check_webhook_url",
@@ -88,6 +89,30 @@ log = logging.getLogger(__name__)
 
 BodyBuilder = Callable[[Job, str | None], bytes]
 """``(job, result URL or None) -> the webhook's JSON body``, one per dialect."""
+
+Signer = Callable[[Job, str, bytes, str, int], dict[str, str]]
+"""``(job, event, body, key hash hex, timestamp) -> the try's headers``: a dialect's signature scheme."""
+
+
+@dataclass(frozen=True)
+class WebhookDialect:
+    """How one dialect's webhooks are made (declared in its :class:`~bgremove_api.dialects.dialect.Dialect`).
+
+    Attributes
+    ----------
+    body
+        The webhook's JSON body from the job as it is then.
+    sign
+        The try's signature headers.
+    terminal_event
+        The event a finished job with a webhook is announced with, or ``None`` when its filter does not
+        want one.
+    """
+
+    body: BodyBuilder
+    sign: Signer
+    terminal_event: Callable[[Job], str | None]
+
 
 BODY_BUILDERS: dict[str, BodyBuilder] = {}
 """Webhook body builders by dialect; each dialect module registers its own at import."""

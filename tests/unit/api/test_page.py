@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bgremove.options import OPTION_NAMES, Margin, Position
-from bgremove_api import page
+from bgremove_api.dialects import page
 from tests.unit.api.fakes import PNG, Api, fake_api, multipart
 
 REPO = Path(__file__).resolve().parents[3]

@@ -21,11 +21,12 @@ from bgremove import Options
 from bgremove_api import jobs, webhooks
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
+from bgremove_api.dialects.dialect import API_KEY_HEADER, Dialect, requires
 from bgremove_api.exceptions import ApiError
 from bgremove_api.keys import ApiKey
 from bgremove_api.runtime import ApiRuntime, get_runtime
 
-DIALECT = "apiframe"
+NAME = "apiframe"
 MODEL = "851-bg-remove"
 PARAMS = "lab851BgRemoveParams"
 
@@ -102,7 +103,7 @@ def webhook_config(body: Mapping[str, Any]) -> jobs.WebhookConfig | None:
     events = body.get("webhookEvents", list(DEFAULT_WEBHOOK_EVENTS))
     if not isinstance(events, list) or not events or not all(e in WEBHOOK_EVENTS for e in events):
         raise InvalidRequestError(f"webhookEvents must be a list of {', '.join(WEBHOOK_EVENTS)}")
-    return jobs.WebhookConfig(url=url.strip(), events=tuple(dict.fromkeys(events)), dialect=DIALECT)
+    return jobs.WebhookConfig(url=url.strip(), events=tuple(dict.fromkeys(events)), dialect=NAME)
 
 
 def status_filter(value: str | None) -> jobs.JobStatus | None:
@@ -168,20 +169,13 @@ def webhook_body(job: jobs.Job, result_url: str | None) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-webhooks.register_body_builder(DIALECT, webhook_body)
+webhooks.register_body_builder(NAME, webhook_body)
 
 
 # ----------------------------------------------------------------------------------------------- errors
 def error_response(failure: Failure) -> Response[str]:
     body = {"error": {"code": failure.code, "message": failure.message, "status": failure.status}}
     return common.json_response(failure.status, body, failure.headers)
-
-
-def _answer_error(error: Exception) -> Response[str]:
-    failure = common.classify(error)
-    if failure.status >= 500:
-        raise error
-    return error_response(failure)
 
 
 # ----------------------------------------------------------------------------------------------- requests
@@ -196,73 +190,82 @@ def _admit_read(runtime: ApiRuntime) -> ApiKey:
 
 
 @router.post(
-    SUBMIT_PATH, summary="Apiframe: remove the background (model 851-bg-remove)", tags=["Apiframe v2"]
+    SUBMIT_PATH,
+    summary="Apiframe: remove the background (model 851-bg-remove)",
+    tags=["Apiframe v2"],
+    security=requires(API_KEY_HEADER),
 )
 def submit() -> Response[str]:
     """``{model, lab851BgRemoveParams: {image, format, threshold, background_type}, webhookUrl}``."""
-    try:
-        runtime = get_runtime()
-        event = router.current_event
-        with common.admitted(runtime, event.headers.get("x-api-key")) as (key, _):
-            body = async_common.json_object(router.current_event)
-            if body.get("model", MODEL) != MODEL:
-                raise InvalidRequestError(f"model must be {MODEL!r}")
-            params = body.get(PARAMS)
-            if not isinstance(params, dict):
-                raise InvalidRequestError(f"{PARAMS} is required: an object with image")
-            raw_options = parse_options(params)
-            webhook = webhook_config(body)
-            deadline = async_common.fetch_deadline(router.lambda_context)  # the webhook's look-up, the fetch
-            if webhook is not None:  # refused now rather than retried into the dead-letter queue later
-                webhooks.check_webhook_url(runtime.fetcher, webhook.url, "webhookUrl", deadline)
-            idempotency_key = jobs.checked_idempotency_key(event.headers.get("idempotency-key"))
-            machinery = jobs.get_jobs()
-            image = async_common.image_from_reference(
-                runtime, params.get(IMAGE_FIELD), f"{PARAMS}.image", deadline
-            )
-            job, _ = machinery.submitter.submit(
-                key,
-                dialect=DIALECT,
-                image=image,
-                filename="image",
-                raw_options=raw_options,
-                model=None,
-                webhook=webhook,
-                idempotency_key=idempotency_key,
-                extra={},
-            )
-        return common.json_response(202, {"jobId": job.job_id, "status": STATUSES[job.status]})
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    event = router.current_event
+    with common.admitted(runtime, event.headers.get("x-api-key")) as (key, _):
+        body = async_common.json_object(router.current_event)
+        if body.get("model", MODEL) != MODEL:
+            raise InvalidRequestError(f"model must be {MODEL!r}")
+        params = body.get(PARAMS)
+        if not isinstance(params, dict):
+            raise InvalidRequestError(f"{PARAMS} is required: an object with image")
+        raw_options = parse_options(params)
+        webhook = webhook_config(body)
+        deadline = async_common.fetch_deadline(router.lambda_context)  # the webhook's look-up, the fetch
+        if webhook is not None:  # refused now rather than retried into the dead-letter queue later
+            webhooks.check_webhook_url(runtime.fetcher, webhook.url, "webhookUrl", deadline)
+        idempotency_key = jobs.checked_idempotency_key(event.headers.get("idempotency-key"))
+        machinery = jobs.get_jobs()
+        image = async_common.image_from_reference(
+            runtime, params.get(IMAGE_FIELD), f"{PARAMS}.image", deadline
+        )
+        job, _ = machinery.submitter.submit(
+            key,
+            dialect=NAME,
+            image=image,
+            filename="image",
+            raw_options=raw_options,
+            model=None,
+            webhook=webhook,
+            idempotency_key=idempotency_key,
+            extra={},
+        )
+    return common.json_response(202, {"jobId": job.job_id, "status": STATUSES[job.status]})
 
 
-@router.get(JOB_PATH, summary="Apiframe: a job", tags=["Apiframe v2"])
+@router.get(JOB_PATH, summary="Apiframe: a job", tags=["Apiframe v2"], security=requires(API_KEY_HEADER))
 def get_job(job_id: str) -> Response[str]:
-    try:
-        runtime = get_runtime()
-        job = jobs.get_jobs().store.get(job_id, _admit_read(runtime))
-        return common.json_response(200, job_object(job, _result(runtime, job)))
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    job = jobs.get_jobs().store.get(job_id, _admit_read(runtime))
+    return common.json_response(200, job_object(job, _result(runtime, job)))
 
 
-@router.get(JOBS_PATH, summary="Apiframe: the key's jobs, newest first", tags=["Apiframe v2"])
+@router.get(
+    JOBS_PATH,
+    summary="Apiframe: the key's jobs, newest first",
+    tags=["Apiframe v2"],
+    security=requires(API_KEY_HEADER),
+)
 def list_jobs() -> Response[str]:
     """``?status&model&limit(1..100)&cursor`` -> ``{jobs, nextCursor, hasMore}``."""
-    try:
-        runtime = get_runtime()
-        key = _admit_read(runtime)
-        query = router.current_event.query_string_parameters or {}
-        status = status_filter(query.get("status"))
-        limit = limit_value(query.get("limit"))
-        if query.get("model") and query["model"] != MODEL:
-            return common.json_response(200, {"jobs": [], "nextCursor": None, "hasMore": False})
-        found, next_cursor = jobs.get_jobs().store.list(
-            key, status=status, dialect=DIALECT, limit=limit, cursor=query.get("cursor") or None
-        )
-        listed = [job_object(job, _result(runtime, job)) for job in found]
-        return common.json_response(
-            200, {"jobs": listed, "nextCursor": next_cursor, "hasMore": bool(next_cursor)}
-        )
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    key = _admit_read(runtime)
+    query = router.current_event.query_string_parameters or {}
+    status = status_filter(query.get("status"))
+    limit = limit_value(query.get("limit"))
+    if query.get("model") and query["model"] != MODEL:
+        return common.json_response(200, {"jobs": [], "nextCursor": None, "hasMore": False})
+    found, next_cursor = jobs.get_jobs().store.list(
+        key, status=status, dialect=NAME, limit=limit, cursor=query.get("cursor") or None
+    )
+    listed = [job_object(job, _result(runtime, job)) for job in found]
+    return common.json_response(
+        200, {"jobs": listed, "nextCursor": next_cursor, "hasMore": bool(next_cursor)}
+    )
+
+
+DIALECT = Dialect(
+    name=NAME,
+    router=router,
+    error_response=error_response,
+    url_field=f"{PARAMS}.{IMAGE_FIELD}",
+    security_scheme=API_KEY_HEADER,
+    path_prefixes=(PATH_PREFIX,),
+)

@@ -1,6 +1,6 @@
-"""What the synchronous dialects share: their form fields (read from the body, listed in the OpenAPI
-document), the one-image-input rule, key and rate-limit checks, error classification, and returning a
-result inline or by a 303 redirect.
+"""What the dialects share: their form fields (read from the body, listed in the OpenAPI document), the
+one-image-input rule, key and rate-limit checks, error classification, the synchronous dialects' one
+request path (:func:`remove_background`), and returning a result inline or by a 303 redirect.
 
 A dialect declares its fields once (:class:`FormField`): :func:`request_values` reads them from a
 multipart, urlencoded or JSON body (:mod:`bgremove_api.forms`, after the key is checked) and
@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from bgremove.exceptions import BgRemoveError, InputError
+from bgremove import Options
+from bgremove.engine import Result
+from bgremove.exceptions import BgRemoveError, InputError, InvalidOptionError
 from bgremove_api import forms
 from bgremove_api.dialects.exceptions import (
     InvalidBase64Error,
@@ -178,6 +181,55 @@ def check_body_size(body: str | None, url_field: str) -> None:
         )
 
 
+# ----------------------------------------------------------------------------------------------- one request
+@dataclass(frozen=True)
+class SyncForm:
+    """How a synchronous dialect reads a request: its fields, its image fields, its option mapping and
+    (where it has one) how it reads a background image."""
+
+    fields: Sequence[FormField]
+    image: ImageFields
+    parse_options: Callable[[Mapping[str, Any]], Options]
+    read_background: Callable[[ApiRuntime, Mapping[str, Any], float | None], bytes | None] | None = None
+
+
+def remove_background(
+    runtime: ApiRuntime, event: BaseProxyEvent, context: Any, presented: str | None, form: SyncForm
+) -> tuple[Result, Options]:
+    """The one path of every synchronous dialect's call: admit the key (before the body is read: a keyless
+    request is refused whatever it sends), read the fields, map the options, fetch the inputs by one
+    deadline, process. The dialect turns the result into its answer (:func:`deliver`)."""
+    with admitted(runtime, presented):
+        values = request_values(event, form.fields)
+        options = form.parse_options(values)
+        check_model(runtime, options)
+        deadline = fetch_deadline(context)  # one for every fetch of the request
+        image = read_image(runtime, values, form.image, deadline)
+        background = None
+        if options.background_image and form.read_background is not None:
+            background = form.read_background(runtime, values, deadline)
+        return runtime.engine.process(image, options, background=background), options
+
+
+def check_model(runtime: ApiRuntime, options: Options) -> None:
+    """A model this deployment does not have is the caller's mistake (400), named with those it has."""
+    if options.model is None:
+        return
+    deployed = deployed_models(runtime)
+    if options.model not in deployed:
+        raise InvalidOptionError(
+            "model",
+            f"{options.model!r} is not deployed here; deployed: {', '.join(deployed) or 'none'} "
+            f"(empty: the default, {runtime.engine.settings.default_model})",
+        )
+
+
+def deployed_models(runtime: ApiRuntime) -> list[str]:
+    """The models whose files this deployment has, by name."""
+    registry = runtime.engine.registry
+    return sorted(name for name in registry.names() if registry.is_available(name))
+
+
 # ----------------------------------------------------------------------------------------------- keys
 @contextmanager
 def admitted(runtime: ApiRuntime, presented: str | None) -> Iterator[tuple[ApiKey, RateState]]:
@@ -185,6 +237,7 @@ def admitted(runtime: ApiRuntime, presented: str | None) -> Iterator[tuple[ApiKe
     the request's duration: for every route that processes, stores or reads image bytes."""
     key = runtime.keys.authenticate(presented)
     with runtime.limiter.acquire(key) as permit:
+        _admitted_rate.set(permit.state)
         yield key, permit.state
 
 
@@ -192,7 +245,24 @@ def admit_read(runtime: ApiRuntime, presented: str | None) -> tuple[ApiKey, Rate
     """Authenticate the key and count the request against its rate, holding no in-flight slot: for routes
     that read or change one small record (a job poll, a list page, a cancel, the account)."""
     key = runtime.keys.authenticate(presented)
-    return key, runtime.limiter.acquire(key, in_flight=False).state
+    state = runtime.limiter.acquire(key, in_flight=False).state
+    _admitted_rate.set(state)
+    return key, state
+
+
+_admitted_rate: ContextVar[RateState | None] = ContextVar("admitted_rate", default=None)
+"""The rate window of the request being answered, once its key was admitted: every later answer, an error
+included, reports it (remove.bg's ``X-RateLimit-*``)."""
+
+
+def begin_request() -> None:
+    """Forget the previous request's admission (the app calls it first thing, on every request)."""
+    _admitted_rate.set(None)
+
+
+def admitted_rate() -> RateState | None:
+    """The rate window of the request being answered, if its key was admitted."""
+    return _admitted_rate.get()
 
 
 def basic_auth_key(header: str | None) -> str | None:
@@ -256,9 +326,7 @@ def json_response(status: int, payload: object, headers: Mapping[str, str] | Non
 # ----------------------------------------------------------------------------------------------- results
 def deliver(
     runtime: ApiRuntime,
-    body: bytes,
-    content_type: str,
-    extension: str,
+    result: Result,
     headers: Mapping[str, str],
     *,
     inline: Callable[[bytes], Response[Any]] | None = None,
@@ -267,14 +335,15 @@ def deliver(
 
     Parameters
     ----------
-    body, content_type, extension
-        The encoded result.
+    result
+        The engine's result (its encoded bytes, content type and file extension).
     headers
         The dialect's result headers; sent with either answer.
     inline
         Builds the inline answer (default: the bytes with their content type); its body size decides.
         When it is too large, that answer is what is stored: a JSON answer stays JSON after the 303.
     """
+    body, content_type, extension = result.data, result.content_type, result.extension
     response = (
         inline(body)
         if inline is not None

@@ -24,11 +24,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from bgremove_api import jobs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
+from bgremove_api.dialects.dialect import BEARER, Dialect, requires
 from bgremove_api.dialects.exceptions import BadRequestError, MissingSourceError
 from bgremove_api.exceptions import ApiError
 from bgremove_api.runtime import get_runtime
 
-DIALECT = "openai"
+NAME = "openai"
 MODEL = "remove-bg"
 OWNER = "bgremove"
 
@@ -51,6 +52,9 @@ ERROR_TYPES: dict[int, str] = {
     503: "service_unavailable",
     504: "timeout",
 }
+
+PARAMS: dict[str, str] = {MissingSourceError.code: "messages"}
+"""Our codes -> the request field an error's ``param`` names, where one field is at fault."""
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # powertools leaves __init__ unannotated
 
@@ -161,13 +165,13 @@ def models_list(deployed: list[str], created: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------- errors
-def error_response(failure: Failure, param: str | None = None) -> Response[str]:
+def error_response(failure: Failure) -> Response[str]:
     """``{"error": {message, type, param, code}}``; a 504 says ``x-should-retry: false``."""
     body = {
         "error": {
             "message": failure.message,
             "type": ERROR_TYPES.get(failure.status, "server_error"),
-            "param": param,
+            "param": PARAMS.get(failure.code),
             "code": failure.code,
         }
     }
@@ -177,77 +181,74 @@ def error_response(failure: Failure, param: str | None = None) -> Response[str]:
     return common.json_response(failure.status, body, headers)
 
 
-def _answer_error(error: Exception) -> Response[str]:
-    failure = common.classify(error)
-    if failure.status >= 500 and not isinstance(error, JobUnfinishedError):
-        raise error
-    param = "messages" if isinstance(error, MissingSourceError) else None
-    return error_response(failure, param)
-
-
 # ----------------------------------------------------------------------------------------------- requests
-def _deployed_models() -> list[str]:
-    registry = get_runtime().engine.registry
-    return sorted(name for name in registry.names() if registry.is_available(name))
-
-
 @router.post(
-    CHAT_PATH, summary="OpenAI-style: remove the background (model remove-bg)", tags=["OpenAI-style"]
+    CHAT_PATH,
+    summary="OpenAI-style: remove the background (model remove-bg)",
+    tags=["OpenAI-style"],
+    security=requires(BEARER),
 )
 def chat_completions() -> Response[str]:
     """The last user message's ``image_url`` -> a completion whose content is the result URL (1 h)."""
-    try:
-        runtime = get_runtime()
-        presented = async_common.bearer_key(router.current_event.headers.get("authorization"))
-        with common.admitted(runtime, presented) as (key, _):
-            body = async_common.json_object(router.current_event)
-            name = body.get("model")
-            model = model_choice(name, _deployed_models())
-            reference = image_reference(body.get("messages"))
-            deadline = async_common.fetch_deadline(router.lambda_context)
-            image = async_common.image_from_reference(runtime, reference, "image_url.url", deadline)
-            machinery = jobs.get_jobs()
-            job, _ = machinery.submitter.submit(
-                key,
-                dialect=DIALECT,
-                image=image,
-                filename="image",
-                raw_options={},
-                model=model,
-                webhook=None,
-                idempotency_key=None,
-                extra={"model": name},
-            )
-            wait_s = async_common.wait_budget(router.lambda_context, async_common.MAX_WAIT_S)
-            job = jobs.wait_for(machinery.store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S)
-        if job.status is jobs.JobStatus.FAILED:
-            raise JobFailedError(job.error_code or "INTERNAL_ERROR", f"job {job.job_id}: {job.error_message}")
-        if job.status is not jobs.JobStatus.COMPLETED:
-            raise JobUnfinishedError(
-                f"job {job.job_id} is not finished after {wait_s:.0f} s (status "
-                f"{job.status.value}); fetch it with GET /v2/jobs/{job.job_id} rather than retrying"
-            )
-        created = int(async_common.epoch_seconds(job.created_at) or time.time())
-        url = jobs.result_url(runtime, job)
-        if body.get("stream") is True:
-            return Response(
-                status_code=200,
-                content_type=SSE_CONTENT_TYPE,
-                body=stream_body(job.job_id, created, str(name), url),
-                headers={"Cache-Control": "no-cache"},
-            )
-        return common.json_response(200, completion(job.job_id, created, str(name), url))
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    presented = async_common.bearer_key(router.current_event.headers.get("authorization"))
+    with common.admitted(runtime, presented) as (key, _):
+        body = async_common.json_object(router.current_event)
+        name = body.get("model")
+        model = model_choice(name, common.deployed_models(runtime))
+        reference = image_reference(body.get("messages"))
+        deadline = async_common.fetch_deadline(router.lambda_context)
+        image = async_common.image_from_reference(runtime, reference, "image_url.url", deadline)
+        machinery = jobs.get_jobs()
+        job, _ = machinery.submitter.submit(
+            key,
+            dialect=NAME,
+            image=image,
+            filename="image",
+            raw_options={},
+            model=model,
+            webhook=None,
+            idempotency_key=None,
+            extra={"model": name},
+        )
+        wait_s = async_common.wait_budget(router.lambda_context, async_common.MAX_WAIT_S)
+        job = jobs.wait_for(machinery.store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S)
+    if job.status is jobs.JobStatus.FAILED:
+        raise JobFailedError(job.error_code or "INTERNAL_ERROR", f"job {job.job_id}: {job.error_message}")
+    if job.status is not jobs.JobStatus.COMPLETED:
+        raise JobUnfinishedError(
+            f"job {job.job_id} is not finished after {wait_s:.0f} s (status "
+            f"{job.status.value}); fetch it with GET /v2/jobs/{job.job_id} rather than retrying"
+        )
+    created = int(async_common.epoch_seconds(job.created_at) or time.time())
+    url = jobs.result_url(runtime, job)
+    if body.get("stream") is True:
+        return Response(
+            status_code=200,
+            content_type=SSE_CONTENT_TYPE,
+            body=stream_body(job.job_id, created, str(name), url),
+            headers={"Cache-Control": "no-cache"},
+        )
+    return common.json_response(200, completion(job.job_id, created, str(name), url))
 
 
 @router.get(
-    MODELS_PATH, summary="OpenAI-style: the models (remove-bg and the deployed ones)", tags=["OpenAI-style"]
+    MODELS_PATH,
+    summary="OpenAI-style: the models (remove-bg and the deployed ones)",
+    tags=["OpenAI-style"],
+    security=requires(BEARER),
 )
 def list_models() -> Response[str]:
-    try:
-        runtime = get_runtime()
-        common.admit_read(runtime, async_common.bearer_key(router.current_event.headers.get("authorization")))
-        return common.json_response(200, models_list(_deployed_models(), int(time.time())))
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    common.admit_read(runtime, async_common.bearer_key(router.current_event.headers.get("authorization")))
+    return common.json_response(200, models_list(common.deployed_models(runtime), int(time.time())))
+
+
+DIALECT = Dialect(
+    name=NAME,
+    router=router,
+    error_response=error_response,
+    url_field="image_url.url",
+    security_scheme=BEARER,
+    paths=PATHS,
+)

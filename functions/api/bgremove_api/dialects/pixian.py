@@ -8,6 +8,7 @@ one of ``image`` (file), ``image.base64`` or ``image.url``. The answer is the im
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -19,6 +20,7 @@ from bgremove.options import OutputFormat, option_field
 from bgremove.report import BBox, Report
 from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure, FormField, ImageFields
+from bgremove_api.dialects.dialect import BASIC, Dialect, requires
 from bgremove_api.runtime import get_runtime
 
 PATH = "/api/v2/remove-background"
@@ -83,7 +85,7 @@ CHALLENGE = {"WWW-Authenticate": 'Basic realm="bgremove"'}
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # powertools leaves __init__ unannotated
 
 
-def parse_options(values: dict[str, Any]) -> Options:
+def parse_options(values: Mapping[str, Any]) -> Options:
     """Pixian's option fields as :class:`Options`, with Pixian's own limits (errors name Pixian's field)."""
     raw = {name: value for name, value in values.items() if name in OPTION_NAMES}
     options = Options.parse(raw, names=OPTION_NAMES)
@@ -125,33 +127,20 @@ def error_response(failure: Failure) -> Response[str]:
     return common.json_response(failure.status, body, headers)
 
 
+FORM = common.SyncForm(FIELDS, IMAGE, parse_options)
+
+
 def remove_background() -> Response[Any]:
     """Remove the background (Pixian v2). Auth: HTTP Basic, the key as user or as password.
 
-    The key is checked before the body is read: a keyless request is a 401 whatever it sends.
+    The key is checked before the body is read: a keyless request is a 401 whatever it sends. Errors leave
+    in Pixian's shape through the app's handler (:data:`DIALECT`).
     """
-    try:
-        runtime = get_runtime()
-        event = router.current_event
-        presented = common.basic_auth_key(event.headers.get("authorization"))
-        with common.admitted(runtime, presented):
-            values = common.request_values(event, FIELDS)
-            options = parse_options(values)
-            deadline = common.fetch_deadline(router.lambda_context)
-            image = common.read_image(runtime, values, IMAGE, deadline)
-            result = runtime.engine.process(image, options)
-        return common.deliver(
-            runtime,
-            result.data,
-            result.content_type,
-            result.extension,
-            result_headers(result.report, options.test),
-        )
-    except Exception as error:  # every failure in Pixian's shape; unexpected ones are logged by the app
-        failure = common.classify(error)
-        if failure.status >= 500:
-            raise
-        return error_response(failure)
+    runtime = get_runtime()
+    event = router.current_event
+    presented = common.basic_auth_key(event.headers.get("authorization"))
+    result, options = common.remove_background(runtime, event, router.lambda_context, presented, FORM)
+    return common.deliver(runtime, result, result_headers(result.report, options.test))
 
 
 # No return annotation for powertools: it would re-serialise the binary image as text.
@@ -161,5 +150,15 @@ router.post(
     summary="Pixian v2: remove the background",
     description="Multipart or urlencoded; exactly one of image, image.base64, image.url.",
     tags=["Pixian v2"],
+    security=requires(BASIC),
     openapi_extensions=common.request_body_doc(FIELDS),
 )(remove_background)
+
+DIALECT = Dialect(
+    name="pixian",
+    router=router,
+    error_response=error_response,
+    url_field=IMAGE.url,
+    security_scheme=BASIC,
+    paths=(PATH,),
+)

@@ -15,10 +15,9 @@ rate-limit headers; errors are ``{"errors": [{"title", "code", "detail"}]}``. Au
 from __future__ import annotations
 
 import base64
-import dataclasses
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -33,6 +32,7 @@ from bgremove.limits import MAX_WORK_PIXELS
 from bgremove.options import option_field
 from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure, FormField, ImageFields
+from bgremove_api.dialects.dialect import API_KEY_HEADER, Dialect, requires
 from bgremove_api.dialects.exceptions import BadRequestError
 from bgremove_api.exceptions import RateState
 from bgremove_api.runtime import ApiRuntime, get_runtime
@@ -218,41 +218,41 @@ def _wants_json(accept: str | None) -> bool:
     return bool(accept) and "application/json" in str(accept).lower()
 
 
+FORM = common.SyncForm(FIELDS, IMAGE, parse_options, read_background)
+
+
 def remove_background() -> Response[Any]:
-    """Remove the background (remove.bg v1.0). Auth: ``X-Api-Key``, checked before the body is read."""
-    state: RateState | None = None  # once admitted, every answer carries the key's window
-    try:
-        runtime = get_runtime()
-        event = router.current_event
-        with common.admitted(runtime, event.headers.get("x-api-key")) as (_, state):
-            values = common.request_values(event, FIELDS)
-            options = parse_options(values)
-            deadline = common.fetch_deadline(router.lambda_context)  # one for both fetches
-            image = common.read_image(runtime, values, IMAGE, deadline)
-            background = read_background(runtime, values, deadline) if options.background_image else None
-            result = runtime.engine.process(image, options, background=background)
-        headers = {**result_headers(result), **rate_headers(state)}
-        box = result.report.result_foreground
-        inline = None
-        if _wants_json(event.headers.get("accept")):
+    """Remove the background (remove.bg v1.0). Auth: ``X-Api-Key``, checked before the body is read.
 
-            def inline(data: bytes) -> Response[str]:
-                payload = {
-                    "data": {
-                        "result_b64": base64.b64encode(data).decode(),
-                        "foreground_top": box.top if box else 0,
-                        "foreground_left": box.left if box else 0,
-                        "foreground_width": box.width if box else 0,
-                        "foreground_height": box.height if box else 0,
-                    }
-                }
-                return common.json_response(200, payload, headers)
+    Errors leave in remove.bg's shape through the app's handler (:data:`DIALECT`), with the key's rate
+    window once it was admitted.
+    """
+    runtime = get_runtime()
+    event = router.current_event
+    presented = event.headers.get("x-api-key")
+    result, _ = common.remove_background(runtime, event, router.lambda_context, presented, FORM)
+    headers = {**result_headers(result), **rate_headers(common.admitted_rate())}
+    inline = json_answer(result, headers) if _wants_json(event.headers.get("accept")) else None
+    return common.deliver(runtime, result, headers, inline=inline)
 
-        return common.deliver(
-            runtime, result.data, result.content_type, result.extension, headers, inline=inline
-        )
-    except Exception as error:  # every failure in remove.bg's shape; unexpected ones are logged by the app
-        return _refusal(error, state)
+
+def json_answer(result: Result, headers: Mapping[str, str]) -> Callable[[bytes], Response[str]]:
+    """The ``Accept: application/json`` answer: ``{"data": {"result_b64", "foreground_*"}}``."""
+    box = result.report.result_foreground
+
+    def answer(data: bytes) -> Response[str]:
+        payload = {
+            "data": {
+                "result_b64": base64.b64encode(data).decode(),
+                "foreground_top": box.top if box else 0,
+                "foreground_left": box.left if box else 0,
+                "foreground_width": box.width if box else 0,
+                "foreground_height": box.height if box else 0,
+            }
+        }
+        return common.json_response(200, payload, headers)
+
+    return answer
 
 
 # No return annotation for powertools: it would re-serialise the binary image as text.
@@ -262,27 +262,30 @@ router.post(
     summary="remove.bg v1.0: remove the background",
     description="Multipart, urlencoded or JSON; exactly one of image_file, image_file_b64, image_url.",
     tags=["remove.bg v1.0"],
+    security=requires(API_KEY_HEADER),
     openapi_extensions=common.request_body_doc(FIELDS),
 )(remove_background)
 
 
 @router.get(
-    ACCOUNT_PATH, summary="remove.bg v1.0: account (credits are not counted here)", tags=["remove.bg v1.0"]
+    ACCOUNT_PATH,
+    summary="remove.bg v1.0: account (credits are not counted here)",
+    tags=["remove.bg v1.0"],
+    security=requires(API_KEY_HEADER),
 )
 def account() -> Response[str]:
     """What remove.bg clients read at start-up; this deployment counts no credits, so all are 0."""
-    try:
-        _, state = common.admit_read(get_runtime(), router.current_event.headers.get("x-api-key"))
-    except Exception as error:
-        return _refusal(error, None)
+    _, state = common.admit_read(get_runtime(), router.current_event.headers.get("x-api-key"))
     credits = {"total": 0, "subscription": 0, "payg": 0, "enterprise": 0}
     payload = {"data": {"attributes": {"credits": credits, "api": {"free_calls": 0, "sizes": "all"}}}}
     return common.json_response(200, payload, rate_headers(state))
 
 
-def _refusal(error: Exception, state: RateState | None) -> Response[str]:
-    """``error`` in remove.bg's shape, with the key's window when the request was admitted."""
-    failure = common.classify(error)
-    if failure.status >= 500:
-        raise error
-    return error_response(failure if failure.rate is not None else dataclasses.replace(failure, rate=state))
+DIALECT = Dialect(
+    name="removebg",
+    router=router,
+    error_response=error_response,
+    url_field=IMAGE.url,
+    security_scheme=API_KEY_HEADER,
+    path_prefixes=("/v1.0/",),
+)

@@ -35,11 +35,12 @@ from bgremove import Options
 from bgremove_api import jobs, webhooks
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
+from bgremove_api.dialects.dialect import BEARER, Dialect, requires
 from bgremove_api.exceptions import ApiError, JobNotFoundError
 from bgremove_api.keys import ApiKey, hash_key
 from bgremove_api.runtime import ApiRuntime, get_runtime
 
-DIALECT = "replicate"
+NAME = "replicate"
 MODEL_OWNER = "lucataco"
 MODEL_NAME = "remove-bg"
 MODEL = f"{MODEL_OWNER}/{MODEL_NAME}"
@@ -222,7 +223,7 @@ def webhook_body(job: jobs.Job, result_url: str | None) -> bytes:
     return json.dumps(prediction(job), separators=(",", ":")).encode()
 
 
-webhooks.register_body_builder(DIALECT, webhook_body)
+webhooks.register_body_builder(NAME, webhook_body)
 
 
 def version_object(version_id: str) -> dict[str, Any]:
@@ -280,13 +281,6 @@ def error_response(failure: Failure) -> Response[str]:
     )
 
 
-def _answer_error(error: Exception) -> Response[str]:
-    failure = common.classify(error)
-    if failure.status >= 500:
-        raise error
-    return error_response(failure)
-
-
 # ----------------------------------------------------------------------------------------------- requests
 def _base_url() -> str:
     event = router.current_event
@@ -303,12 +297,6 @@ def _admit_read(runtime: ApiRuntime) -> ApiKey:
 
 def _upload_key(owner: ApiKey, file_id: str) -> str:
     return f"{UPLOAD_PREFIX}{owner.key_id}/{file_id}"
-
-
-def _deployed_models(runtime: ApiRuntime) -> list[str]:
-    """The models whose files this deployment has (the default is always among them: it is warmed)."""
-    registry = runtime.engine.registry
-    return [name for name in registry.names() if registry.is_available(name)]
 
 
 def _own_upload_id(reference: str, base_url: str) -> str | None:
@@ -363,7 +351,7 @@ def _create(version: object, model_path: str = MODEL) -> Response[str]:
         body = async_common.json_object(router.current_event, empty_is_object=True)
         if version is None:
             version = body.get("version")
-        model = model_for_version(version, _deployed_models(runtime))
+        model = model_for_version(version, common.deployed_models(runtime))
         prediction_input = body.get("input")
         if not isinstance(prediction_input, dict):
             raise InvalidInputError("input is required: an object with image")
@@ -393,12 +381,12 @@ def _create(version: object, model_path: str = MODEL) -> Response[str]:
         }
         webhook = None
         if webhook_url:
-            webhook = jobs.WebhookConfig(url=webhook_url, events=events, dialect=DIALECT)
+            webhook = jobs.WebhookConfig(url=webhook_url, events=events, dialect=NAME)
             extra[EXTRA_WEBHOOK] = webhook_url
             extra[EXTRA_EVENTS] = list(events)
         job, _created = jobs.get_jobs().submitter.submit(
             key,
-            dialect=DIALECT,
+            dialect=NAME,
             image=image,
             filename=_filename(prediction_input.get(IMAGE_FIELD)),
             raw_options=raw_options,
@@ -429,98 +417,101 @@ def _filename(reference: object) -> str:
     return "image"
 
 
-@router.post(PREDICTIONS_PATH, summary="Replicate: create a prediction", tags=["Replicate"])
+@router.post(
+    PREDICTIONS_PATH, summary="Replicate: create a prediction", tags=["Replicate"], security=requires(BEARER)
+)
 def create_prediction() -> Response[str]:
     """``{version, input: {image}, webhook, webhook_events_filter}``; ``Prefer: wait[=N]`` holds <= 25 s."""
-    try:
-        return _create(None)
-    except Exception as error:
-        return _answer_error(error)
+    return _create(None)
 
 
 @router.post(
-    RESELLER_PREDICTIONS_PATH, summary="Replicate (reseller path): create a prediction", tags=["Replicate"]
+    RESELLER_PREDICTIONS_PATH,
+    summary="Replicate (reseller path): create a prediction",
+    tags=["Replicate"],
+    security=requires(BEARER),
 )
 def create_prediction_reseller() -> Response[str]:
     """The same as ``POST /v1/predictions``, at the path a reseller's document gives."""
-    try:
-        return _create(None)
-    except Exception as error:
-        return _answer_error(error)
+    return _create(None)
 
 
 @router.post(
-    MODEL_PREDICTIONS_PATH, summary="Replicate: create a prediction of lucataco/remove-bg", tags=["Replicate"]
+    MODEL_PREDICTIONS_PATH,
+    summary="Replicate: create a prediction of lucataco/remove-bg",
+    tags=["Replicate"],
+    security=requires(BEARER),
 )
 def create_model_prediction(owner: str, name: str) -> Response[str]:
     """``{input: {image}, ...}`` without ``version``: lucataco/remove-bg, the default model."""
-    try:
-        return _create(DEFAULT_VERSION, f"{owner[:40]}/{name[:40]}")
-    except Exception as error:
-        return _answer_error(error)
+    return _create(DEFAULT_VERSION, f"{owner[:40]}/{name[:40]}")
 
 
-@router.get(PREDICTION_PATH, summary="Replicate: get a prediction", tags=["Replicate"])
+@router.get(
+    PREDICTION_PATH, summary="Replicate: get a prediction", tags=["Replicate"], security=requires(BEARER)
+)
 def get_prediction(prediction_id: str) -> Response[str]:
-    try:
-        runtime = get_runtime()
-        key = _admit_read(runtime)
-        job = jobs.get_jobs().store.get(prediction_id, key)
-        return common.json_response(200, prediction(job, base_url=_base_url()))
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    key = _admit_read(runtime)
+    job = jobs.get_jobs().store.get(prediction_id, key)
+    return common.json_response(200, prediction(job, base_url=_base_url()))
 
 
-@router.post(CANCEL_PATH, summary="Replicate: cancel a prediction", tags=["Replicate"])
+@router.post(
+    CANCEL_PATH, summary="Replicate: cancel a prediction", tags=["Replicate"], security=requires(BEARER)
+)
 def cancel_prediction(prediction_id: str) -> Response[str]:
-    try:
-        runtime = get_runtime()
-        key = _admit_read(runtime)
-        job = jobs.get_jobs().store.cancel(prediction_id, key)
-        return common.json_response(200, prediction(job, base_url=_base_url()))
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    key = _admit_read(runtime)
+    job = jobs.get_jobs().store.cancel(prediction_id, key)
+    return common.json_response(200, prediction(job, base_url=_base_url()))
 
 
-@router.get(PREDICTIONS_PATH, summary="Replicate: list predictions, newest first", tags=["Replicate"])
+@router.get(
+    PREDICTIONS_PATH,
+    summary="Replicate: list predictions, newest first",
+    tags=["Replicate"],
+    security=requires(BEARER),
+)
 def list_predictions() -> Response[str]:
     """``{next, previous, results}``; ``next`` is the next page's full URL (the client follows it)."""
-    try:
-        runtime = get_runtime()
-        key = _admit_read(runtime)
-        query = router.current_event.query_string_parameters or {}
-        cursor = query.get("cursor") or None
-        found, next_cursor = jobs.get_jobs().store.list(key, dialect=DIALECT, limit=PAGE_SIZE, cursor=cursor)
-        base = _base_url()
-        next_url = f"{base}{PREDICTIONS_PATH}?{urlencode({'cursor': next_cursor})}" if next_cursor else None
-        results = [prediction(job, base_url=base) for job in found]
-        return common.json_response(200, {"next": next_url, "previous": None, "results": results})
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    key = _admit_read(runtime)
+    query = router.current_event.query_string_parameters or {}
+    cursor = query.get("cursor") or None
+    found, next_cursor = jobs.get_jobs().store.list(key, dialect=NAME, limit=PAGE_SIZE, cursor=cursor)
+    base = _base_url()
+    next_url = f"{base}{PREDICTIONS_PATH}?{urlencode({'cursor': next_cursor})}" if next_cursor else None
+    results = [prediction(job, base_url=base) for job in found]
+    return common.json_response(200, {"next": next_url, "previous": None, "results": results})
 
 
-@router.get(VERSION_PATH, summary="Replicate: a model version (replicate.run reads it)", tags=["Replicate"])
+@router.get(
+    VERSION_PATH,
+    summary="Replicate: a model version (replicate.run reads it)",
+    tags=["Replicate"],
+    security=requires(BEARER),
+)
 def get_version(owner: str, name: str, version_id: str) -> Response[str]:
-    try:
-        _admit_read(get_runtime())
-        deployed = _deployed_models(get_runtime())
-        model = VERSIONS.get(version_id, "")
-        if f"{owner}/{name}" != MODEL or version_id not in VERSIONS or model not in (None, *deployed):
-            raise UnknownModelError(f"model version {owner}/{name}:{version_id[:80]} does not exist")
-        return common.json_response(200, version_object(version_id))
-    except Exception as error:
-        return _answer_error(error)
+    _admit_read(get_runtime())
+    deployed = common.deployed_models(get_runtime())
+    model = VERSIONS.get(version_id, "")
+    if f"{owner}/{name}" != MODEL or version_id not in VERSIONS or model not in (None, *deployed):
+        raise UnknownModelError(f"model version {owner}/{name}:{version_id[:80]} does not exist")
+    return common.json_response(200, version_object(version_id))
 
 
-@router.get(SECRET_PATH, summary="Replicate: the key's webhook signing secret", tags=["Replicate"])
+@router.get(
+    SECRET_PATH,
+    summary="Replicate: the key's webhook signing secret",
+    tags=["Replicate"],
+    security=requires(BEARER),
+)
 def webhook_secret() -> Response[str]:
     """``{"key": "whsec_..."}``: what ``replicate.webhooks.validate`` checks deliveries with."""
-    try:
-        presented = _presented()
-        common.admit_read(get_runtime(), presented)
-        return common.json_response(200, {"key": webhooks.replicate_secret(hash_key(presented or ""))})
-    except Exception as error:
-        return _answer_error(error)
+    presented = _presented()
+    common.admit_read(get_runtime(), presented)
+    return common.json_response(200, {"key": webhooks.replicate_secret(hash_key(presented or ""))})
 
 
 FILE_FIELDS = (
@@ -539,43 +530,40 @@ a browser would run on this API's origin) is served as ``application/octet-strea
 
 def create_file() -> Response[str]:
     """Store an upload for ``input.image`` (``urls.get`` points at it); the key is checked before the body."""
-    try:
-        runtime = get_runtime()
-        with common.admitted(runtime, _presented()) as (key, _):
-            values = common.request_values(router.current_event, FILE_FIELDS)
-            content = values.get("content")
-            if content is None:
-                raise InvalidInputError("content is required: the file, as a multipart part named content")
-            if not isinstance(content, UploadFile):
-                content = UploadFile(content=str(content).encode(), filename=None, content_type=None)
-            kept = async_common.json_value(values["metadata"], "metadata") if "metadata" in values else {}
-            if not isinstance(kept, dict):
-                raise InvalidInputError("metadata must be a JSON object")
-            file_id = uuid.uuid4().hex
-            name = str(values.get("filename") or content.filename or "file")[:255]
-            content_type = content.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-            runtime.s3.put_object(
-                Bucket=runtime.settings.output_bucket,
-                Key=_upload_key(key, file_id),
-                Body=content.content,
-                ContentType=content_type,
-            )
-            base = _base_url()
-            body = {
-                "id": file_id,
-                "name": name,
-                "content_type": content_type,
-                "size": len(content.content),
-                "etag": hashlib.md5(content.content, usedforsecurity=False).hexdigest(),
-                "checksums": {"sha256": hashlib.sha256(content.content).hexdigest()},
-                "metadata": kept,
-                "created_at": jobs.now_iso(),
-                "expires_at": None,
-                "urls": {"get": f"{base}{FILES_PATH}/{file_id}"},
-            }
-        return common.json_response(201, body)
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    with common.admitted(runtime, _presented()) as (key, _):
+        values = common.request_values(router.current_event, FILE_FIELDS)
+        content = values.get("content")
+        if content is None:
+            raise InvalidInputError("content is required: the file, as a multipart part named content")
+        if not isinstance(content, UploadFile):
+            content = UploadFile(content=str(content).encode(), filename=None, content_type=None)
+        kept = async_common.json_value(values["metadata"], "metadata") if "metadata" in values else {}
+        if not isinstance(kept, dict):
+            raise InvalidInputError("metadata must be a JSON object")
+        file_id = uuid.uuid4().hex
+        name = str(values.get("filename") or content.filename or "file")[:255]
+        content_type = content.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        runtime.s3.put_object(
+            Bucket=runtime.settings.output_bucket,
+            Key=_upload_key(key, file_id),
+            Body=content.content,
+            ContentType=content_type,
+        )
+        base = _base_url()
+        body = {
+            "id": file_id,
+            "name": name,
+            "content_type": content_type,
+            "size": len(content.content),
+            "etag": hashlib.md5(content.content, usedforsecurity=False).hexdigest(),
+            "checksums": {"sha256": hashlib.sha256(content.content).hexdigest()},
+            "metadata": kept,
+            "created_at": jobs.now_iso(),
+            "expires_at": None,
+            "urls": {"get": f"{base}{FILES_PATH}/{file_id}"},
+        }
+    return common.json_response(201, body)
 
 
 # Registered without parameters: the route reads its own body after the key check (api.forms).
@@ -584,6 +572,7 @@ router.post(
     FILES_PATH,
     summary="Replicate: upload a file (run() uploads local files here)",
     tags=["Replicate"],
+    security=requires(BEARER),
     openapi_extensions=common.request_body_doc(FILE_FIELDS),
 )(create_file)
 
@@ -597,24 +586,21 @@ def _served(content_type: str) -> dict[str, str]:
 
 def get_file(file_id: str) -> Response[Any]:
     """A finished prediction's output bytes (``output`` points here), or an uploaded file's bytes."""
-    try:
-        runtime = get_runtime()
-        with common.admitted(runtime, _presented()) as (key, _):
-            upload = _read_upload(runtime, key, file_id)
-            if upload is not None:
-                return Response(status_code=200, body=upload[0], headers=_served(upload[1]))
-            job = jobs.get_jobs().store.get(file_id, key)
-            if job.status is not jobs.JobStatus.COMPLETED or not job.output_key:
-                raise JobNotFoundError(f"prediction {file_id} has no output (status {STATUSES[job.status]})")
-            stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=job.output_key)
-            data: bytes = stored["Body"].read()
-        content_type = job.output_content_type or str(stored.get("ContentType") or "application/octet-stream")
-        if 4 * ((len(data) + 2) // 3) > common.MAX_INLINE_BODY_BYTES:
-            # Over Lambda's 6 MB response: the object's presigned URL instead (clients that follow it).
-            return Response(status_code=303, body="", headers={"Location": jobs.result_url(runtime, job)})
-        return Response(status_code=200, body=data, headers=_served(content_type))
-    except Exception as error:
-        return _answer_error(error)
+    runtime = get_runtime()
+    with common.admitted(runtime, _presented()) as (key, _):
+        upload = _read_upload(runtime, key, file_id)
+        if upload is not None:
+            return Response(status_code=200, body=upload[0], headers=_served(upload[1]))
+        job = jobs.get_jobs().store.get(file_id, key)
+        if job.status is not jobs.JobStatus.COMPLETED or not job.output_key:
+            raise JobNotFoundError(f"prediction {file_id} has no output (status {STATUSES[job.status]})")
+        stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=job.output_key)
+        data: bytes = stored["Body"].read()
+    content_type = job.output_content_type or str(stored.get("ContentType") or "application/octet-stream")
+    if 4 * ((len(data) + 2) // 3) > common.MAX_INLINE_BODY_BYTES:
+        # Over Lambda's 6 MB response: the object's presigned URL instead (clients that follow it).
+        return Response(status_code=303, body="", headers={"Location": jobs.result_url(runtime, job)})
+    return Response(status_code=200, body=data, headers=_served(content_type))
 
 
 # Registered without its return annotation: powertools would otherwise serialise the image bytes as text.
@@ -625,4 +611,15 @@ router.get(
     FILE_PATH,
     summary="Replicate: a prediction's output (or an upload), read with the key",
     tags=["Replicate"],
+    security=requires(BEARER),
 )(get_file)
+
+
+DIALECT = Dialect(
+    name=NAME,
+    router=router,
+    error_response=error_response,
+    url_field=f"{EXTRA_INPUT}.{IMAGE_FIELD}",
+    security_scheme=BEARER,
+    path_prefixes=PATH_PREFIXES,
+)

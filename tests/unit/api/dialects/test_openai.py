@@ -94,6 +94,6 @@ def test_error_shape_and_no_retry_on_504() -> None:
             "code": "JOB_UNFINISHED",
         }
     }
-    missing = json.loads(str(dialect.error_response(Failure(400, "MISSING_SOURCE", "no"), "messages").body))
+    missing = json.loads(str(dialect.error_response(Failure(400, "MISSING_SOURCE", "no")).body))
     assert missing["error"]["type"] == "invalid_request_error"
     assert missing["error"]["param"] == "messages"

@@ -32,12 +32,12 @@ from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from bgremove import Options
-from bgremove.exceptions import InvalidOptionError
 from bgremove.models._spec import BUILTIN_MODELS
 from bgremove.options import OPTION_FIELDS, BoolKind, ColorKind, FloatKind, IntKind, OptionField
 from bgremove.report import BBox, Report
 from bgremove_api.dialects import common, pixian, removebg, replicate
 from bgremove_api.dialects.common import Failure, FormField, ImageFields
+from bgremove_api.dialects.dialect import API_KEY_HEADER, Dialect, requires
 from bgremove_api.runtime import ApiRuntime, get_runtime
 
 PAGE_PATH = "/"
@@ -250,20 +250,6 @@ def parse_options(values: Mapping[str, Any]) -> Options:
     return Options.parse(raw)
 
 
-def check_model(runtime: ApiRuntime, options: Options) -> None:
-    """A model this deployment does not have is the caller's mistake (400), named with those it has."""
-    if options.model is None:
-        return
-    registry = runtime.engine.registry
-    deployed = [name for name in registry.names() if registry.is_available(name)]
-    if options.model not in deployed:
-        raise InvalidOptionError(
-            "model",
-            f"{options.model!r} is not deployed here; deployed: {', '.join(deployed) or 'none'} "
-            f"(empty: the default, {runtime.engine.settings.default_model})",
-        )
-
-
 def read_background(
     runtime: ApiRuntime, values: Mapping[str, Any], deadline: float | None = None
 ) -> bytes | None:
@@ -303,27 +289,19 @@ def error_response(failure: Failure) -> Response[str]:
     return common.json_response(failure.status, body, failure.headers)
 
 
+FORM = common.SyncForm(FIELDS, IMAGE, parse_options, read_background)
+
+
 def remove_background() -> Response[Any]:
-    """Remove the background with any option of the option table. Auth: ``X-Api-Key``, checked first."""
-    try:
-        runtime = get_runtime()
-        event = router.current_event
-        with common.admitted(runtime, event.headers.get(KEY_HEADER.lower())):
-            values = common.request_values(event, FIELDS)
-            options = parse_options(values)
-            check_model(runtime, options)
-            deadline = common.fetch_deadline(router.lambda_context)  # one for both fetches
-            image = common.read_image(runtime, values, IMAGE, deadline)
-            background = read_background(runtime, values, deadline)
-            result = runtime.engine.process(image, options, background=background)
-        return common.deliver(
-            runtime, result.data, result.content_type, result.extension, result_headers(result.report)
-        )
-    except Exception as error:  # every failure in this route's shape; unexpected ones are logged by the app
-        failure = common.classify(error)
-        if failure.status >= 500:
-            raise
-        return error_response(failure)
+    """Remove the background with any option of the option table. Auth: ``X-Api-Key``, checked first.
+
+    Errors leave in this route's shape through the app's handler (:data:`DIALECT`).
+    """
+    runtime = get_runtime()
+    event = router.current_event
+    presented = event.headers.get(KEY_HEADER.lower())
+    result, _ = common.remove_background(runtime, event, router.lambda_context, presented, FORM)
+    return common.deliver(runtime, result, result_headers(result.report))
 
 
 # No return annotation for powertools: it would re-serialise the binary image as text.
@@ -333,5 +311,15 @@ router.post(
     summary="bgremove: remove the background, every option by the option table's name (the page's call)",
     description="Multipart, urlencoded or JSON; one of image, image_base64, image_url. Key: X-Api-Key.",
     tags=["bgremove"],
+    security=requires(API_KEY_HEADER),
     openapi_extensions=common.request_body_doc(FIELDS),
 )(remove_background)
+
+DIALECT = Dialect(
+    name="page",
+    router=router,
+    error_response=error_response,
+    url_field=IMAGE.url,
+    security_scheme=API_KEY_HEADER,
+    paths=(PAGE_PATH, PATH, f"{PATH}/"),
+)
