@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bgremove import ConfigurationError
+from bgremove import env as setting
 
 
 class Env:
@@ -25,6 +25,12 @@ SAGEMAKER_MODEL_REPOSITORY = Path("/opt/ml/model")
 
 SAGEMAKER_PORT = 8080
 """The port SageMaker sends ``/ping`` and ``/invocations`` to."""
+
+MAX_PORT = 65535
+"""Highest ``PORT`` (0: any free port, as the operating system picks)."""
+
+MAX_THREADS = 1024
+"""Most ``INFERENCE_THREADS`` accepted."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class ServerSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
         """Read the settings; unset or empty means the default.
 
+        The repository's path is taken as it is written (blanks are legal in paths); names are stripped.
+
         Raises
         ------
         ConfigurationError
@@ -63,17 +71,8 @@ class ServerSettings:
         defaults = cls()
         return cls(
             repository=Path(env.get(Env.MODEL_REPOSITORY) or defaults.repository),
-            default_model=env.get(Env.DEFAULT_MODEL, "").strip(),
-            host=env.get(Env.HOST) or defaults.host,
-            port=_number(env, Env.PORT, defaults.port, 0, 65535),
-            threads=_number(env, Env.THREADS, defaults.threads, 0, 1024),
+            default_model=setting.text(env, Env.DEFAULT_MODEL),
+            host=setting.text(env, Env.HOST, defaults.host),
+            port=setting.whole_number(env, Env.PORT, defaults.port, low=0, high=MAX_PORT),
+            threads=setting.whole_number(env, Env.THREADS, defaults.threads, low=0, high=MAX_THREADS),
         )
-
-
-def _number(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 8) or not low <= int(raw) <= high:
-        raise ConfigurationError(name, f"must be a whole number in {low}..{high}, got {raw[:40]!r}")
-    return int(raw)

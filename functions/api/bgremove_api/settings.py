@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bgremove import env as setting
 from bgremove import limits
-from bgremove_api.exceptions import SettingsError
 
 
 class Env:
@@ -63,12 +63,6 @@ RATE_PER_SECOND_RANGE = (1, 10_000)
 MAX_IN_FLIGHT_RANGE = (1, 100)
 """Accepted per-key requests in flight: one DynamoDB query reads all of a key's slots (at most 100)."""
 
-_MAX_DIGITS = 20
-"""Integer settings longer than this are refused before conversion (``int()`` of a huge string is slow)."""
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
-
 
 @dataclass(frozen=True)
 class ApiSettings:
@@ -114,61 +108,39 @@ class ApiSettings:
 
         Raises
         ------
-        SettingsError
+        ConfigurationError
             A required variable is missing or empty, or a value is malformed or out of range; the error
             names the first offending variable.
         """
         env = os.environ if environ is None else environ
-        required = (Env.API_KEYS_TABLE, Env.RATE_LIMIT_TABLE, Env.OUTPUT_BUCKET)
-        missing = [name for name in required if not env.get(name, "").strip()]
-        if missing:
-            also = f" (nor is {', '.join(missing[1:])})" if len(missing) > 1 else ""
-            raise SettingsError(missing[0], f"required but not set{also}")
+        api_keys_table, rate_limit_table, output_bucket = setting.required_all(
+            env, Env.API_KEYS_TABLE, Env.RATE_LIMIT_TABLE, Env.OUTPUT_BUCKET
+        )
         return cls(
-            api_keys_table=env[Env.API_KEYS_TABLE].strip(),
-            rate_limit_table=env[Env.RATE_LIMIT_TABLE].strip(),
-            output_bucket=env[Env.OUTPUT_BUCKET].strip(),
-            input_bucket=env.get(Env.INPUT_BUCKET, "").strip(),
-            result_url_ttl_s=int_setting(
+            api_keys_table=api_keys_table,
+            rate_limit_table=rate_limit_table,
+            output_bucket=output_bucket,
+            input_bucket=setting.text(env, Env.INPUT_BUCKET),
+            result_url_ttl_s=_whole_number(
                 env, Env.RESULT_URL_TTL_S, DEFAULT_RESULT_URL_TTL_S, RESULT_URL_TTL_RANGE
             ),
-            url_fetch_allow_loopback=_bool_setting(env, Env.URL_FETCH_ALLOW_LOOPBACK),
-            url_fetch_timeout_s=int_setting(
+            url_fetch_allow_loopback=setting.switch(env, Env.URL_FETCH_ALLOW_LOOPBACK),
+            url_fetch_timeout_s=_whole_number(
                 env, Env.URL_FETCH_TIMEOUT_S, DEFAULT_URL_FETCH_TIMEOUT_S, URL_FETCH_TIMEOUT_RANGE
             ),
-            url_fetch_max_bytes=int_setting(
+            url_fetch_max_bytes=_whole_number(
                 env, Env.URL_FETCH_MAX_BYTES, DEFAULT_URL_FETCH_MAX_BYTES, URL_FETCH_MAX_BYTES_RANGE
             ),
-            default_rate_per_second=int_setting(
+            default_rate_per_second=_whole_number(
                 env, Env.DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_PER_SECOND, RATE_PER_SECOND_RANGE
             ),
-            default_max_in_flight=int_setting(
+            default_max_in_flight=_whole_number(
                 env, Env.DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_RANGE
             ),
         )
 
 
-def _bool_setting(env: Mapping[str, str], name: str) -> bool:
-    """``1/true/yes/on`` or ``0/false/no/off`` (any case); unset or empty is false, anything else an error."""
-    raw = env.get(name, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise SettingsError(name, f"must be true or false, got {raw[:_MAX_DIGITS]!r}")
-
-
-def int_setting(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
-    """A whole number of ASCII digits within ``bounds`` (inclusive); unset or empty gives ``default``.
-
-    ``str.isdigit`` alone would accept superscripts (``"²"``) and other Unicode digits that ``int`` rejects
-    or reads differently, so the text must also be ASCII.
-    """
-    raw = env.get(name) or ""
-    if not raw:
-        return default
+def _whole_number(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
+    """:func:`bgremove.env.whole_number` within ``bounds``: this module writes ranges as ``(low, high)``."""
     low, high = bounds
-    if len(raw) > _MAX_DIGITS or not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        shown = raw if len(raw) <= _MAX_DIGITS else f"{raw[:_MAX_DIGITS]}..."
-        raise SettingsError(name, f"must be a whole number from {low} to {high}, got {shown!r}")
-    return int(raw)
+    return setting.whole_number(env, name, default, low=low, high=high)

@@ -7,8 +7,8 @@
     │   ├── SourceNotFoundError     SOURCE_NOT_FOUND    (object deleted before we read it)
     │   └── SupersededError         SUPERSEDED          (a newer upload of the same key replaced this one)
     ├── ModelError ................ retried, then DLQ (a deployment fault)
-    ├── ConfigurationError ........ INVALID_SETTING: the function cannot start; retried, then DLQ
-    │   └── SettingsError           INVALID_SETTING     (names the function's environment variable)
+    ├── ConfigurationError ........ INVALID_SETTING (names the environment variable): the function cannot
+    │                               start; retried, then DLQ
     ├── UnrecognisedEventError .... UNRECOGNISED_EVENT: a direct invocation raises it (a wiring fault); an
     │                               SQS message nobody can read is logged, counted and acknowledged
     ├── OutOfTimeError ............ OUT_OF_TIME: the record is given back unprocessed and retried
@@ -23,11 +23,10 @@ after ``maxReceiveCount`` attempts. Nothing is lost and nothing loops.
 
 from __future__ import annotations
 
-from bgremove.exceptions import BgRemoveError, ConfigurationError, InputError
+from bgremove.exceptions import BgRemoveError, InputError
 
 __all__ = [
     "OutOfTimeError",
-    "SettingsError",
     "SourceNotFoundError",
     "SupersededError",
     "UnrecognisedEventError",
@@ -50,18 +49,6 @@ class SupersededError(InputError):
     """
 
     code = "SUPERSEDED"
-
-
-class SettingsError(ConfigurationError):
-    """A function environment variable is missing or malformed (a deployment fault).
-
-    Parameters
-    ----------
-    setting
-        The environment variable's name, e.g. ``"OUTPUT_BUCKET"``; kept as :attr:`setting`.
-    message
-        What is wrong with it.
-    """
 
 
 class UnrecognisedEventError(BgRemoveError):

@@ -7,7 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from processor.exceptions import SettingsError
+from bgremove import env as setting
+from bgremove.exceptions import ConfigurationError
 
 
 class Env:
@@ -56,11 +57,6 @@ SAGEMAKER_TIMEOUT_RANGE = (1, 300)
 """Accepted ``SAGEMAKER_TIMEOUT_SECONDS``."""
 
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-_ON = frozenset({"on", "true", "1", "yes"})
-_OFF = frozenset({"", "off", "false", "0", "no"})
-
-_MAX_DIGITS = 20
-"""Integer settings longer than this are refused before conversion (``int()`` of a huge string is slow)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ class InferenceSettings:
 
         Raises
         ------
-        SettingsError
+        ConfigurationError
             An endpoint name or the per-model map is malformed, the timeout is out of range, or the
             fallback switch is neither on nor off.
         """
@@ -104,10 +100,10 @@ class InferenceSettings:
         return cls(
             sagemaker_endpoint=_endpoint_name(env, Env.SAGEMAKER_ENDPOINT_NAME),
             sagemaker_endpoints=_endpoint_map(env, Env.SAGEMAKER_ENDPOINTS),
-            sagemaker_timeout_seconds=_int_setting(
+            sagemaker_timeout_seconds=_whole_number(
                 env, Env.SAGEMAKER_TIMEOUT_SECONDS, DEFAULT_SAGEMAKER_TIMEOUT_SECONDS, SAGEMAKER_TIMEOUT_RANGE
             ),
-            inference_fallback=_switch(env, Env.INFERENCE_FALLBACK),
+            inference_fallback=setting.switch(env, Env.INFERENCE_FALLBACK),
         )
 
 
@@ -151,48 +147,56 @@ class ProcessorSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
         """Read the settings from ``environ`` (default: the process environment).
 
+        The output prefix is taken as it is written (blanks are legal in S3 keys); every other value is
+        stripped of surrounding blanks.
+
         Raises
         ------
-        SettingsError
-            A required variable is missing or empty, ``INPUT_BUCKETS`` names the output bucket, or a number
-            is malformed or out of range; the error names the first offending variable.
+        ConfigurationError
+            A required variable is missing or empty, ``INPUT_BUCKETS`` names no bucket or names the output
+            bucket, or a number is malformed or out of range; the error names the first offending variable.
         """
         env = os.environ if environ is None else environ
-        required = (Env.OUTPUT_BUCKET, Env.COMPLETION_TOPIC_ARN, Env.INPUT_BUCKETS)
-        missing = [name for name in required if not env.get(name, "").strip(", ")]
-        if missing:
-            also = f" (nor is {', '.join(missing[1:])})" if len(missing) > 1 else ""
-            raise SettingsError(missing[0], f"required but not set{also}")
-        output_bucket = env[Env.OUTPUT_BUCKET]
+        output_bucket, topic_arn, _ = setting.required_all(
+            env, Env.OUTPUT_BUCKET, Env.COMPLETION_TOPIC_ARN, Env.INPUT_BUCKETS
+        )
         return cls(
             output_bucket=output_bucket,
-            topic_arn=env[Env.COMPLETION_TOPIC_ARN],
-            input_buckets=_bucket_list(env, Env.INPUT_BUCKETS, output_bucket),
+            topic_arn=topic_arn,
+            input_buckets=_input_buckets(env, Env.INPUT_BUCKETS, output_bucket),
             output_prefix=env.get(Env.OUTPUT_PREFIX, ""),
-            idempotency_table=env.get(Env.IDEMPOTENCY_TABLE, ""),
-            idempotency_ttl_seconds=_int_setting(
+            idempotency_table=setting.text(env, Env.IDEMPOTENCY_TABLE),
+            idempotency_ttl_seconds=_whole_number(
                 env, Env.IDEMPOTENCY_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_TTL_RANGE
             ),
             inference=InferenceSettings.from_env(env),
-            max_input_bytes=_int_setting(
+            max_input_bytes=_whole_number(
                 env, Env.MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_BYTES, MAX_INPUT_BYTES_RANGE
             ),
         )
 
 
-def _bucket_list(env: Mapping[str, str], name: str, output_bucket: str) -> tuple[str, ...]:
-    """Comma-separated bucket names, blanks around them ignored; never the output bucket."""
-    buckets = tuple(dict.fromkeys(part.strip() for part in env[name].split(",") if part.strip()))
+def _whole_number(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
+    """:func:`bgremove.env.whole_number` within ``bounds``: this module writes ranges as ``(low, high)``."""
+    low, high = bounds
+    return setting.whole_number(env, name, default, low=low, high=high)
+
+
+def _input_buckets(env: Mapping[str, str], name: str, output_bucket: str) -> tuple[str, ...]:
+    """The listed buckets, each once, in the order listed; at least one, never the output bucket."""
+    buckets = tuple(dict.fromkeys(setting.csv(env, name)))
+    if not buckets:  # only commas and blanks
+        raise ConfigurationError(name, "names no bucket")
     if output_bucket in buckets:
-        raise SettingsError(name, f"must not name the output bucket {output_bucket!r}")
+        raise ConfigurationError(name, f"must not name the output bucket {output_bucket!r}")
     return buckets
 
 
 def _endpoint_name(env: Mapping[str, str], name: str) -> str:
     """A SageMaker endpoint name (letters, digits, inner hyphens, at most 63), or empty when unset."""
-    value = env.get(name, "").strip()
+    value = setting.text(env, name)
     if value and not _ENDPOINT_NAME.fullmatch(value):
-        raise SettingsError(name, f"is not a SageMaker endpoint name: {value[:80]!r}")
+        raise ConfigurationError(name, f"is not a SageMaker endpoint name: {value[:80]!r}")
     return value
 
 
@@ -200,41 +204,15 @@ def _endpoint_map(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], .
     """``model=endpoint`` pairs, comma-separated; ``endpoint`` may be ``local``. A model named twice is an
     error (which one was meant cannot be told)."""
     pairs: dict[str, str] = {}
-    for item in env.get(name, "").split(","):
-        if not item.strip():
-            continue
+    for item in setting.csv(env, name):
         model, equals, endpoint = (part.strip() for part in item.partition("="))
         if not equals or not model or not endpoint:
-            raise SettingsError(
-                name, f"expected model=endpoint pairs separated by commas, got {item.strip()!r}"
-            )
+            raise ConfigurationError(name, f"expected model=endpoint pairs separated by commas, got {item!r}")
         if model in pairs:
-            raise SettingsError(name, f"names model {model!r} twice")
+            raise ConfigurationError(name, f"names model {model!r} twice")
         if endpoint != LOCAL_INFERENCE and not _ENDPOINT_NAME.fullmatch(endpoint):
-            raise SettingsError(name, f"{endpoint[:80]!r} (for {model!r}) is not a SageMaker endpoint name")
+            raise ConfigurationError(
+                name, f"{endpoint[:80]!r} (for {model!r}) is not a SageMaker endpoint name"
+            )
         pairs[model] = endpoint
     return tuple(pairs.items())
-
-
-def _switch(env: Mapping[str, str], name: str) -> bool:
-    """An on/off setting: on, true, 1, yes or off, false, 0, no (any case); unset or empty is off."""
-    value = env.get(name, "").strip().lower()
-    if value in _ON | _OFF:
-        return value in _ON
-    raise SettingsError(name, f"must be on or off, got {value[:40]!r}")
-
-
-def _int_setting(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
-    """A whole number of ASCII digits within ``bounds`` (inclusive); unset or empty gives ``default``.
-
-    ``str.isdigit`` alone would accept superscripts (``"²"``) and other Unicode digits that ``int`` rejects
-    or reads differently, so the text must also be ASCII.
-    """
-    raw = env.get(name) or ""
-    if not raw:
-        return default
-    low, high = bounds
-    if len(raw) > _MAX_DIGITS or not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        shown = raw if len(raw) <= _MAX_DIGITS else f"{raw[:_MAX_DIGITS]}..."
-        raise SettingsError(name, f"must be a whole number from {low} to {high}, got {shown!r}")
-    return int(raw)

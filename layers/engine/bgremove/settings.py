@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bgremove import env as setting
 from bgremove.exceptions import ConfigurationError, ModelLoadError
 from bgremove.models import DEFAULT_MODEL, ModelSpec
 
@@ -31,8 +32,8 @@ REPO_MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
 
 DEFAULT_PNG_COMPRESS_LEVEL = 1
 
-# Longer than any value in range (leading zeros allowed), short enough that int() never sees a huge string.
-_MAX_INT_CHARS = 8
+MAX_THREADS = 1024
+"""Most ``BGREMOVE_THREADS`` accepted."""
 
 
 def available_cpus() -> int:
@@ -100,6 +101,9 @@ class EngineSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:
         """Read every setting from ``environ`` (default ``os.environ``); unset or empty means the default.
 
+        Paths are taken as they are written (blanks are legal in them); the default model's name is
+        stripped, and blank means the default.
+
         Raises
         ------
         ConfigurationError
@@ -118,38 +122,16 @@ class EngineSettings:
             custom = _custom_models(env[Env.CUSTOM_MODELS])
         return cls(
             model_dirs=model_dirs,
-            default_model=env.get(Env.DEFAULT_MODEL) or defaults.default_model,
-            threads=_positive_int(env, Env.THREADS, defaults.threads),
+            default_model=setting.text(env, Env.DEFAULT_MODEL, defaults.default_model),
+            threads=setting.whole_number(env, Env.THREADS, defaults.threads, low=1, high=MAX_THREADS),
             model_cache_dir=Path(env[Env.MODEL_CACHE_DIR])
             if env.get(Env.MODEL_CACHE_DIR)
             else defaults.model_cache_dir,
             custom_models=custom,
-            png_compress_level=_positive_int(
+            png_compress_level=setting.whole_number(
                 env, Env.PNG_COMPRESS_LEVEL, defaults.png_compress_level, low=0, high=9
             ),
         )
-
-
-def _positive_int(env: Mapping[str, str], name: str, default: int, *, low: int = 1, high: int = 1024) -> int:
-    """``env[name]`` as an int in ``low..high``; unset or empty means ``default``.
-
-    Only ASCII digits count: ``int()`` also takes signs, underscores, spaces and other scripts' digits
-    (fullwidth, Arabic-Indic), and ``str.isdigit()`` takes superscripts, which ``int()`` then refuses.
-
-    Raises
-    ------
-    ConfigurationError
-        The value is not plain digits, too long, or out of range.
-    """
-    raw = env.get(name)
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_INT_CHARS):
-        raise ConfigurationError(name, f"must be a whole number in {low}..{high}, got {raw[:40]!r}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise ConfigurationError(name, f"must be in {low}..{high}, got {value}")
-    return value
 
 
 def _custom_models(raw: str) -> tuple[ModelSpec, ...]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bgremove import limits
-from bgremove_api.exceptions import SettingsError
+from bgremove import ConfigurationError, limits
+from bgremove_api.dialects.common import classify
 from bgremove_api.settings import ApiSettings, Env
 
 REQUIRED = {Env.API_KEYS_TABLE: "keys", Env.RATE_LIMIT_TABLE: "rates", Env.OUTPUT_BUCKET: "out"}
@@ -44,10 +44,35 @@ def test_every_variable_is_read() -> None:
 
 @pytest.mark.parametrize("missing", sorted(REQUIRED))
 def test_required(missing: str) -> None:
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         ApiSettings.from_env({**REQUIRED, missing: " "})
     assert caught.value.setting == missing
-    assert (caught.value.code, caught.value.http_status) == ("INVALID_SETTING", 500)
+    failure = classify(caught.value)
+    assert (failure.status, failure.code) == (500, "INVALID_SETTING")
+    assert missing not in failure.message  # the client is told the service is misconfigured, no more
+
+
+def test_every_missing_variable_is_listed_in_one_error() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        ApiSettings.from_env({Env.OUTPUT_BUCKET: "out"})
+    assert caught.value.setting == Env.API_KEYS_TABLE
+    assert caught.value.message == "API_KEYS_TABLE: is required but not set (nor is RATE_LIMIT_TABLE)"
+
+
+def test_blanks_around_names_are_ignored() -> None:
+    settings = ApiSettings.from_env(
+        {
+            Env.API_KEYS_TABLE: " keys ",
+            Env.RATE_LIMIT_TABLE: "rates\n",
+            Env.OUTPUT_BUCKET: "out",
+            Env.INPUT_BUCKET: " in ",
+        }
+    )
+    assert (settings.api_keys_table, settings.rate_limit_table, settings.input_bucket) == (
+        "keys",
+        "rates",
+        "in",
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,16 +87,20 @@ def test_required(missing: str) -> None:
         (Env.DEFAULT_MAX_IN_FLIGHT, "101"),
         (Env.DEFAULT_MAX_IN_FLIGHT, "²"),
         (Env.RESULT_URL_TTL_S, "9" * 30),
+        (Env.RESULT_URL_TTL_S, " 600"),  # a number is its digits alone
+        (Env.RESULT_URL_TTL_S, "   "),
     ],
 )
 def test_bad_values(name: str, value: str) -> None:
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         ApiSettings.from_env({**REQUIRED, name: value})
     assert caught.value.setting == name
+    assert caught.value.code == "INVALID_SETTING"
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [("", False), ("0", False), ("off", False), ("1", True), ("YES", True)]
+    ("value", "expected"),
+    [("", False), (" ", False), ("0", False), ("off", False), ("1", True), ("YES", True), (" on\n", True)],
 )
 def test_loopback_switch(value: str, expected: bool) -> None:
     settings = ApiSettings.from_env({**REQUIRED, Env.URL_FETCH_ALLOW_LOOPBACK: value})

@@ -135,6 +135,7 @@ def test_invalid_custom_model_descriptor_stays_a_model_load_error(descriptors: o
         (Env.THREADS, "1_0"),
         (Env.THREADS, " 2"),
         (Env.THREADS, "2\n"),
+        (Env.THREADS, "   "),  # blank is not unset for a number
         (Env.THREADS, "\u00b2"),  # superscript two: str.isdigit() accepts it, int() does not
         (Env.THREADS, "\uff13"),  # fullwidth three: int() would accept it
         (Env.THREADS, "\u0663"),  # Arabic-Indic three: int() would accept it
@@ -171,6 +172,18 @@ def test_png_compress_level_zero_is_allowed():
 
 def test_empty_values_mean_default():
     assert EngineSettings.from_env({Env.THREADS: "", Env.DEFAULT_MODEL: ""}) == EngineSettings.from_env({})
+
+
+def test_the_default_model_name_is_stripped_and_blank_means_the_default():
+    assert EngineSettings.from_env({Env.DEFAULT_MODEL: " isnet\n"}).default_model == "isnet"
+    assert EngineSettings.from_env({Env.DEFAULT_MODEL: "  "}).default_model == "u2net"
+
+
+def test_paths_are_taken_as_written(tmp_path: Path):
+    cache = tmp_path / " cache "  # blanks are legal in a path
+    settings = EngineSettings.from_env({Env.MODEL_CACHE_DIR: str(cache), Env.MODELS_DIR: f" {tmp_path}"})
+    assert settings.model_cache_dir == cache
+    assert settings.model_dirs[0] == Path(f" {tmp_path}")
 
 
 def test_available_cpus():

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from bgremove import BgRemoveError, ConfigurationError, InputError, InvalidOptionError
+from bgremove import BgRemoveError, ConfigurationError, InputError, InvalidOptionError, NotAnImageError
 from processor import completion, metadata, sources
 from processor.exceptions import (
     OutOfTimeError,
-    SettingsError,
     SourceNotFoundError,
     SupersededError,
     UnrecognisedEventError,
@@ -77,9 +76,16 @@ def test_settings_from_env() -> None:
     ],
 )
 def test_missing_settings_name_the_variable(environ: dict[str, str], setting: str) -> None:
-    with pytest.raises(SettingsError, match=setting) as caught:
+    with pytest.raises(ConfigurationError, match=setting) as caught:
         ProcessorSettings.from_env(environ)
     assert caught.value.setting == setting
+
+
+def test_every_missing_setting_is_listed_in_one_error() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        ProcessorSettings.from_env({Env.INPUT_BUCKETS: "in"})
+    assert caught.value.setting == Env.OUTPUT_BUCKET
+    assert caught.value.message == ("OUTPUT_BUCKET: is required but not set (nor is COMPLETION_TOPIC_ARN)")
 
 
 @pytest.mark.parametrize(
@@ -95,11 +101,13 @@ def test_missing_settings_name_the_variable(environ: dict[str, str], setting: st
         (Env.MAX_INPUT_BYTES, "1023"),
         (Env.MAX_INPUT_BYTES, str(MAX_INPUT_BYTES_RANGE[1] + 1)),
         (Env.MAX_INPUT_BYTES, "100MB"),
-        (Env.MAX_INPUT_BYTES, "1" * 5000),  # past int()'s digit limit: still a SettingsError
+        (Env.MAX_INPUT_BYTES, "1" * 5000),  # past int()'s digit limit: still a ConfigurationError
+        (Env.MAX_INPUT_BYTES, "   "),  # blank is not unset for a number
+        (Env.MAX_INPUT_BYTES, "2048\n"),
     ],
 )
-def test_malformed_numbers_are_settings_errors(setting: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=setting) as caught:
+def test_malformed_numbers_are_configuration_errors(setting: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=setting) as caught:
         ProcessorSettings.from_env({**REQUIRED, setting: value})
     assert caught.value.setting == setting
     assert len(str(caught.value)) < 200  # a huge value is not echoed whole
@@ -112,18 +120,36 @@ def test_input_buckets_are_a_comma_separated_list() -> None:
 
 
 def test_the_output_bucket_can_never_be_an_input_bucket() -> None:
-    with pytest.raises(SettingsError, match="must not name the output bucket") as caught:
-        ProcessorSettings.from_env({**REQUIRED, Env.INPUT_BUCKETS: "in,out"})
+    with pytest.raises(ConfigurationError, match="must not name the output bucket") as caught:
+        ProcessorSettings.from_env({**REQUIRED, Env.INPUT_BUCKETS: "in, out "})
     assert caught.value.setting == Env.INPUT_BUCKETS
+    with pytest.raises(ConfigurationError, match="must not name the output bucket"):
+        ProcessorSettings.from_env({**REQUIRED, Env.OUTPUT_BUCKET: " in ", Env.INPUT_BUCKETS: "in"})
 
 
-def test_settings_error_is_a_configuration_error() -> None:
-    error = SettingsError(Env.OUTPUT_BUCKET, "required but not set")
-    assert isinstance(error, ConfigurationError)
-    assert not isinstance(error, InputError)
+def test_blanks_around_names_are_ignored_but_the_output_prefix_is_kept_as_written() -> None:
+    settings = ProcessorSettings.from_env(
+        {
+            Env.OUTPUT_BUCKET: " out ",
+            Env.COMPLETION_TOPIC_ARN: " arn:t\n",
+            Env.INPUT_BUCKETS: "in",
+            Env.IDEMPOTENCY_TABLE: " table ",
+            Env.OUTPUT_PREFIX: " r/",
+        }
+    )
+    assert (settings.output_bucket, settings.topic_arn) == ("out", "arn:t")
+    assert (settings.idempotency_table, settings.output_prefix) == ("table", " r/")
+
+
+def test_a_settings_error_is_the_engines_configuration_error() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        ProcessorSettings.from_env({})
+    error = caught.value
+    assert type(error) is ConfigurationError
+    assert not isinstance(error, InputError)  # retried, then dead-lettered: never a FAILED event
     assert error.to_dict() == {
         "code": "INVALID_SETTING",
-        "message": "OUTPUT_BUCKET: required but not set",
+        "message": "OUTPUT_BUCKET: is required but not set (nor is COMPLETION_TOPIC_ARN, INPUT_BUCKETS)",
         "setting": "OUTPUT_BUCKET",
     }
 
@@ -133,7 +159,7 @@ def test_settings_error_is_a_configuration_error() -> None:
     [
         (SourceNotFoundError("gone"), "SOURCE_NOT_FOUND", True),
         (SupersededError("newer upload"), "SUPERSEDED", True),
-        (SettingsError(Env.MAX_INPUT_BYTES, "bad"), "INVALID_SETTING", False),
+        (ConfigurationError(Env.MAX_INPUT_BYTES, "bad"), "INVALID_SETTING", False),
         (UnrecognisedEventError("what is this"), "UNRECOGNISED_EVENT", False),
         (OutOfTimeError("5 s left"), "OUT_OF_TIME", False),
     ],
@@ -157,7 +183,10 @@ def test_event_id_is_stable_per_upload_and_differs_between_versions() -> None:
 
 
 def test_message_attributes_never_empty() -> None:
-    failed = {"status": "FAILED", "error": {"code": "NOT_AN_IMAGE"}, "report": None, "model": None}
+    ref = sources.ObjectRef("b", "k", etag="e1")
+    failed = completion.failed(
+        ref, job_id=None, input_size=1, error=NotAnImageError(""), model=None, timings_ms={}
+    )
     attributes = completion.message_attributes(failed)
     assert {k: v["StringValue"] for k, v in attributes.items()} == {
         "status": "FAILED",

@@ -17,9 +17,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from bgremove import EngineSettings
-from bgremove.exceptions import InferenceUnavailableError, RemoteModelError
+from bgremove.exceptions import ConfigurationError, InferenceUnavailableError, RemoteModelError
 from bgremove.models import Payload, RemoteRegistry
-from processor.exceptions import SettingsError
 from processor.inference import (
     ATTEMPTS,
     SageMakerInvoker,
@@ -231,9 +230,10 @@ def test_the_default_model_goes_to_the_endpoint_and_the_map_adjusts_per_model() 
     ],
 )
 def test_malformed_inference_settings_are_named(name: str, value: str) -> None:
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         _settings(**{name: value})
     assert caught.value.setting == name
+    assert caught.value.code == "INVALID_SETTING"
 
 
 # --- where inference ran, kept with the output ----------------------------------------------------------
