@@ -1,16 +1,17 @@
 """Lambda entry point of ``JobsFunction``: completion events of API uploads finish their jobs.
 
 The function hears the completion topic through its own SQS queue, whose subscription filters on the
-input key (``api/`` only), so S3-path uploads never reach it. For each event it moves the job named by the
-input key (``api/<job id>/<name>``) to ``COMPLETED`` or ``FAILED`` with one conditional update
-(:meth:`bgremove_api.jobs.JobStore.complete`): a replayed event changes nothing and a canceled job stays
-canceled. The update marks the job's terminal webhook ``pending``; an event that finds it pending queues its
-delivery and marks it ``queued``. So a retry after a failed ``SendMessage`` queues it (with the same webhook
-id), and a replay after a successful one does not.
+input key (``api/`` only), so S3-path uploads never reach it. Each message is read as a
+:class:`bgremove.events.CompletionEvent`; its job is the one its input key names (``api/<job id>/<name>``),
+and only if the job's own input is that key (see :meth:`JobEvents.apply`). The job moves to ``COMPLETED`` or
+``FAILED`` with one conditional update (:meth:`bgremove_api.jobs.JobStore.complete`): a replayed event
+changes nothing and a canceled job stays canceled. The update marks the job's terminal webhook ``pending``;
+an event that finds it pending queues its delivery and marks it ``queued``. So a retry after a failed
+``SendMessage`` queues it (with the same webhook id), and a replay after a successful one does not.
 
-An event whose job is unknown (expired, or its submit failed before the upload) is logged and dropped. A
-DynamoDB or SQS failure fails the record: SQS brings it back and, after ``maxReceiveCount`` receives, moves
-it to the jobs dead-letter queue, whose alarm fires.
+An event whose job is unknown (expired, or its submit failed before the upload), and a message that is no
+completion event, are logged and dropped. A DynamoDB or SQS failure fails the record: SQS brings it back
+and, after ``maxReceiveCount`` receives, moves it to the jobs dead-letter queue, whose alarm fires.
 
 An event that comes after its job's deadline does not complete it: the job is failed with ``JOB_TIMED_OUT``
 instead (if nothing failed it yet), as a client reading it then would have seen. A failure's message is
@@ -31,7 +32,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -41,18 +42,21 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bgremove import env
+from bgremove.events import CompletionEvent, MalformedEventError
 from bgremove_api import observability
-from bgremove_api.exceptions import JobNotFoundError, SettingsError
+from bgremove_api.exceptions import JobNotFoundError
 from bgremove_api.jobs import (
     CLIENT_ERROR_CODES,
     JOB_TIMED_OUT,
     Job,
+    JobOutcome,
     JobsSettings,
     JobStatus,
     JobStore,
     job_id_from_input_key,
-    public_error_message,
 )
+from bgremove_api.jobs.model import raw_error_message
 from bgremove_api.runtime import AWS_CONFIG
 from bgremove_api.webhooks import DeliveryMessage, Env, terminal_event, webhook_id
 
@@ -62,7 +66,6 @@ logger = Logger(service=SERVICE_NAME)
 observability.route_package_logs(logger)
 tracer = observability.tracer
 
-_EVENT_STATUS = {"COMPLETED": JobStatus.COMPLETED, "FAILED": JobStatus.FAILED}
 _SCHEDULED_EVENT = "Scheduled Event"
 _SWEEP_RESERVE_MS = 5_000  # the sweep stops with this much of the invocation left
 
@@ -85,52 +88,41 @@ class JobEvents:
     sqs: Any
     webhook_queue_url: str
 
-    def apply(self, event: dict[str, Any]) -> str:
-        """Apply one completion event; returns what happened (``completed``, ``unchanged``, ``ignored``)."""
-        key = str((event.get("input") or {}).get("key") or "")
+    def apply(self, event: CompletionEvent) -> str:
+        """Apply one completion event; returns what happened (``completed``, ``unchanged``, ``timed_out``,
+        ``ignored``)."""
+        # The job is the one the input key names, not the event's ``job_id`` (the input's ``job-id``
+        # metadata): the key is what routed the event here (the subscription filters on it), the job
+        # records it, and it is exact, where the metadata is echoed cut to 256 characters, and a copy of an
+        # input (CopyObject keeps the metadata) would carry another job's id.
+        key = event.input.key
         job_id = job_id_from_input_key(key)
-        status = _EVENT_STATUS.get(str(event.get("status")))
-        if job_id is None or status is None:
+        if job_id is None:
             logger.warning("not an API job's completion event", extra={"key": key[:256]})
             return "ignored"
         job = self.store.find(job_id)
         if job is None:
             logger.warning("completion event for an unknown job", extra={"job_id": job_id})
             return "ignored"
+        if job.input_key != key:  # another object under the job's prefix: not the job's upload
+            logger.warning("completion event of another object", extra={"job_id": job_id, "key": key[:256]})
+            return "ignored"
         if self.store.is_overdue(job):
             return self._time_out(job)
-        output = event.get("output") or {}
-        error = event.get("error") or {}
-        completed_at = str(event.get("timestamp") or "")
-        # The event tells when the work ended and how long it took: the start follows.
-        started_at = _started_at(completed_at, (event.get("timings_ms") or {}).get("end_to_end"))
-        announce = terminal_event(_as_status(job, status))
-        error_code = str(error["code"]) if error.get("code") else None
-        raw_message = str(error["message"])[:1024] if error.get("message") else None
-        error_message = public_error_message(error_code, raw_message)
-        operator_fault = error_code not in CLIENT_ERROR_CODES
-        if status is JobStatus.FAILED and (operator_fault or error_message != raw_message):
+        outcome = JobOutcome.from_event(event)
+        raw_message = raw_error_message(event)
+        operator_fault = outcome.error_code not in CLIENT_ERROR_CODES
+        if outcome.status is JobStatus.FAILED and (operator_fault or outcome.error_message != raw_message):
             # The client reads the safe words; the operator finds the event's own here.
             log = logger.error if operator_fault else logger.warning
             log(
                 "job failed: details withheld from the client",
-                extra={"job_id": job_id, "error_code": error_code, "error_message": raw_message},
+                extra={"job_id": job_id, "error_code": outcome.error_code, "error_message": raw_message},
             )
+        announce = terminal_event(_as_status(job, outcome.status))
         try:
             job, changed = self.store.complete(
-                job_id,
-                status=status,
-                completed_at=completed_at or job.created_at,
-                started_at=started_at,
-                model=str(event["model"]) if event.get("model") else None,
-                output_key=str(output["key"])
-                if status is JobStatus.COMPLETED and output.get("key")
-                else None,
-                output_content_type=str(output["content_type"]) if output.get("content_type") else None,
-                report=event.get("report") if isinstance(event.get("report"), dict) else None,
-                error_code=error_code,
-                error_message=error_message,
-                pending_webhooks=(announce,) if announce else (),
+                job_id, outcome, pending_webhooks=(announce,) if announce else ()
             )
         except JobNotFoundError:
             logger.warning("the job vanished before its event", extra={"job_id": job_id})
@@ -218,24 +210,17 @@ def _as_status(job: Job, status: JobStatus) -> Job:
     return replace(job, status=status)
 
 
-def _started_at(completed_at: str, end_to_end_ms: object) -> str | None:
-    if not completed_at or not isinstance(end_to_end_ms, int | float):
-        return None
-    try:
-        ended = datetime.fromisoformat(completed_at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    started = ended - timedelta(milliseconds=float(end_to_end_ms))
-    return started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 @functools.cache
 def get_processor() -> JobEvents:
-    """One per process, from the environment (the name the local runner resets on a cold start)."""
+    """One per process, from the environment (the name the local runner resets on a cold start).
+
+    Raises
+    ------
+    bgremove.ConfigurationError
+        A setting is missing or malformed (:meth:`JobsSettings.from_env`, ``WEBHOOK_QUEUE_URL``).
+    """
     settings = JobsSettings.from_env()
-    queue = os.environ.get(Env.WEBHOOK_QUEUE_URL, "").strip()
-    if not queue:
-        raise SettingsError(Env.WEBHOOK_QUEUE_URL, "required but not set")
+    queue = env.required(os.environ, Env.WEBHOOK_QUEUE_URL)
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
     return JobEvents(
         store=JobStore(
@@ -249,17 +234,27 @@ def get_processor() -> JobEvents:
     )
 
 
-def _record_handler(record: SQSRecord) -> str:
+def _completion_event(record: SQSRecord) -> CompletionEvent | None:
+    """The event a record carries, raw or in an SNS envelope (raw delivery off); ``None`` when it carries
+    none (logged: only the processor publishes to the topic, so a retry would read it no better)."""
     try:
-        event = json.loads(record.body)
-    except ValueError:
-        logger.warning("a message that is not JSON", extra={"message_id": record.message_id})
+        body = json.loads(record.body)
+        if isinstance(body, dict) and body.get("Type") == "Notification" and "Message" in body:
+            return CompletionEvent.from_json(body["Message"])
+        return CompletionEvent.from_dict(body)
+    except (ValueError, TypeError, MalformedEventError) as error:
+        logger.warning(
+            "a message that is no completion event",
+            extra={"message_id": record.message_id, "why": str(error)},
+        )
+        return None
+
+
+def _record_handler(record: SQSRecord) -> str:
+    event = _completion_event(record)
+    if event is None:
         return "ignored"
-    if isinstance(event, dict) and event.get("Type") == "Notification" and "Message" in event:
-        event = json.loads(event["Message"])  # an SNS envelope (raw delivery off)
-    if not isinstance(event, dict):
-        return "ignored"
-    job_id = job_id_from_input_key(str((event.get("input") or {}).get("key") or ""))
+    job_id = job_id_from_input_key(event.input.key)
     logger.set_correlation_id(job_id or record.message_id)
     with observability.traced("## job event", job_id=job_id or ""):
         return get_processor().apply(event)

@@ -1,31 +1,65 @@
 """The completion event: one versioned JSON message per upload, COMPLETED or FAILED.
 
+The event itself is :class:`bgremove.events.CompletionEvent` (the engine layer, so that its subscribers in
+this repository read the same type); this module builds it from what the processor knows and publishes it.
 The contract is documented in the README and as JSON Schema in ``events/schema/completion-event.schema.json``.
 SNS message attributes ``status``, ``error_code``, ``format`` and ``model`` let subscribers filter.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from botocore.exceptions import ClientError
 
-from bgremove import BgRemoveError, Report, Result
+from bgremove import InputError, Report, Result
+from bgremove.events import (
+    SCHEMA_VERSION,
+    CompletionEvent,
+    CompletionStatus,
+    ErrorDetails,
+    InputObject,
+    OutputObject,
+)
 from processor.sources import ObjectRef
 
-SCHEMA_VERSION = "1.0"
-COMPLETED = "COMPLETED"
-FAILED = "FAILED"
+__all__ = [
+    "COMPLETED",
+    "FAILED",
+    "SCHEMA_VERSION",
+    "CompletionEvent",
+    "EventOutbox",
+    "OutputObject",
+    "Publisher",
+    "SnsPublisher",
+    "WireEvent",
+    "completed",
+    "completed_event",
+    "event_id_for",
+    "failed",
+    "failed_event",
+    "message_attributes",
+    "replayed",
+    "replayed_event",
+    "result_output",
+    "stored_output",
+]
+
+COMPLETED = CompletionStatus.COMPLETED
+FAILED = CompletionStatus.FAILED
 NO_VALUE = "none"  # SNS attributes cannot be empty strings
+
+WireEvent = Mapping[str, Any]
+"""An event in its JSON form, as :meth:`CompletionEvent.to_dict` gives it (the idempotency record and the
+outbox keep that form)."""
 
 
 class Publisher(Protocol):
-    def publish(self, event: dict[str, Any]) -> None: ...
+    def publish(self, event: CompletionEvent | WireEvent) -> None: ...
 
 
 def event_id_for(ref: ObjectRef) -> str:
@@ -35,61 +69,92 @@ def event_id_for(ref: ObjectRef) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
-@dataclass(frozen=True)
-class OutputObject:
-    bucket: str
-    key: str
-    content_type: str
-    size: int
-    width: int
-    height: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "content_type": self.content_type,
-            "size": self.size,
-            "width": self.width,
-            "height": self.height,
-        }
-
-
-def _input_dict(ref: ObjectRef, size: int | None) -> dict[str, Any]:
-    return {
-        "bucket": ref.bucket,
-        "key": ref.key,
-        "version_id": ref.version_id,
-        "etag": ref.etag,
-        "size": size if size is not None else ref.size,
-    }
+def _input(ref: ObjectRef, size: int | None) -> InputObject:
+    return InputObject(ref.bucket, ref.key, ref.version_id, ref.etag, size if size is not None else ref.size)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _event(
+def _rounded(timings_ms: Mapping[str, float]) -> dict[str, float]:
+    return {name: round(value, 1) for name, value in timings_ms.items()}
+
+
+def completed(
     ref: ObjectRef,
-    status: str,
     *,
     job_id: str | None,
     input_size: int | None,
-    timings_ms: dict[str, float],
-    **rest: Any,
-) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "event_id": event_id_for(ref),
-        "status": status,
-        "job_id": job_id,
-        "timestamp": _now(),
-        "input": _input_dict(ref, input_size),
-        **rest,
-        "timings_ms": {k: round(v, 1) for k, v in timings_ms.items()},
-    }
+    output: OutputObject,
+    report: Mapping[str, Any],
+    timings_ms: Mapping[str, float],
+) -> CompletionEvent:
+    """The COMPLETED event of an upload whose ``output`` was written; ``report`` is the engine's."""
+    return CompletionEvent(
+        event_id=event_id_for(ref),
+        status=COMPLETED,
+        job_id=job_id,
+        timestamp=_now(),
+        input=_input(ref, input_size),
+        output=output,
+        report=dict(report),
+        error=None,
+        model=report.get("model"),
+        timings_ms=_rounded(timings_ms),
+    )
 
 
+def replayed(
+    ref: ObjectRef,
+    *,
+    job_id: str | None,
+    input_size: int | None,
+    output: OutputObject,
+    report: Report,
+) -> CompletionEvent:
+    """The COMPLETED event for an output an earlier attempt wrote but did not announce.
+
+    ``report`` is the one stored with the output (see :func:`processor.metadata.report_from_metadata`);
+    its timings and options were not stored, so the event carries none, and ``replayed`` marks it.
+    """
+    stored = {k: v for k, v in report.to_dict().items() if k not in ("timings_ms", "options")}
+    return completed(
+        ref,
+        job_id=job_id,
+        input_size=input_size,
+        output=output,
+        report={**stored, "replayed": True},
+        timings_ms={},
+    )
+
+
+def failed(
+    ref: ObjectRef,
+    *,
+    job_id: str | None,
+    input_size: int | None,
+    error: InputError,
+    model: str | None,
+    timings_ms: Mapping[str, float],
+) -> CompletionEvent:
+    """The FAILED event of an upload rejected with ``error`` (an input error: no retry can succeed)."""
+    return CompletionEvent(
+        event_id=event_id_for(ref),
+        status=FAILED,
+        job_id=job_id,
+        timestamp=_now(),
+        input=_input(ref, input_size),
+        output=None,
+        report=None,
+        error=ErrorDetails.of(error),
+        model=model,
+        timings_ms=_rounded(timings_ms),
+    )
+
+
+# The wire form of the builders above, for callers that keep events as JSON (processor.service returns
+# the event to its idempotency record); new code takes the typed event and calls ``to_dict`` where needed.
 def completed_event(
     ref: ObjectRef,
     *,
@@ -99,17 +164,9 @@ def completed_event(
     report: dict[str, Any],
     timings_ms: dict[str, float],
 ) -> dict[str, Any]:
-    return _event(
-        ref,
-        COMPLETED,
-        job_id=job_id,
-        input_size=input_size,
-        timings_ms=timings_ms,
-        output=output.to_dict(),
-        report=report,
-        error=None,
-        model=report.get("model"),
-    )
+    return completed(
+        ref, job_id=job_id, input_size=input_size, output=output, report=report, timings_ms=timings_ms
+    ).to_dict()
 
 
 def replayed_event(
@@ -120,20 +177,7 @@ def replayed_event(
     output: OutputObject,
     report: Report,
 ) -> dict[str, Any]:
-    """The COMPLETED event for an output an earlier attempt wrote but did not announce.
-
-    ``report`` is the one stored with the output (see :func:`processor.metadata.report_from_metadata`);
-    its timings and options were not stored, so the event carries none, and ``replayed`` marks it.
-    """
-    stored = {k: v for k, v in report.to_dict().items() if k not in ("timings_ms", "options")}
-    return completed_event(
-        ref,
-        job_id=job_id,
-        input_size=input_size,
-        output=output,
-        report={**stored, "replayed": True},
-        timings_ms={},
-    )
+    return replayed(ref, job_id=job_id, input_size=input_size, output=output, report=report).to_dict()
 
 
 def failed_event(
@@ -141,36 +185,31 @@ def failed_event(
     *,
     job_id: str | None,
     input_size: int | None,
-    error: BgRemoveError,
+    error: InputError,
     model: str | None,
     timings_ms: dict[str, float],
 ) -> dict[str, Any]:
-    return _event(
-        ref,
-        FAILED,
-        job_id=job_id,
-        input_size=input_size,
-        timings_ms=timings_ms,
-        output=None,
-        report=None,
-        error=error.to_dict(),
-        model=model,
-    )
+    return failed(
+        ref, job_id=job_id, input_size=input_size, error=error, model=model, timings_ms=timings_ms
+    ).to_dict()
 
 
-def message_attributes(event: dict[str, Any]) -> dict[str, dict[str, str]]:
+def _typed(event: CompletionEvent | WireEvent) -> CompletionEvent:
+    return event if isinstance(event, CompletionEvent) else CompletionEvent.from_dict(event)
+
+
+def message_attributes(event: CompletionEvent) -> dict[str, dict[str, str]]:
     """SNS attributes for filter policies, e.g. ``{"status": ["FAILED"]}``."""
-    error = event.get("error") or {}
-    report = event.get("report") or {}
+    report = event.report or {}
 
-    def attr(value: Any) -> dict[str, str]:
+    def attr(value: object) -> dict[str, str]:
         return {"DataType": "String", "StringValue": str(value) if value else NO_VALUE}
 
     return {
-        "status": attr(event["status"]),
-        "error_code": attr(error.get("code")),
+        "status": attr(event.status.value),
+        "error_code": attr(event.error.code if event.error is not None else None),
         "format": attr(report.get("format")),
-        "model": attr(event.get("model")),
+        "model": attr(event.model),
     }
 
 
@@ -181,11 +220,12 @@ class SnsPublisher:
         self._sns = sns_client
         self._topic_arn = topic_arn
 
-    def publish(self, event: dict[str, Any]) -> None:
+    def publish(self, event: CompletionEvent | WireEvent) -> None:
+        typed = _typed(event)
         self._sns.publish(
             TopicArn=self._topic_arn,
-            Message=json.dumps(event, separators=(",", ":")),
-            MessageAttributes=message_attributes(event),
+            Message=typed.to_json(),
+            MessageAttributes=message_attributes(typed),
         )
 
 
@@ -209,6 +249,9 @@ class EventOutbox:
     its TTL); a later attempt's put fails its condition, and the kept event is published instead. Only
     retries read it back: the first attempt, the common case, costs one write and no read.
 
+    Events go in and come out typed, or in their JSON form (:data:`WireEvent`) for a caller that keeps
+    them so.
+
     Parameters
     ----------
     dynamodb_client
@@ -228,17 +271,23 @@ class EventOutbox:
     def _key(event_id: str) -> dict[str, dict[str, str]]:
         return {"id": {"S": f"event#{event_id}"}}
 
-    def get(self, event_id: str) -> dict[str, Any] | None:
+    def get(self, event_id: str) -> CompletionEvent | None:
         """The event decided earlier for this upload, if any."""
         item = self._dynamodb.get_item(TableName=self._table, Key=self._key(event_id), ConsistentRead=True)
         stored = item.get("Item")
-        return json.loads(stored["event"]["S"]) if stored else None
+        return CompletionEvent.from_json(stored["event"]["S"]) if stored else None
 
-    def keep_first(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Keep ``event`` unless an event was already decided for its upload; returns the one to publish."""
+    @overload
+    def keep_first(self, event: CompletionEvent) -> CompletionEvent: ...
+    @overload
+    def keep_first(self, event: WireEvent) -> dict[str, Any]: ...
+    def keep_first(self, event: CompletionEvent | WireEvent) -> CompletionEvent | dict[str, Any]:
+        """Keep ``event`` unless an event was already decided for its upload; returns the one to publish,
+        in the form ``event`` came in."""
+        typed = _typed(event)
         item = {
-            **self._key(event["event_id"]),
-            "event": {"S": json.dumps(event, separators=(",", ":"))},
+            **self._key(typed.event_id),
+            "event": {"S": typed.to_json()},
             "expiration": {"N": str(int(time.time()) + self._ttl_seconds)},
         }
         try:
@@ -248,5 +297,6 @@ class EventOutbox:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            return self.get(event["event_id"]) or event
-        return event
+            first = self.get(typed.event_id) or typed
+            return first if isinstance(event, CompletionEvent) else first.to_dict()
+        return event if isinstance(event, CompletionEvent) else dict(event)

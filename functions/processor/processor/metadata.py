@@ -1,9 +1,10 @@
 """S3 user metadata <-> options and report.
 
 Uploaders set options as user metadata: ``x-amz-meta-background-color: #ffffff`` arrives in boto3 as
-``{"background-color": "#ffffff"}``. Names are the option names with ``-`` for ``_``; ``job-id`` is a
-client correlation id echoed in the completion event. Unknown keys are ignored (other tools' metadata
-must not break processing); a bad value fails the upload with the option named.
+``{"background-color": "#ffffff"}``. Names are the option names with ``-`` for ``_``; ``job-id``
+(:data:`bgremove.events.JOB_ID_METADATA_KEY`) is a client correlation id echoed in the completion event
+(the HTTP API sets it to the job's id). Unknown keys are ignored (other tools' metadata must not break
+processing); a bad value fails the upload with the option named.
 
 The output object carries the report the other way: :func:`result_metadata` writes it and
 :func:`report_from_metadata` reads it back, so a retry can announce an output an earlier attempt wrote.
@@ -21,21 +22,21 @@ from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
 from bgremove import BBox, Options, OutputFormat, Report
+from bgremove.events import JOB_ID_METADATA_KEY
 from processor.sources import compare_sequencers
 
-JOB_ID_KEY = "job-id"
 MAX_JOB_ID_LENGTH = 256
 
 
 def options_from_metadata(metadata: Mapping[str, str]) -> Options:
     """Options from user metadata; unknown keys ignored, bad values raise ``InvalidOptionError``."""
-    raw = {key.lower(): value for key, value in metadata.items() if key.lower() != JOB_ID_KEY}
+    raw = {key.lower(): value for key, value in metadata.items() if key.lower() != JOB_ID_METADATA_KEY}
     return Options.parse(raw, ignore_unknown=True)
 
 
 def job_id_from_metadata(metadata: Mapping[str, str]) -> str | None:
     for key, value in metadata.items():
-        if key.lower() == JOB_ID_KEY and value:
+        if key.lower() == JOB_ID_METADATA_KEY and value:
             return value[:MAX_JOB_ID_LENGTH]
     return None
 
@@ -112,7 +113,7 @@ def result_metadata(
         "source-last-modified": _time(source_last_modified),
     }
     if job_id:
-        meta["job-id"] = _capped(quote(job_id, safe=""), MAX_ENCODED_JOB_ID_CHARS)
+        meta[JOB_ID_METADATA_KEY] = _capped(quote(job_id, safe=""), MAX_ENCODED_JOB_ID_CHARS)
     return meta
 
 
@@ -175,7 +176,7 @@ def newer_source(
         "ETag": written.get("source-etag", ""),
         "sequencer": their_sequencer,
         "last modified": written.get("source-last-modified", ""),
-        "job-id": unquote(written.get("job-id", "")),
+        "job-id": unquote(written.get(JOB_ID_METADATA_KEY, "")),
     }
     return ", ".join(f"{name} {value}" for name, value in facts.items() if value)
 

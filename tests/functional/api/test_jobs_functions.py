@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,15 +21,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bgremove.exceptions import CorruptImageError
+from bgremove.events import CompletionEvent
 from bgremove_api import delivery, job_events
 from bgremove_api.jobs import JobStatus, JobStore, JobSubmitter, WebhookConfig
 from bgremove_api.keys import ApiKeyStore, hash_key
 from bgremove_api.webhooks import TRY_RESERVE_S, DeliveryMessage, replicate_secret, webhook_id
 from bgremove_local.template import Template
-from processor.completion import OutputObject, completed_event, failed_event
-from processor.sources import ObjectRef
 from tests.api_tables import TEMPLATE, create_table
+from tests.unit.api.jobs_fixtures import CONTEXT, completion_event, sqs_event
 
 JOBS = "jobs"
 KEYS = "keys"
@@ -120,39 +119,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         delivery.get_processor.cache_clear()
 
 
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "req"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
-
-
-CONTEXT: Any = Context()
-
-
-def sqs_event(*bodies: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"m{i}",
-                "receiptHandle": f"r{i}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-                "awsRegion": "us-east-1",
-            }
-            for i, body in enumerate(bodies)
-        ]
-    }
-
-
 def drain(aws: Aws, queue: str) -> list[dict[str, Any]]:
     messages = aws.sqs.receive_message(
         QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
@@ -162,26 +128,10 @@ def drain(aws: Aws, queue: str) -> list[dict[str, Any]]:
     return list(messages)
 
 
-def completion(job: Any, *, failed: bool = False) -> dict[str, Any]:
-    ref = ObjectRef(bucket=INPUT, key=job.input_key, version_id=None, etag="e", size=10)
-    if failed:
-        return failed_event(
-            ref,
-            job_id=job.job_id,
-            input_size=10,
-            error=CorruptImageError("truncated"),
-            model="u2netp",
-            timings_ms={"end_to_end": 12.0},
-        )
-    output = OutputObject(OUTPUT, job.input_key.rsplit(".", 1)[0] + ".png", "image/png", 99, 8, 8)
-    return completed_event(
-        ref,
-        job_id=job.job_id,
-        input_size=10,
-        output=output,
-        report={"model": "u2netp", "format": "png"},
-        timings_ms={"end_to_end": 250.0},
-    )
+def completion(job: Any, *, failed: bool = False, key: str | None = None) -> CompletionEvent:
+    """The processor's event for ``job``'s upload (or, with ``key``, for that object's)."""
+    event = completion_event(job, failed=failed, bucket=INPUT)
+    return replace(event, input=replace(event.input, key=key)) if key is not None else event
 
 
 def submit(aws: Aws, url: str, dialect: str = "apiframe") -> Any:
@@ -202,12 +152,12 @@ def submit(aws: Aws, url: str, dialect: str = "apiframe") -> Any:
 def test_a_completion_event_finishes_the_job_once_and_queues_one_webhook(aws: Aws) -> None:
     job = submit(aws, "https://example.com/hook")
     event = completion(job)
-    result = job_events.lambda_handler(sqs_event(json.dumps(event)), CONTEXT)
+    result = job_events.lambda_handler(sqs_event(event), CONTEXT)
     assert result == {"batchItemFailures": []}
     done = aws.store.get(job.job_id, aws.owner)
     assert done.status is JobStatus.COMPLETED
     assert (done.output_key, done.output_content_type, done.model) == (
-        event["output"]["key"],
+        event.output.key,  # type: ignore[union-attr]
         "image/png",
         "u2netp",
     )
@@ -218,33 +168,43 @@ def test_a_completion_event_finishes_the_job_once_and_queues_one_webhook(aws: Aw
     ]
     assert done.webhook_status == {"completed": "queued"}
     # A replayed event changes nothing and queues nothing.
-    job_events.lambda_handler(sqs_event(json.dumps(event), json.dumps(completion(job, failed=True))), CONTEXT)
+    job_events.lambda_handler(sqs_event(event, completion(job, failed=True)), CONTEXT)
     assert aws.store.get(job.job_id, aws.owner) == done
     assert drain(aws, aws.webhook_queue) == []
 
 
 def test_a_failed_event_carries_the_error_code_and_a_canceled_job_stays_canceled(aws: Aws) -> None:
     job = submit(aws, "https://example.com/hook")
-    job_events.lambda_handler(sqs_event(json.dumps(completion(job, failed=True))), CONTEXT)
+    job_events.lambda_handler(sqs_event(completion(job, failed=True)), CONTEXT)
     failed = aws.store.get(job.job_id, aws.owner)
     assert (failed.status, failed.error_code, failed.output_key) == (JobStatus.FAILED, "CORRUPT_IMAGE", None)
     assert [DeliveryMessage.from_json(m["Body"]).event for m in drain(aws, aws.webhook_queue)] == ["failed"]
     other = submit(aws, "https://example.com/hook")
     aws.store.cancel(other.job_id, aws.owner)
-    job_events.lambda_handler(sqs_event(json.dumps(completion(other))), CONTEXT)
+    job_events.lambda_handler(sqs_event(completion(other)), CONTEXT)
     assert aws.store.get(other.job_id, aws.owner).status is JobStatus.CANCELED
     assert drain(aws, aws.webhook_queue) == []
 
 
 def test_events_of_unknown_jobs_and_other_keys_are_dropped(aws: Aws) -> None:
     job = submit(aws, "https://example.com/hook")
-    stray = completion(job)
-    stray["input"]["key"] = "api/unknownjob/a.jpg"
-    s3_path = completion(job)
-    s3_path["input"]["key"] = "shop/a.jpg"
-    result = job_events.lambda_handler(sqs_event(json.dumps(stray), json.dumps(s3_path), "not json"), CONTEXT)
+    stray = completion(job, key="api/unknownjob/a.jpg")
+    s3_path = completion(job, key="shop/a.jpg")
+    # Another object under the job's prefix (a copy, with the job's metadata) is not the job's upload.
+    copy = completion(job, key=job.input_key.rsplit("/", 1)[0] + "/copy.jpg")
+    not_an_event = json.dumps({"status": "COMPLETED", "input": {"key": job.input_key}})
+    bodies = (stray, s3_path, copy, not_an_event, "not json")
+    result = job_events.lambda_handler(sqs_event(*bodies), CONTEXT)
     assert result == {"batchItemFailures": []}
     assert aws.store.get(job.job_id, aws.owner).status is JobStatus.QUEUED
+
+
+def test_an_event_in_an_sns_envelope_finishes_its_job(aws: Aws) -> None:
+    """Raw message delivery off: SQS holds SNS's envelope, the event in its ``Message``."""
+    job = submit(aws, "https://example.com/hook")
+    envelope = {"Type": "Notification", "MessageId": "n-1", "Message": completion(job).to_json()}
+    assert job_events.lambda_handler(sqs_event(json.dumps(envelope)), CONTEXT) == {"batchItemFailures": []}
+    assert aws.store.get(job.job_id, aws.owner).status is JobStatus.COMPLETED
 
 
 def _deliver_queued(aws: Aws) -> list[str]:
@@ -262,7 +222,7 @@ def test_a_webhook_is_retried_after_a_500_with_the_same_id_then_delivered(
     receiver.statuses = [500, 200]
     # A dialect without a registered body builder: the generic body, Standard Webhooks signing.
     job = submit(aws, receiver.url, dialect="generic")
-    job_events.lambda_handler(sqs_event(json.dumps(completion(job))), CONTEXT)
+    job_events.lambda_handler(sqs_event(completion(job)), CONTEXT)
     for _ in range(5):
         if not _deliver_queued(aws):
             break
@@ -283,7 +243,7 @@ def test_a_webhook_is_retried_after_a_500_with_the_same_id_then_delivered(
 def test_a_webhook_goes_to_the_dead_letter_queue_after_the_last_try(aws: Aws, receiver: Receiver) -> None:
     receiver.statuses = [500]
     job = submit(aws, receiver.url)
-    job_events.lambda_handler(sqs_event(json.dumps(completion(job))), CONTEXT)
+    job_events.lambda_handler(sqs_event(completion(job)), CONTEXT)
     tries = [DeliveryMessage.from_json(body).attempt for _ in range(6) for body in _deliver_queued(aws)]
     assert tries == [1, 2, 3]  # WEBHOOK_RETRY_DELAYS_S=0,0: three tries
     assert len(receiver.requests) == 3
@@ -307,7 +267,7 @@ def test_a_webhook_to_a_refused_address_is_never_posted(
     monkeypatch.setenv("URL_FETCH_ALLOW_LOOPBACK", "false")
     receiver.statuses = [200]
     job = submit(aws, receiver.url)
-    job_events.lambda_handler(sqs_event(json.dumps(completion(job))), CONTEXT)
+    job_events.lambda_handler(sqs_event(completion(job)), CONTEXT)
     for _ in range(5):
         _deliver_queued(aws)
     assert receiver.requests == []

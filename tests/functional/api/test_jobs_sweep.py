@@ -3,28 +3,19 @@ completion event leaves a timed-out job failed, and operator faults reach client
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
+from bgremove.events import CompletionStatus, ErrorDetails
 from bgremove_api import job_events
-from bgremove_api.jobs import JOB_TIMED_OUT, Job, JobStatus, JobStore, JobSubmitter, WebhookConfig
-from bgremove_api.keys import ApiKeyStore
+from bgremove_api.jobs import JOB_TIMED_OUT, Job, JobStatus, WebhookConfig
+from bgremove_api.keys import ApiKey
 from bgremove_api.webhooks import DeliveryMessage, webhook_id
-from processor.completion import OutputObject, completed_event
-from processor.sources import ObjectRef
-from tests.api_tables import create_table
-
-JOBS = "jobs"
-KEYS = "keys"
-INPUT = "jobs-input"
-OUTPUT = "jobs-output"
+from tests.unit.api.jobs_fixtures import CONTEXT, Stack, completion_event, jobs_stack, sqs_event
 
 SCHEDULED_EVENT: dict[str, Any] = {
     "version": "0",
@@ -39,51 +30,37 @@ SCHEDULED_EVENT: dict[str, Any] = {
 }
 
 
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "req"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
-
-
-CONTEXT: Any = Context()
-
-
 @dataclass
 class Aws:
-    dynamodb: Any
+    """The API's jobs machinery on moto, and the webhooks queue JobsFunction (from its environment) fills."""
+
+    stack: Stack
     sqs: Any
     webhook_queue: str
-    owner: Any
-    store: JobStore
-    submitter: JobSubmitter
+
+    @property
+    def store(self) -> Any:
+        return self.stack.machinery.store
+
+    @property
+    def owner(self) -> ApiKey:
+        return self.stack.owner
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        s3 = boto3.client("s3", region_name="us-east-1")
+    with jobs_stack() as stack:
         sqs = boto3.client("sqs", region_name="us-east-1")
-        create_table(dynamodb, "JobsTable", JOBS)
-        create_table(dynamodb, "ApiKeysTable", KEYS)
-        s3.create_bucket(Bucket=INPUT)
         queue = sqs.create_queue(QueueName="webhooks")["QueueUrl"]
-        _, owner = ApiKeyStore(KEYS, dynamodb).create("tester")
         for name, value in {
-            "JOBS_TABLE": JOBS,
+            "JOBS_TABLE": stack.machinery.store.table_name,
             "JOB_DEADLINE_MINUTES": "15",
             "WEBHOOK_QUEUE_URL": queue,
             "AWS_DEFAULT_REGION": "us-east-1",
         }.items():
             monkeypatch.setenv(name, value)
         job_events.get_processor.cache_clear()
-        store = JobStore(JOBS, dynamodb, deadline_minutes=15)
-        yield Aws(dynamodb, sqs, queue, owner, store, JobSubmitter(store, s3, INPUT, "u2netp"))
+        yield Aws(stack, sqs, queue)
         job_events.get_processor.cache_clear()
 
 
@@ -97,7 +74,7 @@ def drain(aws: Aws) -> list[DeliveryMessage]:
 
 
 def submit(aws: Aws, dialect: str = "apiframe", events: tuple[str, ...] = ()) -> Job:
-    job, _ = aws.submitter.submit(
+    job, _ = aws.stack.machinery.submitter.submit(
         aws.owner,
         dialect=dialect,
         image=b"img",
@@ -112,51 +89,7 @@ def submit(aws: Aws, dialect: str = "apiframe", events: tuple[str, ...] = ()) ->
 
 
 def backdate(aws: Aws, job: Job, minutes: float) -> None:
-    def earlier(text: str) -> str:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00")) - timedelta(minutes=minutes)
-        return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    aws.dynamodb.update_item(
-        TableName=JOBS,
-        Key={"job_id": {"S": job.job_id}},
-        UpdateExpression="SET created_at = :c, deadline_at = :d",
-        ExpressionAttributeValues={
-            ":c": {"S": earlier(job.created_at)},
-            ":d": {"S": earlier(str(job.deadline_at))},
-        },
-    )
-
-
-def sqs_event(*bodies: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"m{i}",
-                "receiptHandle": f"r{i}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-                "awsRegion": "us-east-1",
-            }
-            for i, body in enumerate(bodies)
-        ]
-    }
-
-
-def completion(job: Job) -> dict[str, Any]:
-    ref = ObjectRef(bucket=INPUT, key=job.input_key, version_id=None, etag="e", size=10)
-    output = OutputObject(OUTPUT, job.input_key.rsplit(".", 1)[0] + ".png", "image/png", 99, 8, 8)
-    return completed_event(
-        ref,
-        job_id=job.job_id,
-        input_size=10,
-        output=output,
-        report={"model": "u2netp", "format": "png"},
-        timings_ms={"end_to_end": 250.0},
-    )
+    aws.stack.backdate(job.job_id, minutes)
 
 
 def test_the_sweep_fails_overdue_jobs_once_and_queues_their_webhooks(aws: Aws) -> None:
@@ -195,14 +128,14 @@ def test_a_late_completion_event_leaves_the_job_failed(aws: Aws) -> None:
     unread = submit(aws)
     backdate(aws, unread, 16)
     # Nobody read it and no sweep ran yet: the event itself finds it overdue and fails it.
-    assert job_events.lambda_handler(sqs_event(json.dumps(completion(unread))), CONTEXT) == {
+    assert job_events.lambda_handler(sqs_event(completion_event(unread)), CONTEXT) == {
         "batchItemFailures": []
     }
     failed = aws.store.get(unread.job_id, aws.owner)
     assert (failed.status, failed.error_code, failed.output_key) == (JobStatus.FAILED, JOB_TIMED_OUT, None)
     assert [(m.job_id, m.event) for m in drain(aws)] == [(unread.job_id, "failed")]
     # A replay, or a sweep, changes nothing and queues nothing more.
-    job_events.lambda_handler(sqs_event(json.dumps(completion(unread))), CONTEXT)
+    job_events.lambda_handler(sqs_event(completion_event(unread)), CONTEXT)
     job_events.lambda_handler(SCHEDULED_EVENT, CONTEXT)
     assert aws.store.get(unread.job_id, aws.owner) == failed
     assert drain(aws) == []
@@ -212,17 +145,19 @@ def test_an_operator_fault_is_stored_as_a_safe_message_and_logged_in_full(
     aws: Aws, caplog: pytest.LogCaptureFixture
 ) -> None:
     job = submit(aws)
-    event = completion(job)
-    event.update(
-        status="FAILED",
+    event = replace(
+        completion_event(job),
+        status=CompletionStatus.FAILED,
         output=None,
-        error={"code": "MODEL_NOT_FOUND", "message": "u2net.onnx not found in /opt/models; run `make model`"},
+        report=None,
+        error=ErrorDetails("MODEL_NOT_FOUND", "u2net.onnx not found in /opt/models; run `make model`"),
     )
-    job_events.lambda_handler(sqs_event(json.dumps(event)), CONTEXT)
+    job_events.lambda_handler(sqs_event(event), CONTEXT)
     failed = aws.store.get(job.job_id, aws.owner)
     assert failed.error_code == "MODEL_NOT_FOUND"
     assert failed.error_message == "the service is misconfigured; the operator has been told"
-    item = aws.dynamodb.get_item(TableName=JOBS, Key={"job_id": {"S": job.job_id}})["Item"]
+    key = {"job_id": {"S": job.job_id}}
+    item = aws.stack.dynamodb.get_item(TableName=aws.store.table_name, Key=key)["Item"]
     assert "/opt/models" not in item["error_message"]["S"]
     logged = [r for r in caplog.records if "/opt/models" in str(getattr(r, "error_message", ""))]
     assert [r.levelname for r in logged] == ["ERROR"]  # the details are in the function's log

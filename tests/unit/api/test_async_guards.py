@@ -5,101 +5,23 @@ refused, a job past its deadline reads as failed, and no server path reaches a c
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 
 from bgremove_api import jobs
 from bgremove_api.dialects import apiframe, replicate
-from tests.api_tables import create_table
-from tests.unit.api.fakes import Api, fake_api
+from tests.unit.api.jobs_fixtures import DATA_URI, Stack, jobs_stack
 
-INPUT_BUCKET = "test-input"
-DATA_URI = "data:image/jpeg;base64," + base64.b64encode(b"jpeg bytes").decode()
 OTHER_URI = "data:image/jpeg;base64," + base64.b64encode(b"other jpeg").decode()
 LEAKY = "isnet.onnx not found in /opt/models, /home/ci/checkout/models; run `make model MODEL=isnet`"
 SUBMIT = "/v2/images/background-remove"
 
 
-class FakeRegistry:
-    """u2net and u2netp are deployed; isnet is known but its file is absent."""
-
-    def names(self) -> list[str]:
-        return ["isnet", "u2net", "u2netp"]
-
-    def is_available(self, name: str) -> bool:
-        return name != "isnet"
-
-
-@dataclass
-class Stack:
-    api: Api
-    machinery: jobs.Jobs
-    dynamodb: object
-
-    def bearer(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api.key}", "Content-Type": "application/json"}
-
-    def apiframe(self, idempotency_key: str | None = None) -> dict[str, str]:
-        headers = {"X-API-Key": self.api.key, "Content-Type": "application/json"}
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        return headers
-
-    def post(self, path: str, body: object, headers: dict[str, str]) -> tuple[int, dict[str, object]]:
-        status, _, data = self.api.call("POST", path, json.dumps(body).encode(), headers)
-        return status, json.loads(data)
-
-    def get(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, object]]:
-        status, _, data = self.api.call("GET", path, headers=headers)
-        return status, json.loads(data)
-
-    def jobs_count(self) -> int:
-        found, _ = self.machinery.store.list(self.api.runtime.keys.authenticate(self.api.key), limit=100)
-        return len(found)
-
-    def backdate(self, job_id: str, minutes: float) -> None:
-        job = self.machinery.store.find(job_id)
-        assert job is not None and job.deadline_at is not None
-
-        def earlier(text: str) -> str:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00")) - timedelta(minutes=minutes)
-            return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-        self.dynamodb.update_item(  # type: ignore[attr-defined]
-            TableName=self.machinery.store.table_name,
-            Key={"job_id": {"S": job_id}},
-            UpdateExpression="SET created_at = :c, deadline_at = :d",
-            ExpressionAttributeValues={
-                ":c": {"S": earlier(job.created_at)},
-                ":d": {"S": earlier(job.deadline_at)},
-            },
-        )
-
-
 @pytest.fixture
 def stack() -> Iterator[Stack]:
-    with fake_api() as api:
-        api.engine.registry = FakeRegistry()  # type: ignore[attr-defined]
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        table = create_table(dynamodb, "JobsTable", "test-jobs")
-        api.runtime.s3.create_bucket(Bucket=INPUT_BUCKET)
-        machinery = jobs.build_jobs(
-            jobs.JobsSettings(jobs_table=table),
-            dynamodb_client=dynamodb,
-            s3_client=api.runtime.s3,
-            input_bucket=INPUT_BUCKET,
-            default_model="u2netp",
-        )
-        jobs.use_jobs(machinery)
-        try:
-            yield Stack(api, machinery, dynamodb)
-        finally:
-            jobs.use_jobs(None)
+    with jobs_stack() as running:
+        yield running
 
 
 # ----------------------------------------------------------------------------------------------- models
@@ -192,13 +114,10 @@ def test_a_failed_jobs_server_details_never_reach_the_client(stack: Stack) -> No
         (prediction["id"], "MODEL_NOT_FOUND", LEAKY),
         (submitted["jobId"], "INVALID_OPTION", f"model: 'isnet' is not deployed here ({LEAKY})"),
     ):
-        stack.machinery.store.complete(
-            str(job_id),
-            status=jobs.JobStatus.FAILED,
-            completed_at=jobs.now_iso(),
-            error_code=code,
-            error_message=message,
+        outcome = jobs.JobOutcome(
+            jobs.JobStatus.FAILED, completed_at=jobs.now_iso(), error_code=code, error_message=message
         )
+        stack.machinery.store.complete(str(job_id), outcome)
     _, got = stack.get(f"/v1/predictions/{prediction['id']}", stack.bearer())
     assert got["error"] == "MODEL_NOT_FOUND: the service is misconfigured; the operator has been told"
     _, job = stack.get(f"/v2/jobs/{submitted['jobId']}", stack.apiframe())

@@ -7,85 +7,38 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from bgremove import exceptions as engine_exceptions
+from bgremove.exceptions import ConfigurationError
 from bgremove_api import jobs
-from bgremove_api.exceptions import IdempotencyKeyInvalidError, IdempotencyKeyReusedError, SettingsError
+from bgremove_api.exceptions import IdempotencyKeyInvalidError, IdempotencyKeyReusedError
 from bgremove_api.jobs import (
     JOB_TIMED_OUT,
-    Job,
+    JobOutcome,
     JobsSettings,
     JobStatus,
-    JobStore,
-    JobSubmitter,
     WebhookConfig,
     public_error_message,
 )
-from bgremove_api.keys import ApiKey
 from processor import exceptions as processor_exceptions
-from tests.api_tables import create_table
+from tests.unit.api.jobs_fixtures import ALICE, BOB, INPUT_BUCKET, JOBS_TABLE, JobsOnMoto, jobs_on_moto
 
-TABLE = "test-jobs"
-BUCKET = "test-input"
-ALICE = ApiKey("aaaaaaaaaaaa", "alice", "2026-01-01T00:00:00+00:00", False, 10, 10)
-BOB = ApiKey("bbbbbbbbbbbb", "bob", "2026-01-01T00:00:00+00:00", False, 10, 10)
 HOOK = WebhookConfig("https://example.com/hook", ("completed", "failed"), "apiframe")
 
 
 @pytest.fixture
-def aws() -> Iterator[tuple[Any, Any]]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        s3 = boto3.client("s3", region_name="us-east-1")
-        create_table(dynamodb, "JobsTable", TABLE)
-        s3.create_bucket(Bucket=BUCKET)
-        yield dynamodb, s3
+def aws() -> Iterator[JobsOnMoto]:
+    with jobs_on_moto() as running:
+        yield running
 
 
-@pytest.fixture
-def store(aws: tuple[Any, Any]) -> JobStore:
-    return JobStore(TABLE, aws[0], deadline_minutes=15)
-
-
-@pytest.fixture
-def submitter(store: JobStore, aws: tuple[Any, Any]) -> JobSubmitter:
-    return JobSubmitter(store, aws[1], BUCKET, "u2net")
-
-
-def submit(submitter: JobSubmitter, owner: ApiKey = ALICE, **kwargs: Any) -> tuple[Job, bool]:
-    arguments: dict[str, Any] = {
-        "dialect": "apiframe",
-        "image": b"image bytes",
-        "filename": "photo.jpg",
-        "raw_options": {},
-        "model": None,
-        "webhook": None,
-        "idempotency_key": None,
-        "extra": {},
-    }
-    arguments.update(kwargs)
-    return submitter.submit(owner, **arguments)
+def done_now(output_key: str) -> JobOutcome:
+    return JobOutcome(JobStatus.COMPLETED, completed_at=jobs.now_iso(), output_key=output_key)
 
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def backdate(aws: tuple[Any, Any], job: Job, minutes: float) -> None:
-    """Move the job's creation and deadline ``minutes`` into the past, as if it had waited that long."""
-    created = datetime.fromisoformat(job.created_at.replace("Z", "+00:00")) - timedelta(minutes=minutes)
-    deadline = datetime.fromisoformat(str(job.deadline_at).replace("Z", "+00:00")) - timedelta(
-        minutes=minutes
-    )
-    aws[0].update_item(
-        TableName=TABLE,
-        Key={"job_id": {"S": job.job_id}},
-        UpdateExpression="SET created_at = :c, deadline_at = :d",
-        ExpressionAttributeValues={":c": {"S": iso(created)}, ":d": {"S": iso(deadline)}},
-    )
 
 
 # ----------------------------------------------------------------------------------------------- deadline
@@ -93,114 +46,98 @@ def test_settings_read_the_deadline_and_bound_it() -> None:
     assert JobsSettings.from_env({"JOBS_TABLE": "t"}).deadline_minutes == 15
     assert JobsSettings.from_env({"JOBS_TABLE": "t", "JOB_DEADLINE_MINUTES": "60"}).deadline_minutes == 60
     for bad in ("0", "1441", "x"):
-        with pytest.raises(SettingsError, match="JOB_DEADLINE_MINUTES"):
+        with pytest.raises(ConfigurationError, match="JOB_DEADLINE_MINUTES"):
             JobsSettings.from_env({"JOBS_TABLE": "t", "JOB_DEADLINE_MINUTES": bad})
 
 
-def test_a_job_gets_its_deadline_and_joins_the_overdue_index_only_once_past_it(
-    submitter: JobSubmitter, store: JobStore, aws: tuple[Any, Any]
-) -> None:
-    job, _ = submit(submitter)
+def test_a_job_gets_its_deadline_and_joins_the_overdue_index_only_once_past_it(aws: JobsOnMoto) -> None:
+    job, _ = aws.submit()
     created = datetime.fromisoformat(job.created_at.replace("Z", "+00:00"))
     deadline = datetime.fromisoformat(str(job.deadline_at).replace("Z", "+00:00"))
     assert deadline - created == timedelta(minutes=15)
-    assert store.overdue() == []
-    backdate(aws, job, 16)
-    assert store.overdue() == [job.job_id]
+    assert aws.store.overdue() == []
+    aws.backdate(job, 16)
+    assert aws.store.overdue() == [job.job_id]
     # A job that finished in time leaves the index: the sweep never reads it again.
-    other, _ = submit(submitter)
-    store.complete(other.job_id, status=JobStatus.COMPLETED, completed_at=jobs.now_iso(), output_key="k")
-    backdate(aws, store.find(other.job_id), 16)  # type: ignore[arg-type]
-    assert store.overdue() == [job.job_id]
+    other, _ = aws.submit()
+    aws.store.complete(other.job_id, done_now("k"))
+    aws.backdate(aws.store.find(other.job_id), 16)  # type: ignore[arg-type]
+    assert aws.store.overdue() == [job.job_id]
 
 
-def test_a_read_past_the_deadline_sees_failed_and_a_late_event_leaves_it_failed(
-    submitter: JobSubmitter, store: JobStore, aws: tuple[Any, Any]
-) -> None:
-    job, _ = submit(submitter, webhook=HOOK)
-    assert store.get(job.job_id, ALICE).status is JobStatus.QUEUED
-    backdate(aws, job, 16)
-    seen = store.get(job.job_id, ALICE)
+def test_a_read_past_the_deadline_sees_failed_and_a_late_event_leaves_it_failed(aws: JobsOnMoto) -> None:
+    job, _ = aws.submit(webhook=HOOK)
+    assert aws.store.get(job.job_id, ALICE).status is JobStatus.QUEUED
+    aws.backdate(job, 16)
+    seen = aws.store.get(job.job_id, ALICE)
     assert (seen.status, seen.error_code) == (JobStatus.FAILED, JOB_TIMED_OUT)
     assert "15 minutes" in str(seen.error_message)
     assert seen.completed_at is not None
     # The webhook is marked for the sweep to queue (the API holds no queue).
     assert seen.webhook_status == {"failed": "pending"}
-    assert store.overdue() == [job.job_id]  # still in the index until its webhook is queued
-    late, changed = store.complete(
-        job.job_id, status=JobStatus.COMPLETED, completed_at=jobs.now_iso(), output_key="late.png"
-    )
+    assert aws.store.overdue() == [job.job_id]  # still in the index until its webhook is queued
+    late, changed = aws.store.complete(job.job_id, done_now("late.png"))
     assert not changed
     assert (late.status, late.output_key) == (JobStatus.FAILED, None)
-    listed, _ = store.list(ALICE)
+    listed, _ = aws.store.list(ALICE)
     assert [(j.job_id, j.status) for j in listed] == [(job.job_id, JobStatus.FAILED)]
-    store.settle(job.job_id)
-    assert store.overdue() == []
+    aws.store.settle(job.job_id)
+    assert aws.store.overdue() == []
 
 
-def test_a_completion_past_the_deadline_is_refused_even_before_anyone_read_the_job(
-    submitter: JobSubmitter, store: JobStore, aws: tuple[Any, Any]
-) -> None:
-    job, _ = submit(submitter)
-    backdate(aws, job, 16)
-    stored, changed = store.complete(
-        job.job_id, status=JobStatus.COMPLETED, completed_at=jobs.now_iso(), output_key="late.png"
-    )
+def test_a_completion_past_the_deadline_is_refused_even_before_anyone_read_the_job(aws: JobsOnMoto) -> None:
+    job, _ = aws.submit()
+    aws.backdate(job, 16)
+    stored, changed = aws.store.complete(job.job_id, done_now("late.png"))
     assert not changed
     assert stored.status is JobStatus.QUEUED  # the caller expires it (JobsFunction does)
-    expired, changed = store.expire(stored, pending_webhooks=())
+    expired, changed = aws.store.expire(stored, pending_webhooks=())
     assert changed
     assert (expired.status, expired.error_code) == (JobStatus.FAILED, JOB_TIMED_OUT)
-    again, changed_again = store.expire(stored, pending_webhooks=())
+    again, changed_again = aws.store.expire(stored, pending_webhooks=())
     assert not changed_again
     assert again == expired
 
 
-def test_a_job_from_before_deadlines_gets_one_from_its_creation(
-    submitter: JobSubmitter, store: JobStore, aws: tuple[Any, Any]
-) -> None:
-    job, _ = submit(submitter)
+def test_a_job_from_before_deadlines_gets_one_from_its_creation(aws: JobsOnMoto) -> None:
+    job, _ = aws.submit()
     old = iso(datetime.now(UTC) - timedelta(minutes=20))
-    aws[0].update_item(
-        TableName=TABLE,
+    aws.dynamodb.update_item(
+        TableName=JOBS_TABLE,
         Key={"job_id": {"S": job.job_id}},
         UpdateExpression="SET created_at = :c REMOVE deadline_at, open_shard",
         ExpressionAttributeValues={":c": {"S": old}},
     )
-    assert store.get(job.job_id, ALICE).error_code == JOB_TIMED_OUT
+    assert aws.store.get(job.job_id, ALICE).error_code == JOB_TIMED_OUT
 
 
-def test_a_list_of_queued_jobs_leaves_out_one_that_times_out_as_it_is_read(
-    submitter: JobSubmitter, store: JobStore, aws: tuple[Any, Any]
-) -> None:
-    stuck, _ = submit(submitter)
-    waiting, _ = submit(submitter)
-    backdate(aws, stuck, 16)
-    queued, _ = store.list(ALICE, status=JobStatus.QUEUED)
+def test_a_list_of_queued_jobs_leaves_out_one_that_times_out_as_it_is_read(aws: JobsOnMoto) -> None:
+    stuck, _ = aws.submit()
+    waiting, _ = aws.submit()
+    aws.backdate(stuck, 16)
+    queued, _ = aws.store.list(ALICE, status=JobStatus.QUEUED)
     assert [j.job_id for j in queued] == [waiting.job_id]
-    failed, _ = store.list(ALICE, status=JobStatus.FAILED)
+    failed, _ = aws.store.list(ALICE, status=JobStatus.FAILED)
     assert [(j.job_id, j.error_code) for j in failed] == [(stuck.job_id, JOB_TIMED_OUT)]
 
 
-def test_a_canceled_job_is_not_timed_out(
-    submitter: JobSubmitter, store: JobStore, aws: tuple[Any, Any]
-) -> None:
-    job, _ = submit(submitter)
-    store.cancel(job.job_id, ALICE)
-    backdate(aws, job, 16)
-    assert store.get(job.job_id, ALICE).status is JobStatus.CANCELED
-    assert store.overdue() == []
+def test_a_canceled_job_is_not_timed_out(aws: JobsOnMoto) -> None:
+    job, _ = aws.submit()
+    aws.store.cancel(job.job_id, ALICE)
+    aws.backdate(job, 16)
+    assert aws.store.get(job.job_id, ALICE).status is JobStatus.CANCELED
+    assert aws.store.overdue() == []
 
 
 # ----------------------------------------------------------------------------------------------- idempotency
-def test_an_idempotency_key_over_256_characters_is_refused_not_cut(submitter: JobSubmitter) -> None:
+def test_an_idempotency_key_over_256_characters_is_refused_not_cut(aws: JobsOnMoto) -> None:
     head = "k" * 256
-    first, _ = submit(submitter, idempotency_key=head)
+    first, _ = aws.submit(idempotency_key=head)
     with pytest.raises(IdempotencyKeyInvalidError) as raised:
-        submit(submitter, idempotency_key=head + "a")
+        aws.submit(idempotency_key=head + "a")
     assert raised.value.http_status == 400
     assert "256" in raised.value.message
-    again, created = submit(submitter, idempotency_key=head)
+    again, created = aws.submit(idempotency_key=head)
     assert (again.job_id, created) == (first.job_id, False)
 
 
@@ -214,23 +151,23 @@ def test_an_idempotency_key_over_256_characters_is_refused_not_cut(submitter: Jo
     ],
 )
 def test_a_reused_idempotency_key_with_another_request_is_a_conflict(
-    submitter: JobSubmitter, aws: tuple[Any, Any], change: dict[str, Any]
+    aws: JobsOnMoto, change: dict[str, Any]
 ) -> None:
-    first, _ = submit(submitter, idempotency_key="order-1")
+    first, _ = aws.submit(idempotency_key="order-1")
     with pytest.raises(IdempotencyKeyReusedError) as raised:
-        submit(submitter, idempotency_key="order-1", **change)
+        aws.submit(idempotency_key="order-1", **change)
     assert raised.value.http_status == 422
     assert "order-1" in raised.value.message
-    same, created = submit(submitter, idempotency_key="order-1", filename="renamed.jpg")
+    same, created = aws.submit(idempotency_key="order-1", filename="renamed.jpg")
     assert (same.job_id, created) == (first.job_id, False)  # the same request: the first job
-    assert len(aws[1].list_objects_v2(Bucket=BUCKET)["Contents"]) == 1
+    assert len(aws.s3.list_objects_v2(Bucket=INPUT_BUCKET)["Contents"]) == 1
     # The fingerprint is per owner key: Bob's "order-1" is another job.
-    assert submit(submitter, owner=BOB, idempotency_key="order-1", image=b"x")[1]
+    assert aws.submit(BOB, idempotency_key="order-1", image=b"x")[1]
 
 
-def test_default_options_spelt_out_are_the_same_request(submitter: JobSubmitter) -> None:
-    first, _ = submit(submitter, idempotency_key="k2", raw_options={})
-    same, created = submit(submitter, idempotency_key="k2", raw_options={"format": "auto"})
+def test_default_options_spelt_out_are_the_same_request(aws: JobsOnMoto) -> None:
+    first, _ = aws.submit(idempotency_key="k2", raw_options={})
+    same, created = aws.submit(idempotency_key="k2", raw_options={"format": "auto"})
     assert (same.job_id, created) == (first.job_id, False)
 
 
@@ -285,17 +222,15 @@ def test_input_errors_keep_their_words_without_server_paths() -> None:
     assert public_error_message("INVALID_OPTION", shown) == shown
 
 
-def test_a_stored_message_with_server_paths_is_never_read_back(
-    submitter: JobSubmitter, store: JobStore
-) -> None:
-    job, _ = submit(submitter)
-    store.complete(
-        job.job_id,
-        status=JobStatus.FAILED,
+def test_a_stored_message_with_server_paths_is_never_read_back(aws: JobsOnMoto) -> None:
+    job, _ = aws.submit()
+    outcome = JobOutcome(
+        JobStatus.FAILED,
         completed_at=jobs.now_iso(),
         error_code="MODEL_NOT_FOUND",
         error_message="model 'u2net': u2net.onnx not found in /opt/models; run `make model`",
     )
-    shown = store.get(job.job_id, ALICE)
+    aws.store.complete(job.job_id, outcome)
+    shown = aws.store.get(job.job_id, ALICE)
     assert shown.error_code == "MODEL_NOT_FOUND"
     assert "/opt" not in str(shown.error_message) and "make" not in str(shown.error_message)

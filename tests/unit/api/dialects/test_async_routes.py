@@ -4,98 +4,21 @@ answers it in its own shape. Keys see only their own jobs; errors leave in each 
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 
-from bgremove_api import jobs
 from bgremove_api.dialects import replicate
-from tests.api_tables import create_table
-from tests.unit.api.fakes import OUTPUT_BUCKET, PNG, Api, fake_api, multipart
-
-INPUT_BUCKET = "test-input"
-DATA_URI = "data:image/jpeg;base64," + base64.b64encode(b"jpeg bytes").decode()
-
-
-@dataclass
-class Stack:
-    api: Api
-    machinery: jobs.Jobs
-
-    def bearer(self, key: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {key or self.api.key}", "Content-Type": "application/json"}
-
-    def finish(self, job_id: str, *, fail: bool = False) -> None:
-        """Do what the pipeline's completion event does."""
-        if fail:
-            self.machinery.store.complete(
-                job_id,
-                status=jobs.JobStatus.FAILED,
-                completed_at=jobs.now_iso(),
-                error_code="NOT_AN_IMAGE",
-                error_message="not an image in any known format",
-            )
-            return
-        key = f"api/{job_id}/out.png"
-        self.api.runtime.s3.put_object(Bucket=OUTPUT_BUCKET, Key=key, Body=PNG, ContentType="image/png")
-        self.machinery.store.complete(
-            job_id,
-            status=jobs.JobStatus.COMPLETED,
-            completed_at=jobs.now_iso(),
-            started_at=jobs.now_iso(),
-            output_key=key,
-            output_content_type="image/png",
-        )
-
-    def stored_input(self, job_id: str) -> tuple[bytes, dict[str, str]]:
-        job = self.machinery.store.find(job_id)
-        assert job is not None
-        stored = self.api.runtime.s3.get_object(Bucket=INPUT_BUCKET, Key=job.input_key)
-        return stored["Body"].read(), stored["Metadata"]
-
-
-class FakeRegistry:
-    """The engine's model registry as the OpenAI-style dialect reads it (names, availability)."""
-
-    def names(self) -> list[str]:
-        return ["isnet", "u2net", "u2netp"]
-
-    def is_available(self, name: str) -> bool:
-        return name != "isnet"
+from tests.unit.api.fakes import PNG, multipart
+from tests.unit.api.jobs_fixtures import DATA_URI, Stack, jobs_stack
 
 
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     with jobs_stack() as running:
         yield running
-
-
-@contextmanager
-def jobs_stack() -> Iterator[Stack]:
-    """The API on moto with the jobs machinery (no pipeline: tests finish jobs with :meth:`Stack.finish`)."""
-    with fake_api() as api:
-        api.engine.registry = FakeRegistry()  # type: ignore[attr-defined]
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        table = create_table(dynamodb, "JobsTable", "test-jobs")
-        api.runtime.s3.create_bucket(Bucket=INPUT_BUCKET)
-        machinery = jobs.build_jobs(
-            jobs.JobsSettings(jobs_table=table),
-            dynamodb_client=dynamodb,
-            s3_client=api.runtime.s3,
-            input_bucket=INPUT_BUCKET,
-            default_model="u2netp",
-        )
-        jobs.use_jobs(machinery)
-        try:
-            yield Stack(api, machinery)
-        finally:
-            jobs.use_jobs(None)
 
 
 def _json(data: bytes) -> dict[str, object]:
