@@ -5,7 +5,8 @@ option and a wrong key refused in plain words, drop and paste a photo, send a HE
 send a photo over the synchronous limit (downsized, and said so), reach every control by keyboard, see an
 image too large refused (by the service, and by the page when it cannot make it smaller), at 1280 px and on a
 390 px phone, with no script error in the console. Screenshots go to ``out/browser/``
-(``BGREMOVE_SCREENSHOTS=docs/img``, as ``make page-screenshots`` sets it, refreshes the README's).
+(``BGREMOVE_SCREENSHOTS=docs/img``, as ``make page-screenshots`` sets it, refreshes the README's and
+docs/http-api.md's).
 
 The tests run in order and share one page, as one person's visit."""
 

@@ -37,8 +37,8 @@ from bgremove import InputError
 
 T = TypeVar("T")
 
-# The InputError codes of README's error table that the engine itself raises. ``INVALID_INPUT`` (the base
-# class's own code) and ``INTERNAL_ERROR`` are never acceptable outcomes.
+# The InputError codes of docs/s3-pipeline.md's error table that the engine itself raises. ``INVALID_INPUT``
+# (the base class's own code) and ``INTERNAL_ERROR`` are never acceptable outcomes.
 ENGINE_INPUT_CODES = frozenset(
     {
         "EMPTY_INPUT",

@@ -53,7 +53,7 @@ from tests.fakes import MatteFn, fake_engine, full_matte
 from tests.fuzz import harness
 from tests.helpers import empty_matte, encode, gradient_matte, rect_matte, textured
 
-FOREGROUND_LEVEL = 26  # README: the subject's box is where alpha >= 10%
+FOREGROUND_LEVEL = 26  # docs/s3-pipeline.md: the subject's box is where alpha >= 10%
 
 
 def one_pixel_matte(width: int, height: int) -> np.ndarray:
@@ -194,7 +194,8 @@ def _foreground(
 
 
 def _roi_box(roi: Roi, size: tuple[int, int], work: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """README: px of the input (% of its sides), on the work image when ``max_pixels`` shrank it, clipped."""
+    """docs/s3-pipeline.md: px of the input (% of its sides), on the work image when ``max_pixels``
+    shrank it, clipped."""
     left, top, right, bottom = roi.to_px(*size)
     sx, sy = work[0] / size[0], work[1] / size[1]
     box = (
@@ -225,7 +226,8 @@ def promise(options: Options, size: tuple[int, int], matte: str) -> tuple[int, i
         and widest
         and max(options.target_size) > widest
     ):
-        return "target_size"  # README: WebP holds at most 16,383 px a side, JPEG (and zip's JPEG) 65,500
+        # docs/s3-pipeline.md: WebP holds at most 16,383 px a side, JPEG (and zip's JPEG) 65,500
+        return "target_size"
     if options.is_delta and work != size:
         return "max_pixels"
     roi = None

@@ -1,9 +1,9 @@
 """Fuzz the decoder and the whole engine with mutated files of every accepted format.
 
-Invariant: bytes in, either a result or an :class:`~bgremove.InputError` with one of README's codes out;
-never ``INTERNAL_ERROR`` (``ProcessingError``), never another exception, within the time (the profile's
-``deadline``) and memory (:data:`tests.fuzz.harness.MEMORY_LIMIT_BYTES`) bounds. A result must also be
-what it claims: a decodable file of the reported size and content type.
+Invariant: bytes in, either a result or an :class:`~bgremove.InputError` with one of the error codes of
+docs/s3-pipeline.md out; never ``INTERNAL_ERROR`` (``ProcessingError``), never another exception, within
+the time (the profile's ``deadline``) and memory (:data:`tests.fuzz.harness.MEMORY_LIMIT_BYTES`) bounds. A
+result must also be what it claims: a decodable file of the reported size and content type.
 
 The engine runs on the fake model (``tests.fakes``): the model never sees the bytes, only the decoded
 image, so the fuzz needs no ONNX. Geometry options stay small here (margins, target sizes, ``max_pixels``)

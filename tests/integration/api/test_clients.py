@@ -1,6 +1,6 @@
 """Real client code against the local HTTP API, unchanged except the base URL and the key: the Pixian
 document's ``requests`` snippet, PyPI ``pixian-ai==1.0.0``, ``removebg==0.04``, ``remove-bg-api==0.2.1``,
-and the README's curl examples; plus the 303 path for a result too large for Lambda, and ``/docs``."""
+and docs/http-api.md's curl examples; plus the 303 path for a result too large for Lambda, and ``/docs``."""
 
 from __future__ import annotations
 
@@ -238,12 +238,13 @@ def test_removebg_zip_background_image_roi_scale_position(stack: ApiStack) -> No
     assert int(placed.headers["X-Foreground-Width"]) <= 301
 
 
-# ----------------------------------------------------------------------------------------------- README
+# ------------------------------------------------------------------------------------- docs/http-api.md
 def _readme_curl_examples() -> list[str]:
-    section = Path(REPO / "README.md").read_text().split("## HTTP API", 1)[1].split("\n## ", 1)[0]
+    guide = Path(REPO / "docs" / "http-api.md").read_text()
+    section = guide.split("## First requests with curl", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
     commands = [b for b in blocks if "curl " in b]
-    assert commands, "the README's HTTP API section has no curl example"
+    assert commands, "docs/http-api.md's first-requests section has no curl example"
     return commands
 
 
@@ -251,7 +252,7 @@ def _readme_curl_examples() -> list[str]:
 def test_readme_curl_examples(stack: ApiStack, tmp_path: Path, index: int) -> None:
     examples = _readme_curl_examples()
     if index >= len(examples):
-        pytest.skip(f"the README has {len(examples)} curl blocks")
+        pytest.skip(f"docs/http-api.md has {len(examples)} curl blocks")
     (tmp_path / "photo.jpg").write_bytes(PHOTO.read_bytes())
     env = {**os.environ, "BGREMOVE_API_URL": stack.url, "BGREMOVE_API_KEY": stack.key}
     run = subprocess.run(

@@ -128,7 +128,7 @@ def test_each_of_two_pending_identical_uploads_is_described_by_its_own_metadata(
     # replaced it. On an unversioned bucket the first upload's metadata is gone: it may end SUPERSEDED, but
     # its event must never carry the second upload's job id or options. The uploads are 3 s apart: S3's
     # Last-Modified has a resolution of one second, and identical bytes uploaded within about a second
-    # cannot be told apart on an unversioned bucket (README).
+    # cannot be told apart on an unversioned bucket (docs/s3-pipeline.md).
     photo = (FIXTURES / "chelsea.jpg").read_bytes()
     key = "e2e/pending-twice.jpg"
     with pipeline.mapping.paused():

@@ -1,11 +1,11 @@
 """Damaged and hostile inputs end as a result or a known input error code, never as ``INTERNAL_ERROR``.
 
-README promises that bad input always ends with a FAILED event carrying one of its codes. Here every
-accepted format is damaged on purpose (bit flips in the header, overwritten bytes, truncations, edited
-declared sizes), deterministically from :data:`SEED`, and the decoder and the engine must either produce a
-result or raise an :class:`~bgremove.InputError` with one of README's codes. The rest covers what a file
-can declare to make the engine work too hard: sizes its bytes cannot hold, many frames or pages, oversized
-metadata; and the same for the delta that ``decode-delta`` reads.
+docs/s3-pipeline.md promises that bad input always ends with a FAILED event carrying one of its error
+codes. Here every accepted format is damaged on purpose (bit flips in the header, overwritten bytes,
+truncations, edited declared sizes), deterministically from :data:`SEED`, and the decoder and the engine
+must either produce a result or raise an :class:`~bgremove.InputError` with one of those codes. The rest
+covers what a file can declare to make the engine work too hard: sizes its bytes cannot hold, many frames or
+pages, oversized metadata; and the same for the delta that ``decode-delta`` reads.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def _mutants(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
 
 
 def _outcome(run: Callable[[], object]) -> str | None:
-    """``None`` when ``run`` ends as the README promises, else what went wrong."""
+    """``None`` when ``run`` ends as docs/s3-pipeline.md promises, else what went wrong."""
     try:
         run()
     except InputError as error:
