@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from bgremove import Result
+from bgremove.events import CompletionEvent
 from processor import completion, metadata
 from processor._attempt import Attempt, ms_since
 from processor._s3 import MAX_KEY_BYTES, MISSING_OBJECT_CODES, error_code
@@ -77,12 +78,12 @@ class OutputBucket:
         self._s3 = s3_client
         self._bucket = bucket
 
-    def check(self, attempt: Attempt, output_key: str) -> dict[str, Any] | WriteIf:
+    def check(self, attempt: Attempt, output_key: str) -> CompletionEvent | WriteIf:
         """What to do about what the output key holds now.
 
         Returns
         -------
-        dict or WriteIf
+        CompletionEvent or WriteIf
             The replayed COMPLETED event when the output is this very upload's result (a retry after a
             partial success: output written, event not published, must neither write a second output
             nor skip the event); otherwise the condition under which to write it.
@@ -117,7 +118,7 @@ class OutputBucket:
 
     def write(
         self, attempt: Attempt, output_key: str, result: Result, check: WriteIf
-    ) -> dict[str, Any] | None:
+    ) -> CompletionEvent | None:
         """Write the output, tagged so that a retry can recognise it, if the output key still holds what
         ``check`` saw; otherwise look again: ``None`` once written, or the replayed event of an output
         a concurrent attempt wrote for this very upload.
@@ -153,7 +154,7 @@ class OutputBucket:
                     raise
                 logger.info("output changed since it was checked; checking again", extra={"round": round_})
                 again = self.check(attempt, output_key)
-                if isinstance(again, dict):
+                if isinstance(again, CompletionEvent):
                     return again
                 check = again
             else:
@@ -161,7 +162,7 @@ class OutputBucket:
                 return None
         raise AssertionError("unreachable: the last round returns or raises")  # pragma: no cover
 
-    def _replay(self, attempt: Attempt, output_key: str, head: dict[str, Any]) -> dict[str, Any] | None:
+    def _replay(self, attempt: Attempt, output_key: str, head: dict[str, Any]) -> CompletionEvent | None:
         """The replayed COMPLETED event if ``head`` (the output's) names this upload as its source."""
         ref = attempt.ref
         written = head.get("Metadata") or {}
@@ -181,7 +182,7 @@ class OutputBucket:
             )
             return None
         size = int(head.get("ContentLength", 0))
-        return completion.replayed_event(
+        return completion.replayed(
             ref,
             job_id=attempt.job_id,
             input_size=attempt.input_size,

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol, overload
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -36,15 +36,11 @@ __all__ = [
     "OutputObject",
     "Publisher",
     "SnsPublisher",
-    "WireEvent",
     "completed",
-    "completed_event",
     "event_id_for",
     "failed",
-    "failed_event",
     "message_attributes",
     "replayed",
-    "replayed_event",
     "result_output",
     "stored_output",
 ]
@@ -53,13 +49,9 @@ COMPLETED = CompletionStatus.COMPLETED
 FAILED = CompletionStatus.FAILED
 NO_VALUE = "none"  # SNS attributes cannot be empty strings
 
-WireEvent = Mapping[str, Any]
-"""An event in its JSON form, as :meth:`CompletionEvent.to_dict` gives it (the idempotency record and the
-outbox keep that form)."""
-
 
 class Publisher(Protocol):
-    def publish(self, event: CompletionEvent | WireEvent) -> None: ...
+    def publish(self, event: CompletionEvent) -> None: ...
 
 
 def event_id_for(ref: ObjectRef) -> str:
@@ -153,51 +145,6 @@ def failed(
     )
 
 
-# The wire form of the builders above, for callers that keep events as JSON (processor.service returns
-# the event to its idempotency record); new code takes the typed event and calls ``to_dict`` where needed.
-def completed_event(
-    ref: ObjectRef,
-    *,
-    job_id: str | None,
-    input_size: int | None,
-    output: OutputObject,
-    report: dict[str, Any],
-    timings_ms: dict[str, float],
-) -> dict[str, Any]:
-    return completed(
-        ref, job_id=job_id, input_size=input_size, output=output, report=report, timings_ms=timings_ms
-    ).to_dict()
-
-
-def replayed_event(
-    ref: ObjectRef,
-    *,
-    job_id: str | None,
-    input_size: int | None,
-    output: OutputObject,
-    report: Report,
-) -> dict[str, Any]:
-    return replayed(ref, job_id=job_id, input_size=input_size, output=output, report=report).to_dict()
-
-
-def failed_event(
-    ref: ObjectRef,
-    *,
-    job_id: str | None,
-    input_size: int | None,
-    error: InputError,
-    model: str | None,
-    timings_ms: dict[str, float],
-) -> dict[str, Any]:
-    return failed(
-        ref, job_id=job_id, input_size=input_size, error=error, model=model, timings_ms=timings_ms
-    ).to_dict()
-
-
-def _typed(event: CompletionEvent | WireEvent) -> CompletionEvent:
-    return event if isinstance(event, CompletionEvent) else CompletionEvent.from_dict(event)
-
-
 def message_attributes(event: CompletionEvent) -> dict[str, dict[str, str]]:
     """SNS attributes for filter policies, e.g. ``{"status": ["FAILED"]}``."""
     report = event.report or {}
@@ -220,12 +167,11 @@ class SnsPublisher:
         self._sns = sns_client
         self._topic_arn = topic_arn
 
-    def publish(self, event: CompletionEvent | WireEvent) -> None:
-        typed = _typed(event)
+    def publish(self, event: CompletionEvent) -> None:
         self._sns.publish(
             TopicArn=self._topic_arn,
-            Message=typed.to_json(),
-            MessageAttributes=message_attributes(typed),
+            Message=event.to_json(),
+            MessageAttributes=message_attributes(event),
         )
 
 
@@ -248,9 +194,6 @@ class EventOutbox:
     first decision is written with a conditional put (``event#<event_id>`` in the idempotency table, with
     its TTL); a later attempt's put fails its condition, and the kept event is published instead. Only
     retries read it back: the first attempt, the common case, costs one write and no read.
-
-    Events go in and come out typed, or in their JSON form (:data:`WireEvent`) for a caller that keeps
-    them so.
 
     Parameters
     ----------
@@ -277,17 +220,11 @@ class EventOutbox:
         stored = item.get("Item")
         return CompletionEvent.from_json(stored["event"]["S"]) if stored else None
 
-    @overload
-    def keep_first(self, event: CompletionEvent) -> CompletionEvent: ...
-    @overload
-    def keep_first(self, event: WireEvent) -> dict[str, Any]: ...
-    def keep_first(self, event: CompletionEvent | WireEvent) -> CompletionEvent | dict[str, Any]:
-        """Keep ``event`` unless an event was already decided for its upload; returns the one to publish,
-        in the form ``event`` came in."""
-        typed = _typed(event)
+    def keep_first(self, event: CompletionEvent) -> CompletionEvent:
+        """Keep ``event`` unless an event was already decided for its upload; returns the one to publish."""
         item = {
-            **self._key(typed.event_id),
-            "event": {"S": typed.to_json()},
+            **self._key(event.event_id),
+            "event": {"S": event.to_json()},
             "expiration": {"N": str(int(time.time()) + self._ttl_seconds)},
         }
         try:
@@ -297,6 +234,5 @@ class EventOutbox:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            first = self.get(typed.event_id) or typed
-            return first if isinstance(event, CompletionEvent) else first.to_dict()
-        return event if isinstance(event, CompletionEvent) else dict(event)
+            return self.get(event.event_id) or event
+        return event

@@ -202,9 +202,11 @@ def _batch_result(
         if outcome.reason is SkipReason.FOLDER_MARKER:
             return task.build_task_batch_response("Succeeded", f"skipped: {outcome.reason.value}")
         return task.build_task_batch_response("PermanentFailure", f"skipped: {outcome.reason.value}")
-    if outcome["status"] == completion.COMPLETED:
-        return task.build_task_batch_response("Succeeded", outcome["output"]["key"])
-    return task.build_task_batch_response("PermanentFailure", outcome["error"]["code"])
+    if outcome.status is completion.COMPLETED:
+        assert outcome.output is not None  # a COMPLETED event has an output (CompletionEvent checks it)
+        return task.build_task_batch_response("Succeeded", outcome.output.key)
+    assert outcome.error is not None  # and a FAILED one an error
+    return task.build_task_batch_response("PermanentFailure", outcome.error.code)
 
 
 def _process_all(processor: ImageProcessor, refs: Iterable[ObjectRef]) -> None:

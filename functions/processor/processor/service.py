@@ -33,8 +33,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 
 from bgremove import Engine, InputError, Options, Result, output_format
+from bgremove.events import CompletionEvent
 from processor import completion, metadata
 from processor import metric_names as names
 from processor._attempt import Attempt, ms_since
@@ -82,6 +84,20 @@ class Skipped:
     """:meth:`ImageProcessor.process` left the object alone; ``reason`` says why."""
 
     reason: SkipReason
+
+
+class _RecordedEvent(BaseIdempotencySerializer):
+    """The idempotency record's form of the returned event: its JSON object (:meth:`CompletionEvent.to_dict`).
+
+    A duplicate gets the event back with :meth:`CompletionEvent.from_dict`, records of an older deployment
+    (which returned that same object as a plain dict) included.
+    """
+
+    def to_dict(self, data: CompletionEvent) -> dict[str, Any]:
+        return data.to_dict()
+
+    def from_dict(self, data: dict[str, Any]) -> CompletionEvent:
+        return CompletionEvent.from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -145,22 +161,23 @@ class ImageProcessor:
         self._metrics = OutcomeMetrics(metrics)
         self._outbox = outbox
         self.idempotency_config = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)
-        self._handle: Callable[..., dict[str, Any]]
+        self._handle: Callable[..., CompletionEvent]
         if persistence_store is not None:
             self._handle = idempotent_function(
                 data_keyword_argument="identity",
                 persistence_store=persistence_store,
                 config=self.idempotency_config,
+                output_serializer=_RecordedEvent(),
             )(self._handle_once)
         else:
             self._handle = self._handle_once
 
-    def process(self, ref: ObjectRef) -> dict[str, Any] | Skipped:
+    def process(self, ref: ObjectRef) -> CompletionEvent | Skipped:
         """Process one object; returns its completion event (replayed from the store on duplicates).
 
         Returns
         -------
-        dict or Skipped
+        CompletionEvent or Skipped
             The completion event; :class:`Skipped` (logged and counted, nothing published) for an object
             of a bucket not in ``INPUT_BUCKETS`` and for a zero-byte folder marker.
 
@@ -192,13 +209,13 @@ class ImageProcessor:
         return Skipped(reason)
 
     # Runs at most once per upload when idempotency is on: the store remembers the returned event.
-    def _handle_once(self, identity: dict[str, str], ref: ObjectRef) -> dict[str, Any]:
+    def _handle_once(self, identity: dict[str, str], ref: ObjectRef) -> CompletionEvent:
         del identity  # only the idempotency key; ``ref`` carries the same facts
         attempt = Attempt(ref)
         try:
             upload = self._read_upload(attempt)
             check = self._output.check(attempt, upload.output_key)
-            if isinstance(check, dict):
+            if isinstance(check, CompletionEvent):
                 return self._announce_replayed(check)
             background = self._read_background(attempt, upload.options)
             result = self._engine.process(upload.body, upload.options, background=background)
@@ -238,10 +255,10 @@ class ImageProcessor:
 
     # Metrics go before the publish: once the event is out, nothing may fail the attempt (a retry would
     # announce the upload again). Recording is best-effort besides, see :mod:`processor._recording`.
-    def _announce_completed(self, attempt: Attempt, output_key: str, result: Result) -> dict[str, Any]:
+    def _announce_completed(self, attempt: Attempt, output_key: str, result: Result) -> CompletionEvent:
         attempt.timings.update({f"engine_{k}": v for k, v in result.report.timings_ms.items()})
         end_to_end = attempt.timings["end_to_end"] = ms_since(attempt.started)
-        event = completion.completed_event(
+        event = completion.completed(
             attempt.ref,
             job_id=attempt.job_id,
             input_size=attempt.input_size,
@@ -251,13 +268,13 @@ class ImageProcessor:
         )
         self._metrics.succeeded(result.report, end_to_end)
         event = self._publish(event)
-        logger.info("processed", extra={"output_key": output_key, "timings_ms": event["timings_ms"]})
+        logger.info("processed", extra={"output_key": output_key, "timings_ms": dict(event.timings_ms)})
         return event
 
-    def _announce_failed(self, attempt: Attempt, error: InputError) -> dict[str, Any]:
+    def _announce_failed(self, attempt: Attempt, error: InputError) -> CompletionEvent:
         """The one place an upload is rejected: FAILED event with whatever was known when it failed."""
         attempt.timings["end_to_end"] = ms_since(attempt.started)
-        event = completion.failed_event(
+        event = completion.failed(
             attempt.ref,
             job_id=attempt.job_id,
             input_size=attempt.input_size,
@@ -270,14 +287,14 @@ class ImageProcessor:
         logger.warning("upload rejected", extra={"error": error.to_dict()})
         return event
 
-    def _announce_replayed(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _announce_replayed(self, event: CompletionEvent) -> CompletionEvent:
         # Only Replayed: the attempt that wrote the output recorded the rest before its publish failed.
         self._metrics.count(names.REPLAYED)
-        key = event["output"]["key"]
+        key = event.output.key if event.output is not None else None
         logger.info("output already written by an earlier attempt; announcing it", extra={"key": key})
         return self._publish(event)
 
-    def _publish(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _publish(self, event: CompletionEvent) -> CompletionEvent:
         """Publish the upload's first decided event (see :class:`completion.EventOutbox`); returns it."""
         if self._outbox is not None:
             event = self._outbox.keep_first(event)

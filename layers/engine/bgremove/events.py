@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bgremove.exceptions import BgRemoveError
+from bgremove.exceptions import BgRemoveError, MalformedEventError
 
 __all__ = [
     "JOB_ID_METADATA_KEY",
@@ -39,12 +39,6 @@ JOB_ID_METADATA_KEY = "job-id"
 
 The HTTP API sets it to the job's id on every input it submits; any other uploader may set it as its own
 correlation id. The processor also writes it, percent-encoded, on the output object."""
-
-
-class MalformedEventError(BgRemoveError):
-    """A message that is not a completion event this reader understands (its field named)."""
-
-    code = "MALFORMED_EVENT"
 
 
 class CompletionStatus(StrEnum):

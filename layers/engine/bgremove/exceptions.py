@@ -18,6 +18,7 @@
     │   └── RemoteModelError           REMOTE_MODEL_ERROR  (the inference endpoint cannot run the model)
     ├── InferenceUnavailableError      INFERENCE_UNAVAILABLE (endpoint throttled, 5xx, timed out, unreachable)
     ├── ConfigurationError             INVALID_SETTING     (a malformed environment variable or setting)
+    ├── MalformedEventError            MALFORMED_EVENT     (not a completion event this reader understands)
     └── ProcessingError                INTERNAL_ERROR      (a bug or resource exhaustion)
 
 Callers branch on the class (``except InputError``) or on ``code``; codes never change once published,
@@ -146,6 +147,17 @@ class ConfigurationError(BgRemoveError):
 
     def to_dict(self) -> dict[str, str]:
         return {**super().to_dict(), "setting": self.setting}
+
+
+class MalformedEventError(BgRemoveError):
+    """A message that is not a completion event this reader understands (its field named).
+
+    Raised by :mod:`bgremove.events` (which exports it too) when a message fails the contract of
+    ``events/schema/completion-event.schema.json``, and when a :class:`~bgremove.events.CompletionEvent` is
+    built inconsistent (a ``COMPLETED`` event without an output, a ``FAILED`` one without an error).
+    """
+
+    code = "MALFORMED_EVENT"
 
 
 class ProcessingError(BgRemoveError):

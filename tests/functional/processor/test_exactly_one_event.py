@@ -16,11 +16,20 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from bgremove.events import CompletionEvent
 from processor import completion, handler
 from processor.service import ImageProcessor
 from processor.settings import DEFAULT_METRICS_NAMESPACE, Env, ProcessorSettings
 from tests.fakes import fake_engine
-from tests.functional.conftest import INPUT_BUCKET, OUTPUT_BUCKET, REGION, FakeContext, Stack, current
+from tests.functional.conftest import (
+    INPUT_BUCKET,
+    OUTPUT_BUCKET,
+    REGION,
+    TABLE,
+    FakeContext,
+    Stack,
+    current,
+)
 from tests.sample_events import load_event
 
 NOT_AN_IMAGE = b"hello, world"
@@ -50,8 +59,8 @@ class RecordingPublisher(completion.SnsPublisher):
         super().__init__(sns_client, topic_arn)
         self.log = log
 
-    def publish(self, event: dict[str, Any]) -> None:
-        self.log.append(f"publish:{event['status']}")
+    def publish(self, event: CompletionEvent) -> None:
+        self.log.append(f"publish:{event.status.value}")
         super().publish(event)
 
 
@@ -188,3 +197,67 @@ def test_output_metadata_someone_else_wrote_is_reprocessed_not_retried_forever(
     written = aws.s3.get_object(Bucket=OUTPUT_BUCKET, Key="claimed.png")
     assert written["Body"].read().startswith(b"\x89PNG")
     assert (announced["output"]["width"], announced["output"]["height"]) == (512, 512)
+
+
+def idempotency_records() -> list[dict[str, Any]]:
+    """The idempotency table's records of completed uploads (the outbox's ``event#`` items left out)."""
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=TABLE)["Items"]
+    return [item for item in items if not item["id"]["S"].startswith("event#")]
+
+
+def wire(event: dict[str, Any]) -> dict[str, Any]:
+    """A received event without the SNS attributes the test client adds."""
+    return {k: v for k, v in event.items() if not k.startswith("_")}
+
+
+@pytest.mark.parametrize(
+    ("data", "result"),
+    [(None, ("Succeeded", "again.png")), (NOT_AN_IMAGE, ("PermanentFailure", "NOT_AN_IMAGE"))],
+)
+def test_a_batch_task_run_again_is_answered_from_the_idempotency_record(
+    aws: Stack,
+    photo: bytes,
+    context: FakeContext,
+    monkeypatch: pytest.MonkeyPatch,
+    data: bytes | None,
+    result: tuple[str, str],
+) -> None:
+    install_processor(aws, monkeypatch, Metrics(namespace=DEFAULT_METRICS_NAMESPACE))
+    aws.upload("again.jpg", photo if data is None else data)
+    job = load_event("s3-batch-1.0", bucket=INPUT_BUCKET, key="again.jpg")
+
+    first = handler.lambda_handler(job, context)
+    again = handler.lambda_handler(job, context)
+
+    assert [(r["resultCode"], r["resultString"]) for r in first["results"] + again["results"]] == [result] * 2
+    [published] = aws.events()
+    [record] = idempotency_records()
+    # The record holds the event's JSON object as published: what the processor stored before the event
+    # had a type, so that records of either deployment read back alike.
+    assert record["data"]["S"] == json.dumps(wire(published), sort_keys=True)
+
+
+def test_a_record_an_older_deployment_stored_as_a_plain_object_is_read_back(
+    aws: Stack, photo: bytes, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_processor(aws, monkeypatch, Metrics(namespace=DEFAULT_METRICS_NAMESPACE))
+    aws.upload("older.jpg", photo)
+    job = load_event("s3-batch-1.0", bucket=INPUT_BUCKET, key="older.jpg")
+    handler.lambda_handler(job, context)
+    [published] = aws.events()
+    stored = {**wire(published), "output": {**published["output"], "key": "stored/older.png"}, "later": 1}
+    [record] = idempotency_records()
+    boto3.client("dynamodb", region_name=REGION).update_item(
+        TableName=TABLE,
+        Key={"id": record["id"]},
+        UpdateExpression="SET #data = :data",
+        ExpressionAttributeNames={"#data": "data"},
+        ExpressionAttributeValues={":data": {"S": json.dumps(stored, sort_keys=True)}},
+    )
+
+    again = handler.lambda_handler(job, context)
+
+    assert [(r["resultCode"], r["resultString"]) for r in again["results"]] == [
+        ("Succeeded", "stored/older.png")
+    ]
+    assert aws.events() == []  # replayed from the record: nothing published again

@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
+from bgremove.events import CompletionEvent
 from processor import completion, handler
 from tests.functional.conftest import (
     INPUT_BUCKET,
@@ -315,7 +316,7 @@ def test_at_the_longest_timeout_records_are_given_back_below_ten_seconds(
     context = ScriptedContext(900_000, 900_000)
 
     class TimePasses(completion.SnsPublisher):
-        def publish(self, event: dict[str, Any]) -> None:
+        def publish(self, event: CompletionEvent) -> None:
             super().publish(event)
             context.remaining_ms = 9_900  # the first record took almost all of the 900 s
 

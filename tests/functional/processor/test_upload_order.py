@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from bgremove.events import CompletionEvent
 from processor import handler
 from tests.functional.conftest import (
     INPUT_BUCKET,
@@ -265,7 +266,7 @@ class _AnswerLost:
         self._sns = completion.SnsPublisher(aws.sns, aws.topic_arn)
         self.lose = lose
 
-    def publish(self, event: dict[str, Any]) -> None:
+    def publish(self, event: CompletionEvent) -> None:
         self._sns.publish(event)
         if self.lose > 0:
             self.lose -= 1

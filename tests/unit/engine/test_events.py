@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bgremove import InvalidOptionError
+from bgremove import BgRemoveError, InvalidOptionError, exceptions
 from bgremove.events import (
     CompletionEvent,
     CompletionStatus,
@@ -159,6 +159,12 @@ def test_a_malformed_message_is_refused_naming_its_field(change: Any, named: str
     with pytest.raises(MalformedEventError, match=named.replace(".", r"\.")) as raised:
         CompletionEvent.from_dict(change(COMPLETED.to_dict()))
     assert raised.value.code == "MALFORMED_EVENT"
+
+
+def test_the_malformed_event_error_is_one_of_the_engines_errors() -> None:
+    assert MalformedEventError is exceptions.MalformedEventError  # bgremove.events exports it too
+    assert issubclass(MalformedEventError, BgRemoveError)
+    assert "MalformedEventError            MALFORMED_EVENT" in (exceptions.__doc__ or "")
 
 
 def test_a_failure_may_have_an_empty_message_but_not_an_empty_code() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 
+from bgremove.events import CompletionEvent, ErrorDetails
 from processor.service import ImageProcessor
 from processor.settings import DEFAULT_MAX_INPUT_BYTES, SERVICE_NAME, ProcessorSettings
 from processor.sources import ObjectRef
@@ -43,9 +44,9 @@ class SizedS3:
 
 class Collect:
     def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
+        self.events: list[CompletionEvent] = []
 
-    def publish(self, event: dict[str, Any]) -> None:
+    def publish(self, event: CompletionEvent) -> None:
         self.events.append(event)
 
 
@@ -69,8 +70,8 @@ def test_oversized_object_is_rejected_with_the_configured_limit_in_mib(
 
     event = processor.process(ObjectRef("in", "big.tif", etag="0123"))
 
-    assert isinstance(event, dict)
-    assert event["error"] == {"code": "IMAGE_TOO_LARGE", "message": message}
+    assert isinstance(event, CompletionEvent)
+    assert event.error == ErrorDetails("IMAGE_TOO_LARGE", message)
     assert events.events == [event]
     assert s3.body.closed
 

@@ -208,10 +208,10 @@ def test_replayed_event_reports_the_stored_facts() -> None:
     assert stored is not None
     output = completion.stored_output("out", "in/cat.png", 5_000, stored)
 
-    event = completion.replayed_event(ref, job_id="j-1", input_size=70_000, output=output, report=stored)
+    event = completion.replayed(ref, job_id="j-1", input_size=70_000, output=output, report=stored)
 
-    assert event["status"] == completion.COMPLETED
-    assert event["output"] == {
+    assert event.status is completion.COMPLETED
+    assert event.output is not None and event.output.to_dict() == {
         "bucket": "out",
         "key": "in/cat.png",
         "content_type": "image/png",
@@ -219,7 +219,7 @@ def test_replayed_event_reports_the_stored_facts() -> None:
         "width": 1220,
         "height": 1220,
     }
-    assert event["report"] == {
+    assert event.report == {
         "input_size": [4000, 3000],
         "result_size": [1220, 1220],
         "orientation": 6,
@@ -233,4 +233,4 @@ def test_replayed_event_reports_the_stored_facts() -> None:
         "decontaminated": False,
         "replayed": True,
     }
-    assert (event["model"], event["job_id"], event["timings_ms"]) == ("u2netp", "j-1", {})
+    assert (event.model, event.job_id, event.timings_ms) == ("u2netp", "j-1", {})
