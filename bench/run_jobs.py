@@ -178,7 +178,7 @@ def latency(bench: Bench, reps: int) -> dict[str, Any]:
 
 
 def burst(bench: Bench, receiver: Receiver, count: int, clients: int) -> dict[str, Any]:
-    from bgremove_api import jobs  # noqa: PLC0415 (on the path once the stack runs)
+    from bgremove_api.runtime import get_runtime  # noqa: PLC0415 (on the path once the stack runs)
 
     def submit(number: int) -> str:
         if number % 2:
@@ -189,7 +189,7 @@ def burst(bench: Bench, receiver: Receiver, count: int, clients: int) -> dict[st
     with ThreadPoolExecutor(max_workers=clients) as pool:
         ids = list(pool.map(submit, range(count)))
     submitted_s = time.perf_counter() - started
-    store = jobs.get_jobs().store
+    store = get_runtime().jobs.store
     pending = set(ids)
     deadline = time.monotonic() + max(TIMEOUT_S, count * 2.0)
     statuses: Counter[str] = Counter()

@@ -299,14 +299,16 @@ def running_api(
     env = api_environment(template, environment)
     # The handler's modules read only what they are given: settings from this mapping, AWS endpoints and
     # credentials from the process environment, which the local runner points at the emulator.
-    from bgremove_api.runtime import build_runtime, use_runtime  # noqa: PLC0415 (functions/api joins sys.path first)
+    from bgremove_api.dialects.table import terminal_event  # noqa: PLC0415 (functions/api joins sys.path first)
+    from bgremove_api.jobs import JobsSettings  # noqa: PLC0415
+    from bgremove_api.runtime import build_runtime, use_runtime  # noqa: PLC0415
     from bgremove_api.settings import ApiSettings  # noqa: PLC0415
 
     handler = load_api_handler(template, template_path.parent)
-    settings = ApiSettings.from_env(env)
-    runtime = build_runtime(settings)
+    runtime = build_runtime(
+        ApiSettings.from_env(env), jobs_settings=JobsSettings.from_env(env), announce=terminal_event
+    )
     use_runtime(runtime)
-    _use_local_jobs(env, runtime)
     key = key if key is not None else os.environ.get(API_KEY_ENV) or None
     if key is None:
         key, _ = runtime.keys.create(f"{LOCAL_KEY_NAME}-{uuid.uuid4().hex[:8]}")
@@ -333,27 +335,6 @@ def running_api(
         server.server_close()
         thread.join(timeout=10)
         use_runtime(None)
-        from bgremove_api.jobs import use_jobs  # noqa: PLC0415
-
-        use_jobs(None)
-
-
-def _use_local_jobs(env: Mapping[str, str], runtime: Any) -> None:
-    """The asynchronous dialects' jobs (:mod:`bgremove_api.jobs`), from the function's variables like the
-    runtime."""
-    import boto3  # noqa: PLC0415
-
-    from bgremove_api.jobs import JobsSettings, build_jobs, use_jobs  # noqa: PLC0415
-
-    use_jobs(
-        build_jobs(
-            JobsSettings.from_env(env),
-            dynamodb_client=boto3.client("dynamodb"),
-            s3_client=runtime.s3,
-            input_bucket=runtime.settings.input_bucket,
-            default_model=runtime.engine.settings.default_model,
-        )
-    )
 
 
 def store_key(runtime: Any, key: str, endpoint: str = "http://127.0.0.1:4577") -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -193,10 +195,11 @@ def reset_handler_caches(handler: Any) -> None:
     """Drop what the handler's module caches (clients, engine), as a fresh Lambda runtime starts without.
 
     A handler module imported earlier in this process may hold clients for an old endpoint; after a crash
-    the next invocation is a cold start.
+    the next invocation is a cold start. Every cached builder of the module goes (a ``functools.cache``
+    function: ``get_deliverer``, ``get_job_events``, the processor's ``get_processor`` ...), whatever its
+    name.
     """
-    module = __import__(handler.__module__, fromlist=["get_processor"])
-    for name in ("get_processor", "get_engine"):
-        cached = getattr(module, name, None)
-        if cached is not None and hasattr(cached, "cache_clear"):
-            cached.cache_clear()
+    module = sys.modules.get(handler.__module__) or importlib.import_module(handler.__module__)
+    for value in list(vars(module).values()):
+        if callable(value) and callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()

@@ -7,12 +7,13 @@ failure. A record fails only when the next try could not be queued or DynamoDB f
 same try back, and after ``maxReceiveCount`` receives moves it to the dead-letter queue.
 
 The records of a batch are tried at once (:class:`ConcurrentBatchProcessor`, at most
-:data:`~api.webhooks.MAX_CONCURRENT_TRIES` threads), so a receiver that hangs for its whole POST limit delays
-no other; and a record whose try could not finish in the invocation's remaining time is not started but
-reported failed (:class:`~api.webhooks.NoTimeLeftError`), so a timeout never cuts a batch short and repeats
-its tries.
+:data:`~bgremove_api.webhooks.MAX_CONCURRENT_TRIES` threads), so a receiver that hangs for its whole POST
+limit delays no other; and a record whose try could not finish in the invocation's remaining time is not
+started but reported failed (:class:`~bgremove_api.webhooks.NoTimeLeftError`), so a timeout never cuts a
+batch short and repeats its tries.
 
-It runs the API's code (the dialects' body builders live there) without the model: nothing here loads it.
+It runs the API's code (each dialect's webhook parts are in its record, :mod:`bgremove_api.dialects.table`)
+without the model: nothing here loads it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import functools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -31,11 +31,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from bgremove import env as setting
 from bgremove_api import observability
+from bgremove_api.dialects.table import WEBHOOK_DIALECTS, terminal_event
 from bgremove_api.fetch import UrlFetcher
-from bgremove_api.jobs import JobsSettings, JobStore
+from bgremove_api.jobs import JobsSettings, build_store
+from bgremove_api.presign import Presigner
 from bgremove_api.runtime import AWS_CONFIG, S3_CONFIG
-from bgremove_api.settings import DEFAULT_RESULT_URL_TTL_S
+from bgremove_api.settings import DEFAULT_RESULT_URL_TTL_S, RESULT_URL_TTL_RANGE
 from bgremove_api.settings import Env as ApiEnv
 from bgremove_api.webhooks import (
     MAX_CONCURRENT_TRIES,
@@ -44,7 +47,6 @@ from bgremove_api.webhooks import (
     NoTimeLeftError,
     WebhookDeliverer,
     WebhookSettings,
-    import_dialects,
 )
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-webhooks")
@@ -53,46 +55,35 @@ logger = Logger(service=SERVICE_NAME)
 observability.route_package_logs(logger)
 tracer = observability.tracer
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-
-
-@dataclass(frozen=True)
-class _PresignSettings:
-    output_bucket: str
-    result_url_ttl_s: int
-
-
-@dataclass(frozen=True)
-class _Presign:
-    settings: _PresignSettings
-    s3: Any
-
 
 @functools.cache
-def get_processor() -> WebhookDeliverer:
-    """One per process, from the environment (the name the local runner resets on a cold start)."""
-    import_dialects()
+def get_deliverer() -> WebhookDeliverer:
+    """One per process, from the environment (cached: the local runner clears it on a cold start).
+
+    Raises
+    ------
+    bgremove.ConfigurationError
+        A setting is missing or malformed.
+    """
     env = os.environ
     jobs = JobsSettings.from_env()
     webhooks = WebhookSettings.from_env()
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
-    ttl = env.get(ApiEnv.RESULT_URL_TTL_S, "").strip()
+    output_bucket = setting.required(env, ApiEnv.OUTPUT_BUCKET)
+    low, high = RESULT_URL_TTL_RANGE
+    ttl_s = setting.whole_number(env, ApiEnv.RESULT_URL_TTL_S, DEFAULT_RESULT_URL_TTL_S, low=low, high=high)
     return WebhookDeliverer(
-        store=JobStore(jobs.jobs_table, dynamodb, retention_days=jobs.retention_days),
-        key_hashes=KeyHashes(env[ApiEnv.API_KEYS_TABLE], dynamodb),
+        store=build_store(jobs, dynamodb, terminal_event),
+        key_hashes=KeyHashes(setting.required(env, ApiEnv.API_KEYS_TABLE), dynamodb),
         poster=UrlFetcher(
             max_bytes=1024,
             timeout_s=webhooks.timeout_s,
             max_redirects=0,
             # Local stack only (the template never sets it): webhooks to a receiver on 127.0.0.1.
-            allow_loopback=env.get(ApiEnv.URL_FETCH_ALLOW_LOOPBACK, "").strip().lower() in _TRUE,
+            allow_loopback=setting.switch(env, ApiEnv.URL_FETCH_ALLOW_LOOPBACK),
         ),
-        presign=_Presign(
-            _PresignSettings(
-                env[ApiEnv.OUTPUT_BUCKET], int(ttl) if ttl.isdigit() else DEFAULT_RESULT_URL_TTL_S
-            ),
-            boto3.client("s3", config=S3_CONFIG),
-        ),
+        presigner=Presigner(boto3.client("s3", config=S3_CONFIG), output_bucket, ttl_s),
+        dialects=WEBHOOK_DIALECTS,
         sqs=boto3.client("sqs", config=AWS_CONFIG),
         settings=webhooks,
     )
@@ -157,7 +148,7 @@ def _try(message: DeliveryMessage, lambda_context: LambdaContext | None) -> str:
     if lambda_context is not None:
         deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000
     try:
-        outcome = get_processor().deliver(message, deadline=deadline)
+        outcome = get_deliverer().deliver(message, deadline=deadline)
     except NoTimeLeftError as error:
         logger.warning(
             "webhook try left to SQS",
@@ -185,7 +176,7 @@ def _try(message: DeliveryMessage, lambda_context: LambdaContext | None) -> str:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    get_processor()  # built here, once, before the threads share it
+    get_deliverer()  # built here, once, before the threads share it
     return dict(
         process_partial_response(
             event=event,

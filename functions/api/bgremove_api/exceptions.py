@@ -20,11 +20,13 @@
     ├── KeyNotFoundError                  KEY_NOT_FOUND  (admin: no such key)  404
     ├── KeyNameTakenError                 KEY_NAME_TAKEN (admin: name in use)  409
     ├── ServiceUnavailableError           SERVICE_UNAVAILABLE (DynamoDB throttled or unreachable)  503
-    ├── SettingsError                     INVALID_SETTING (names the environment variable)  500
     ├── JobNotFoundError                  JOB_NOT_FOUND  (unknown id, or another key's job)  404
     ├── InvalidCursorError                INVALID_CURSOR (a job list cursor this API did not give)  400
     ├── IdempotencyKeyInvalidError        INVALID_IDEMPOTENCY_KEY (over 256 characters)  400
     └── IdempotencyKeyReusedError         IDEMPOTENCY_KEY_REUSED (the key's job had another request)  422
+
+A malformed or missing setting is the engine's :class:`~bgremove.exceptions.ConfigurationError`
+(``INVALID_SETTING``), the one class every function raises for it (:mod:`bgremove.env`).
 
 Every URL error is the client's fault (the URL it gave), hence 400: the API never answers 500 for a URL.
 Dialects translate these into their own error shapes by ``http_status`` and ``code``; codes never change
@@ -51,7 +53,6 @@ __all__ = [
     "RateLimitedError",
     "RateState",
     "ServiceUnavailableError",
-    "SettingsError",
     "UnauthorizedError",
     "UrlBadSchemeError",
     "UrlError",
@@ -206,18 +207,6 @@ class UrlTooLargeError(UrlError):
 
 class UrlTooManyRedirectsError(UrlError):
     code = "URL_TOO_MANY_REDIRECTS"
-
-
-# --- deployment ---------------------------------------------------------------------------------------------
-class SettingsError(ApiError):
-    """A function environment variable is missing or malformed (a deployment fault); ``setting`` names it."""
-
-    code = "INVALID_SETTING"
-    http_status = 500
-
-    def __init__(self, setting: str, message: str) -> None:
-        super().__init__(f"{setting}: {message}")
-        self.setting = setting
 
 
 # --- jobs ---------------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bgremove import env
 from bgremove.events import CompletionEvent, MalformedEventError
 from bgremove_api import observability
+from bgremove_api.dialects.table import terminal_event
 from bgremove_api.exceptions import JobNotFoundError
 from bgremove_api.jobs import (
     CLIENT_ERROR_CODES,
@@ -57,8 +58,9 @@ from bgremove_api.jobs import (
     job_id_from_input_key,
 )
 from bgremove_api.jobs.model import raw_error_message
+from bgremove_api.jobs.wiring import build_store
 from bgremove_api.runtime import AWS_CONFIG
-from bgremove_api.webhooks import DeliveryMessage, Env, terminal_event, webhook_id
+from bgremove_api.webhooks import DeliveryMessage, Env, webhook_id
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-jobs")
 
@@ -119,7 +121,7 @@ class JobEvents:
                 "job failed: details withheld from the client",
                 extra={"job_id": job_id, "error_code": outcome.error_code, "error_message": raw_message},
             )
-        announce = terminal_event(_as_status(job, outcome.status))
+        announce = self.store.announce(_as_status(job, outcome.status))
         try:
             job, changed = self.store.complete(
                 job_id, outcome, pending_webhooks=(announce,) if announce else ()
@@ -163,7 +165,7 @@ class JobEvents:
         return {"timed_out": timed_out, "webhooks": webhooks}
 
     def _expire(self, job: Job) -> tuple[Job, bool]:
-        announce = terminal_event(_as_status(job, JobStatus.FAILED))
+        announce = self.store.announce(_as_status(job, JobStatus.FAILED))
         expired, changed = self.store.expire(job, pending_webhooks=(announce,) if announce else ())
         if changed:
             logger.warning(
@@ -211,8 +213,8 @@ def _as_status(job: Job, status: JobStatus) -> Job:
 
 
 @functools.cache
-def get_processor() -> JobEvents:
-    """One per process, from the environment (the name the local runner resets on a cold start).
+def get_job_events() -> JobEvents:
+    """One per process, from the environment (cached: the local runner clears it on a cold start).
 
     Raises
     ------
@@ -223,12 +225,7 @@ def get_processor() -> JobEvents:
     queue = env.required(os.environ, Env.WEBHOOK_QUEUE_URL)
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
     return JobEvents(
-        store=JobStore(
-            settings.jobs_table,
-            dynamodb,
-            retention_days=settings.retention_days,
-            deadline_minutes=settings.deadline_minutes,
-        ),
+        store=build_store(settings, dynamodb, terminal_event),
         sqs=boto3.client("sqs", config=AWS_CONFIG),
         webhook_queue_url=queue,
     )
@@ -257,7 +254,7 @@ def _record_handler(record: SQSRecord) -> str:
     job_id = job_id_from_input_key(event.input.key)
     logger.set_correlation_id(job_id or record.message_id)
     with observability.traced("## job event", job_id=job_id or ""):
-        return get_processor().apply(event)
+        return get_job_events().apply(event)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -266,7 +263,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """SQS batches of completion events, or the schedule's event (EventBridge): the deadline sweep."""
     if event.get("detail-type") == _SCHEDULED_EVENT and "Records" not in event:
         logger.set_correlation_id(str(event.get("id") or getattr(context, "aws_request_id", "")))
-        return get_processor().sweep(context.get_remaining_time_in_millis)
+        return get_job_events().sweep(context.get_remaining_time_in_millis)
     return dict(
         process_partial_response(
             event=event,

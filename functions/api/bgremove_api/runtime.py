@@ -1,5 +1,6 @@
 """What every request of the API function shares, built once per process: settings, the engine (model
-loaded at init), the key store, the rate limiter, the URL fetcher and the S3 client for large results.
+loaded at init), the key store, the rate limiter, the URL fetcher, the job machinery of the asynchronous
+dialects, the S3 client for large results and the presigner of result URLs.
 
 Tests and the local adapter build their own :class:`ApiRuntime` and hand it to :func:`use_runtime`;
 Lambda builds one from the environment on first use (during the init phase, see :mod:`bgremove_api.app`).
@@ -15,15 +16,19 @@ import boto3
 from botocore.config import Config
 
 from bgremove import Engine, EngineSettings
+from bgremove.exceptions import ConfigurationError
 from bgremove_api.fetch import UrlFetcher
+from bgremove_api.jobs import Jobs, JobsSettings, build_jobs
+from bgremove_api.jobs.model import TerminalEvent, outcome_event
+from bgremove_api.jobs.settings import Env as JobsEnv
 from bgremove_api.keys import ApiKeyStore
+from bgremove_api.presign import S3_PRESIGN_CONFIG, Presigner
 from bgremove_api.ratelimit import RateLimiter
 from bgremove_api.settings import ApiSettings
 
 # Standard retry mode backs off on throttling and 5xx; short timeouts: API Gateway gives up after 29 s.
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
-# Presigned result URLs with SigV4 (X-Amz-Expires): botocore may still presign S3 GETs with SigV2.
-S3_CONFIG = AWS_CONFIG.merge(Config(signature_version="s3v4"))
+S3_CONFIG = AWS_CONFIG.merge(S3_PRESIGN_CONFIG)
 
 MAX_URL_REDIRECTS = 3
 """Redirects an image URL may take, each one checked again by the SSRF guard."""
@@ -44,7 +49,12 @@ class ApiRuntime:
     fetcher
         Fetches ``image.url`` / ``image_url`` behind the SSRF guard.
     s3
-        boto3 S3 client: stores results too large to return inline, presigns their URLs.
+        boto3 S3 client: stores results too large to return inline, reads uploads.
+    presigner
+        Presigned URLs of results in the output bucket.
+    job_machinery
+        The asynchronous dialects' job store and submitter; ``None`` where the function has no jobs
+        table (a runtime for the synchronous dialects only): read it through :attr:`jobs`.
     """
 
     settings: ApiSettings
@@ -53,14 +63,43 @@ class ApiRuntime:
     limiter: RateLimiter
     fetcher: UrlFetcher
     s3: Any
+    presigner: Presigner
+    job_machinery: Jobs | None = None
+
+    @property
+    def jobs(self) -> Jobs:
+        """The job machinery. Raises :class:`ConfigurationError` where the function has no jobs table."""
+        if self.job_machinery is None:
+            raise ConfigurationError(
+                JobsEnv.JOBS_TABLE, "is required by the asynchronous dialects but not set"
+            )
+        return self.job_machinery
 
 
-def build_runtime(settings: ApiSettings, engine: Engine | None = None) -> ApiRuntime:
-    """Wire a runtime to AWS (endpoints and credentials from the environment, as boto3 reads them)."""
+def build_runtime(
+    settings: ApiSettings,
+    engine: Engine | None = None,
+    jobs_settings: JobsSettings | None = None,
+    announce: TerminalEvent = outcome_event,
+) -> ApiRuntime:
+    """Wire a runtime to AWS (endpoints and credentials from the environment, as boto3 reads them); with
+    ``jobs_settings``, the asynchronous dialects' job machinery too, whose store announces finished jobs by
+    ``announce`` (the dialect table's rule)."""
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
+    s3 = boto3.client("s3", config=S3_CONFIG)
     if engine is None:
         engine = Engine(EngineSettings.from_env())
         engine.warm_up()
+    job_machinery = None
+    if jobs_settings is not None:
+        job_machinery = build_jobs(
+            jobs_settings,
+            dynamodb_client=dynamodb,
+            s3_client=s3,
+            input_bucket=settings.input_bucket,
+            default_model=engine.settings.default_model,
+            announce=announce,
+        )
     return ApiRuntime(
         settings=settings,
         engine=engine,
@@ -77,7 +116,9 @@ def build_runtime(settings: ApiSettings, engine: Engine | None = None) -> ApiRun
             max_redirects=MAX_URL_REDIRECTS,
             allow_loopback=settings.url_fetch_allow_loopback,
         ),
-        s3=boto3.client("s3", config=S3_CONFIG),
+        s3=s3,
+        presigner=Presigner(s3, settings.output_bucket, settings.result_url_ttl_s),
+        job_machinery=job_machinery,
     )
 
 
@@ -94,7 +135,11 @@ def use_runtime(runtime: ApiRuntime | None) -> None:
 
 @functools.cache
 def _from_env() -> ApiRuntime:
-    return build_runtime(ApiSettings.from_env())
+    from bgremove_api.dialects.table import terminal_event  # noqa: PLC0415  # the dialects import this module
+
+    return build_runtime(
+        ApiSettings.from_env(), jobs_settings=JobsSettings.from_env(), announce=terminal_event
+    )
 
 
 def get_runtime() -> ApiRuntime:

@@ -1,4 +1,5 @@
-"""Webhooks: signing per dialect, the body builders the dialects register, and delivery with retries.
+"""Webhooks: the parts of a dialect's webhooks (:class:`WebhookDialect`, declared in its record), the
+signing schemes, and delivery with retries.
 
 Signing schemes
 ---------------
@@ -6,10 +7,11 @@ Signing schemes
   keyed with the SHA-256 of the API key as the table stores it: its 64 lowercase hex characters, as ASCII
   bytes. A receiver computes ``hmac.new(sha256(key).hexdigest().encode(), body, sha256).hexdigest()``.
   Its tries carry ``webhook-id`` too (unsigned), as every dialect's do.
-- **replicate** (and any other dialect): Standard Webhooks. ``webhook-id``, ``webhook-timestamp`` (unix
-  seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``, keyed with the
-  base64-decoded part of the ``whsec_`` secret (:func:`replicate_secret`), as ``replicate.webhooks.validate``
-  and the ``standardwebhooks`` library check it.
+- **replicate** (and the default of a dialect that declares no scheme): Standard Webhooks. ``webhook-id``,
+  ``webhook-timestamp`` (unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of
+  "<id>.<timestamp>.<body>">``, keyed with the base64-decoded part of the ``whsec_`` secret
+  (:func:`replicate_secret`), as ``replicate.webhooks.validate`` and the ``standardwebhooks`` library check
+  it.
 
 The ``whsec_`` secret is derived, never stored: HMAC-SHA256 of the key's stored SHA-256 (the 32 bytes) with
 a fixed label. That is safe because the key hash is the one per-key secret the service holds (it is never
@@ -52,7 +54,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib
 import json
 import logging
 import os
@@ -61,13 +62,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bgremove import env as setting
 from bgremove_api.dynamodb import dynamodb_errors
-from bgremove_api.exceptions import SettingsError, UrlError
-from bgremove_api.jobs import Job, JobStatus, JobStore, PresignRuntime, result_url
+from bgremove_api.exceptions import UrlError
+from bgremove_api.jobs import Job, JobStatus, JobStore, result_url
+from bgremove_api.jobs.model import outcome_event
+from bgremove_api.presign import Presigner
 
 __all__ = [
-    "BODY_BUILDERS",
     "DEFAULT_RETRY_DELAYS_S",
+    "GENERIC",
     "MAX_CONCURRENT_TRIES",
     "TRY_RESERVE_S",
     "DeliveryMessage",
@@ -78,8 +82,11 @@ __all__ = [
     "WebhookSettings",
     "apiframe_signature",
     "check_webhook_url",
-    "register_body_builder",
+    "dialect_of",
+    "generic_body",
+    "outcome_event",
     "replicate_secret",
+    "standard_signed",
     "standard_webhook_headers",
     "terminal_event",
     "webhook_id",
@@ -114,16 +121,6 @@ class WebhookDialect:
     terminal_event: Callable[[Job], str | None]
 
 
-BODY_BUILDERS: dict[str, BodyBuilder] = {}
-"""Webhook body builders by dialect; each dialect module registers its own at import."""
-
-DIALECT_MODULES = (
-    "bgremove_api.dialects.apiframe",
-    "bgremove_api.dialects.replicate",
-    "bgremove_api.dialects.openai",
-)
-"""Imported by the delivery function so that their builders are registered (the API imports them anyway)."""
-
 DEFAULT_RETRY_DELAYS_S: tuple[int, ...] = (30, 120, 480, 900)
 """Waits before the 2nd..5th try; SQS delays a message at most 900 s."""
 
@@ -132,6 +129,8 @@ MAX_DELAY_S = 900
 MAX_CONCURRENT_TRIES = 10
 """Tries of one batch made at once (threads of one invocation); the template's ``BatchSize`` stays at or
 below it, so that every try of a batch starts at once and no receiver waits behind another's timeout."""
+
+DEFAULT_TIMEOUT_S = 10
 
 MAX_TIMEOUT_S = 20
 """Longest ``WEBHOOK_TIMEOUT_S``: with :data:`TRY_RESERVE_S` it must fit the function's 30 s with room for the
@@ -145,14 +144,9 @@ _SECRET_LABEL = b"bgremove webhook signing secret v1"
 _SECRET_PREFIX = "whsec_"
 
 
-# ----------------------------------------------------------------------------------------------- registry
-def register_body_builder(dialect: str, builder: BodyBuilder) -> None:
-    """Make ``builder`` build the webhook bodies of ``dialect``'s jobs (called by dialect modules)."""
-    BODY_BUILDERS[dialect] = builder
-
-
+# ----------------------------------------------------------------------------------------------- events
 def generic_body(job: Job, url: str | None) -> bytes:
-    """Body of a dialect that registered no builder: the job's state in plain terms."""
+    """The body of a job whose dialect declares none: the job's state in plain terms."""
     return json.dumps(
         {
             "id": job.job_id,
@@ -167,24 +161,18 @@ def generic_body(job: Job, url: str | None) -> bytes:
     ).encode()
 
 
-# ----------------------------------------------------------------------------------------------- events
-def terminal_event(job: Job) -> str | None:
-    """The event name a finished ``job`` is announced with, or ``None`` when its webhook does not want it.
-
-    Apiframe names the outcome (``completed``, ``failed``); Replicate sends ``completed`` for every
-    terminal state, and a single-output prediction's ``output`` event is the same moment, so a filter of
-    only ``output`` also gets it (once: exactly one terminal webhook per job).
-    """
-    webhook = job.webhook
-    if webhook is None or not job.status.terminal:
+def terminal_event(job: Job, dialects: Mapping[str, WebhookDialect]) -> str | None:
+    """The event a finished ``job`` is announced with by its dialect, or ``None``: no webhook, not finished,
+    or its filter does not want the event (exactly one terminal webhook per job)."""
+    if job.webhook is None or not job.status.terminal:
         return None
-    wanted = set(webhook.events)
-    if webhook.dialect == "replicate":
-        if not wanted or "completed" in wanted:
-            return "completed"
-        return "output" if "output" in wanted and job.status is JobStatus.COMPLETED else None
-    name = "completed" if job.status is JobStatus.COMPLETED else "failed"
-    return name if not wanted or name in wanted else None
+    return dialect_of(job, dialects).terminal_event(job)
+
+
+def dialect_of(job: Job, dialects: Mapping[str, WebhookDialect]) -> WebhookDialect:
+    """The webhook parts of ``job``'s dialect (:data:`GENERIC` for a dialect no longer in the table)."""
+    assert job.webhook is not None
+    return dialects.get(job.webhook.dialect, GENERIC)
 
 
 def webhook_id(job_id: str, event: str) -> str:
@@ -221,18 +209,15 @@ def standard_webhook_headers(webhook_id: str, timestamp: int, body: bytes, secre
     }
 
 
-def signed_headers(job: Job, event: str, body: bytes, key_hash_hex: str, timestamp: int) -> dict[str, str]:
-    """The headers of one try: the dialect's signature scheme (apiframe's, else Standard Webhooks)."""
-    assert job.webhook is not None
-    if job.webhook.dialect == "apiframe":
-        return {
-            "X-Webhook-Event": event,
-            "X-Webhook-Signature": apiframe_signature(body, key_hash_hex),
-            "webhook-id": webhook_id(job.job_id, event),  # the same on every try, as in every dialect
-        }
+def standard_signed(job: Job, event: str, body: bytes, key_hash_hex: str, timestamp: int) -> dict[str, str]:
+    """A try's headers by Standard Webhooks, with the key's ``whsec_`` secret (:func:`replicate_secret`)."""
     return standard_webhook_headers(
         webhook_id(job.job_id, event), timestamp, body, replicate_secret(key_hash_hex)
     )
+
+
+GENERIC = WebhookDialect(body=generic_body, sign=standard_signed, terminal_event=outcome_event)
+"""The webhooks of a job whose dialect declares none of its own parts."""
 
 
 # ----------------------------------------------------------------------------------------------- URLs
@@ -247,8 +232,8 @@ def check_webhook_url(checker: UrlChecker, url: str, field: str, deadline: float
 
     ``checker`` is the API's URL fetcher (``runtime.fetcher``), so the rules and the loopback setting are
     the image URLs' own; its DNS look-up ends by ``deadline`` (:func:`time.monotonic`). Raises the guard's
-    :class:`~api.exceptions.UrlError` (400), its message prefixed with ``field``, the request's name for
-    the URL.
+    :class:`~bgremove_api.exceptions.UrlError` (400), its message prefixed with ``field``, the request's
+    name for the URL.
     """
     try:
         checker.check(url, deadline=deadline)
@@ -341,7 +326,7 @@ class WebhookSettings:
     queue_url: str
     dead_letter_queue_url: str
     retry_delays_s: tuple[int, ...] = DEFAULT_RETRY_DELAYS_S
-    timeout_s: int = 10
+    timeout_s: int = DEFAULT_TIMEOUT_S
 
     @property
     def max_attempts(self) -> int:
@@ -349,30 +334,18 @@ class WebhookSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookSettings:
+        """Read the settings; raises :class:`~bgremove.exceptions.ConfigurationError` naming a variable
+        that is missing or malformed."""
         env = os.environ if environ is None else environ
-        queue = env.get(Env.WEBHOOK_QUEUE_URL, "").strip()
-        dlq = env.get(Env.WEBHOOK_DEAD_LETTER_QUEUE_URL, "").strip()
-        for name, value in ((Env.WEBHOOK_QUEUE_URL, queue), (Env.WEBHOOK_DEAD_LETTER_QUEUE_URL, dlq)):
-            if not value:
-                raise SettingsError(name, "required but not set")
-        delays = DEFAULT_RETRY_DELAYS_S
-        raw = env.get(Env.WEBHOOK_RETRY_DELAYS_S, "").strip()
-        if raw:
-            parts = [p.strip() for p in raw.split(",")]
-            if not (
-                1 <= len(parts) <= 10
-                and all(p.isascii() and p.isdigit() and len(p) <= 3 and int(p) <= MAX_DELAY_S for p in parts)
-            ):
-                raise SettingsError(
-                    Env.WEBHOOK_RETRY_DELAYS_S,
-                    f"must be 1 to 10 comma-separated seconds, each 0..{MAX_DELAY_S}",
-                )
-            delays = tuple(int(p) for p in parts)
-        timeout = env.get(Env.WEBHOOK_TIMEOUT_S, "").strip() or "10"
-        whole = timeout.isascii() and timeout.isdigit() and len(timeout) <= 2
-        if not (whole and 1 <= int(timeout) <= MAX_TIMEOUT_S):
-            raise SettingsError(Env.WEBHOOK_TIMEOUT_S, f"must be a whole number from 1 to {MAX_TIMEOUT_S}")
-        return cls(queue, dlq, delays, int(timeout))
+        queue, dlq = setting.required_all(env, Env.WEBHOOK_QUEUE_URL, Env.WEBHOOK_DEAD_LETTER_QUEUE_URL)
+        return cls(
+            queue,
+            dlq,
+            setting.whole_numbers(
+                env, Env.WEBHOOK_RETRY_DELAYS_S, DEFAULT_RETRY_DELAYS_S, low=0, high=MAX_DELAY_S, max_count=10
+            ),
+            setting.whole_number(env, Env.WEBHOOK_TIMEOUT_S, DEFAULT_TIMEOUT_S, low=1, high=MAX_TIMEOUT_S),
+        )
 
 
 class WebhookDeliverer:
@@ -386,8 +359,11 @@ class WebhookDeliverer:
         Signing keys.
     poster
         POSTs through the SSRF guard.
-    presign
+    presigner
         Presigns result URLs (:func:`bgremove_api.jobs.result_url`).
+    dialects
+        Each dialect's webhook parts, by the dialect name jobs record (the table's
+        :data:`~bgremove_api.dialects.table.WEBHOOK_DIALECTS`).
     sqs
         boto3 SQS client for retries and the dead-letter queue.
     settings
@@ -402,7 +378,8 @@ class WebhookDeliverer:
         store: JobStore,
         key_hashes: KeyHashes,
         poster: Poster,
-        presign: PresignRuntime,
+        presigner: Presigner,
+        dialects: Mapping[str, WebhookDialect],
         sqs: Any,
         settings: WebhookSettings,
         clock: Callable[[], float] = time.time,
@@ -410,7 +387,8 @@ class WebhookDeliverer:
         self._store = store
         self._keys = key_hashes
         self._poster = poster
-        self._presign = presign
+        self._presigner = presigner
+        self._dialects = dialects
         self._sqs = sqs
         self.settings = settings
         self._clock = clock
@@ -439,11 +417,13 @@ class WebhookDeliverer:
         if key_hash is None:
             self._store.set_webhook_status(job.job_id, message.event, "failed")
             return "skipped"  # the key is gone: nothing to sign with
-        url = result_url(self._presign, job) if job.status is JobStatus.COMPLETED and job.output_key else None
-        body = BODY_BUILDERS.get(job.webhook.dialect, generic_body)(job, url)
+        finished = job.status is JobStatus.COMPLETED and job.output_key
+        url = result_url(self._presigner, job) if finished else None
+        dialect = dialect_of(job, self._dialects)
+        body = dialect.body(job, url)
         headers = {
             "Content-Type": "application/json",
-            **signed_headers(job, message.event, body, key_hash, int(self._clock())),
+            **dialect.sign(job, message.event, body, key_hash, int(self._clock())),
         }
         if deadline is not None:
             left_s, needed_s = deadline - time.monotonic(), self.settings.timeout_s + TRY_RESERVE_S
@@ -475,13 +455,3 @@ class WebhookDeliverer:
         )
         self._store.set_webhook_status(job.job_id, message.event, "retrying")
         return "retrying"
-
-
-def import_dialects() -> None:
-    """Import the dialect modules so that their body builders are registered (those that exist)."""
-    for name in DIALECT_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise

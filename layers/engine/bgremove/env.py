@@ -24,6 +24,7 @@ __all__ = [
     "switch",
     "text",
     "whole_number",
+    "whole_numbers",
 ]
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -103,3 +104,16 @@ def csv(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tup
     """A comma-separated list, each item stripped, empty items dropped; unset or no item gives ``default``."""
     items = tuple(item.strip() for item in text(env, name).split(",") if item.strip())
     return items or default
+
+
+def whole_numbers(
+    env: Mapping[str, str], name: str, default: tuple[int, ...], *, low: int, high: int, max_count: int
+) -> tuple[int, ...]:
+    """Comma-separated whole numbers (blanks around the commas allowed), 1 to ``max_count`` of them, each in
+    ``low..high``; unset gives ``default``."""
+    items = csv(env, name)
+    if not items:
+        return default
+    if len(items) > max_count:
+        raise ConfigurationError(name, f"must list at most {max_count} numbers, got {len(items)}")
+    return tuple(whole_number({name: item}, name, low, low=low, high=high) for item in items)

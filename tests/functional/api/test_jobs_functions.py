@@ -21,6 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from bgremove import Options
 from bgremove.events import CompletionEvent
 from bgremove_api import delivery, job_events
 from bgremove_api.jobs import JobStatus, JobStore, JobSubmitter, WebhookConfig
@@ -111,12 +112,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             "AWS_DEFAULT_REGION": "us-east-1",
         }.items():
             monkeypatch.setenv(name, value)
-        job_events.get_processor.cache_clear()
-        delivery.get_processor.cache_clear()
+        job_events.get_job_events.cache_clear()
+        delivery.get_deliverer.cache_clear()
         store = JobStore(JOBS, dynamodb)
         yield Aws(dynamodb, s3, sqs, queue, dlq, key, owner, store, JobSubmitter(store, s3, INPUT, "u2netp"))
-        job_events.get_processor.cache_clear()
-        delivery.get_processor.cache_clear()
+        job_events.get_job_events.cache_clear()
+        delivery.get_deliverer.cache_clear()
 
 
 def drain(aws: Aws, queue: str) -> list[dict[str, Any]]:
@@ -140,8 +141,7 @@ def submit(aws: Aws, url: str, dialect: str = "apiframe") -> Any:
         dialect=dialect,
         image=b"img",
         filename="a.jpg",
-        raw_options={},
-        model=None,
+        options=Options(),
         webhook=WebhookConfig(url, (), dialect),
         idempotency_key=None,
         extra={},
@@ -342,7 +342,7 @@ def test_the_tries_of_a_batch_run_at_once_so_a_hanging_receiver_delays_no_other(
     aws: Aws, hanging: Hanging, monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("WEBHOOK_TIMEOUT_S", "1")
-    delivery.get_processor.cache_clear()
+    delivery.get_deliverer.cache_clear()
     slow = [submit(aws, f"{hanging.base}/slow{i}") for i in range(4)]
     fast = submit(aws, f"{hanging.base}/fast")  # last in the batch: tried one after another, 4 s late
     started = time.monotonic()

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from bgremove import Options
 from bgremove.events import CompletionStatus, ErrorDetails
 from bgremove_api import job_events
 from bgremove_api.jobs import JOB_TIMED_OUT, Job, JobStatus, WebhookConfig
@@ -59,9 +60,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             "AWS_DEFAULT_REGION": "us-east-1",
         }.items():
             monkeypatch.setenv(name, value)
-        job_events.get_processor.cache_clear()
+        job_events.get_job_events.cache_clear()
         yield Aws(stack, sqs, queue)
-        job_events.get_processor.cache_clear()
+        job_events.get_job_events.cache_clear()
 
 
 def drain(aws: Aws) -> list[DeliveryMessage]:
@@ -79,8 +80,7 @@ def submit(aws: Aws, dialect: str = "apiframe", events: tuple[str, ...] = ()) ->
         dialect=dialect,
         image=b"img",
         filename="a.jpg",
-        raw_options={},
-        model=None,
+        options=Options(),
         webhook=WebhookConfig("https://example.com/hook", events, dialect),
         idempotency_key=None,
         extra={},

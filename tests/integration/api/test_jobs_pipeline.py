@@ -15,10 +15,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -27,8 +25,10 @@ from PIL import Image
 from bgremove_api.exceptions import IdempotencyKeyReusedError
 from bgremove_api.jobs import JOB_TIMED_OUT, JobStatus, JobStore, JobSubmitter, WebhookConfig, result_url
 from bgremove_api.keys import ApiKeyStore
+from bgremove_api.presign import Presigner
 from bgremove_api.runtime import S3_CONFIG
 from bgremove_local.runner import running_pipeline
+from tests.integration.api.async_stack import SharedStack
 
 pytestmark = pytest.mark.integration
 
@@ -36,19 +36,11 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "images"
 TIMEOUT_S = 120
 
 
-@dataclass(frozen=True)
-class _Settings:
-    output_bucket: str
-    result_url_ttl_s: int = 3600
-
-
-class _Presign:
-    """What :func:`bgremove_api.jobs.result_url` needs, on the emulator (its endpoint is in the
-    environment)."""
-
-    def __init__(self, bucket: str, s3: Any) -> None:
-        self.settings = _Settings(bucket)
-        self.s3 = s3
+@pytest.fixture(scope="module", autouse=True)
+def _no_shared_stack(shared_stack: SharedStack) -> None:
+    """These tests start pipelines of their own: the package's shared stack must not run meanwhile (moto's
+    state and the process environment are one per process)."""
+    shared_stack.close()
 
 
 @pytest.fixture
@@ -116,7 +108,7 @@ def test_a_submitted_job_completes_and_its_webhook_arrives_signed(
         assert current.model == "u2netp"
         assert current.webhook_status == {"completed": "delivered"}
 
-        presign = _Presign(pipeline.stack.output_bucket, boto3.client("s3", config=S3_CONFIG))
+        presign = Presigner(boto3.client("s3", config=S3_CONFIG), pipeline.stack.output_bucket, 3600)
         with urllib.request.urlopen(result_url(presign, current), timeout=30) as response:
             cutout = Image.open(io.BytesIO(response.read()))
         assert cutout.mode == "RGBA"

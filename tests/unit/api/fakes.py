@@ -20,6 +20,7 @@ from bgremove_api.app import lambda_handler
 from bgremove_api.exceptions import UrlNotAllowedError
 from bgremove_api.fetch import Fetched, UrlFetcher
 from bgremove_api.keys import ApiKeyStore
+from bgremove_api.presign import Presigner
 from bgremove_api.ratelimit import RateLimiter
 from bgremove_api.runtime import S3_CONFIG, ApiRuntime, use_runtime
 from bgremove_api.settings import ApiSettings
@@ -142,6 +143,7 @@ def fake_api(result_bytes: bytes = PNG, rate_per_second: int = 1000) -> Iterator
             limiter=RateLimiter(rate_table, dynamodb),
             fetcher=FakeFetcher(),  # type: ignore[arg-type]
             s3=s3,
+            presigner=Presigner(s3, OUTPUT_BUCKET, settings.result_url_ttl_s),
         )
         key, _ = runtime.keys.create("unit", rate_per_second=rate_per_second)
         use_runtime(runtime)

@@ -5,6 +5,7 @@ processor builds them, in SQS records)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +16,14 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from bgremove import Options
 from bgremove.events import CompletionEvent
 from bgremove.exceptions import CorruptImageError
 from bgremove_api import jobs
+from bgremove_api.dialects.table import terminal_event
 from bgremove_api.jobs import Job, JobOutcome, JobStatus, JobStore, JobSubmitter
 from bgremove_api.keys import ApiKey
+from bgremove_api.runtime import use_runtime
 from processor import completion
 from processor.sources import ObjectRef
 from tests.api_tables import create_table
@@ -66,8 +70,7 @@ class JobsOnMoto:
             "dialect": "apiframe",
             "image": b"image bytes",
             "filename": "photo.jpg",
-            "raw_options": {},
-            "model": None,
+            "options": Options(),
             "webhook": None,
             "idempotency_key": None,
             "extra": {},
@@ -171,12 +174,11 @@ def jobs_stack() -> Iterator[Stack]:
             s3_client=api.runtime.s3,
             input_bucket=INPUT_BUCKET,
             default_model="u2netp",
+            announce=terminal_event,
         )
-        jobs.use_jobs(machinery)
-        try:
-            yield Stack(api, machinery, dynamodb)
-        finally:
-            jobs.use_jobs(None)
+        api.runtime = dataclasses.replace(api.runtime, job_machinery=machinery)
+        use_runtime(api.runtime)
+        yield Stack(api, machinery, dynamodb)  # fake_api puts the runtime back
 
 
 # ----------------------------------------------------------------------------------------------- JobsFunction

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bgremove import Options
 from bgremove import exceptions as engine_exceptions
 from bgremove.exceptions import ConfigurationError
 from bgremove_api import jobs
@@ -145,8 +146,8 @@ def test_an_idempotency_key_over_256_characters_is_refused_not_cut(aws: JobsOnMo
     "change",
     [
         {"image": b"other bytes"},
-        {"raw_options": {"format": "jpg"}},
-        {"model": "u2netp"},
+        {"options": Options.parse({"format": "jpg"})},
+        {"options": Options(model="u2netp")},
         {"webhook": HOOK},
     ],
 )
@@ -166,8 +167,8 @@ def test_a_reused_idempotency_key_with_another_request_is_a_conflict(
 
 
 def test_default_options_spelt_out_are_the_same_request(aws: JobsOnMoto) -> None:
-    first, _ = aws.submit(idempotency_key="k2", raw_options={})
-    same, created = aws.submit(idempotency_key="k2", raw_options={"format": "auto"})
+    first, _ = aws.submit(idempotency_key="k2", options=Options())
+    same, created = aws.submit(idempotency_key="k2", options=Options.parse({"format": "auto"}))
     assert (same.job_id, created) == (first.job_id, False)
 
 

@@ -1,4 +1,5 @@
-"""Webhook signing (api.webhooks) against values computed here by hand, and the event and settings rules."""
+"""Webhook signing (bgremove_api.webhooks, each dialect's record) against values computed here by hand;
+the event and settings rules."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import hmac
 
 import pytest
 
-from bgremove_api.exceptions import SettingsError
+from bgremove.exceptions import ConfigurationError
+from bgremove_api.dialects.table import WEBHOOK_DIALECTS, terminal_event
 from bgremove_api.jobs import Job, JobStatus, WebhookConfig
 from bgremove_api.keys import hash_key
 from bgremove_api.webhooks import (
@@ -18,10 +20,9 @@ from bgremove_api.webhooks import (
     DeliveryMessage,
     WebhookSettings,
     apiframe_signature,
+    dialect_of,
     replicate_secret,
-    signed_headers,
     standard_webhook_headers,
-    terminal_event,
     webhook_id,
 )
 from bgremove_local.template import Template
@@ -29,6 +30,11 @@ from tests.api_tables import TEMPLATE
 
 KEY = "bgr_0123456789ab_" + "A" * 43
 BODY = b'{"event":"completed","jobId":"abc"}'
+
+
+def signed_headers(job: Job, event: str, body: bytes, key_hash: str, timestamp: int) -> dict[str, str]:
+    """The headers of one try, by the job's dialect's scheme (as the deliverer signs)."""
+    return dialect_of(job, WEBHOOK_DIALECTS).sign(job, event, body, key_hash, timestamp)
 
 
 def job(status: JobStatus, dialect: str = "apiframe", events: tuple[str, ...] = ()) -> Job:
@@ -154,10 +160,10 @@ def test_settings_read_the_retry_schedule() -> None:
     assert WebhookSettings.from_env(base).max_attempts == 5
     custom = WebhookSettings.from_env({**base, "WEBHOOK_RETRY_DELAYS_S": "1, 2"})
     assert (custom.retry_delays_s, custom.max_attempts) == ((1, 2), 3)
-    for bad in ("901", "x", "1,,2", "-1"):
-        with pytest.raises(SettingsError, match="WEBHOOK_RETRY_DELAYS_S"):
+    for bad in ("901", "x", "1;2", "-1", ",".join(["1"] * 11)):
+        with pytest.raises(ConfigurationError, match="WEBHOOK_RETRY_DELAYS_S"):
             WebhookSettings.from_env({**base, "WEBHOOK_RETRY_DELAYS_S": bad})
-    with pytest.raises(SettingsError, match="WEBHOOK_DEAD_LETTER_QUEUE_URL"):
+    with pytest.raises(ConfigurationError, match="WEBHOOK_DEAD_LETTER_QUEUE_URL"):
         WebhookSettings.from_env({"WEBHOOK_QUEUE_URL": "q"})
 
 
@@ -166,7 +172,7 @@ def test_a_post_timeout_that_would_let_no_try_start_is_refused(timeout: str) -> 
     # A try needs WEBHOOK_TIMEOUT_S + TRY_RESERVE_S of the function's 30 s, after its reads.
     base = {"WEBHOOK_QUEUE_URL": "q", "WEBHOOK_DEAD_LETTER_QUEUE_URL": "d"}
     assert WebhookSettings.from_env({**base, "WEBHOOK_TIMEOUT_S": "20"}).timeout_s == 20
-    with pytest.raises(SettingsError, match="WEBHOOK_TIMEOUT_S"):
+    with pytest.raises(ConfigurationError, match="WEBHOOK_TIMEOUT_S"):
         WebhookSettings.from_env({**base, "WEBHOOK_TIMEOUT_S": timeout})
 
 

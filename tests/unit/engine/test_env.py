@@ -216,3 +216,21 @@ def test_csv_items_are_stripped_and_empty_ones_dropped(raw: str, expected: tuple
 def test_csv_with_no_item_is_the_default(environ: dict[str, str]) -> None:
     assert setting.csv(environ, NAME) == ()
     assert setting.csv(environ, NAME, ("x", "y")) == ("x", "y")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("30", (30,)), (" 0, 120 ,900", (0, 120, 900)), (",5,", (5,))])
+def test_whole_numbers_reads_each_item(raw: str, expected: tuple[int, ...]) -> None:
+    assert setting.whole_numbers({"D": raw}, "D", (1,), low=0, high=900, max_count=3) == expected
+
+
+def test_whole_numbers_unset_or_blank_is_the_default() -> None:
+    assert setting.whole_numbers({}, "D", (7, 8), low=0, high=9, max_count=3) == (7, 8)
+    assert setting.whole_numbers({"D": " , "}, "D", (7, 8), low=0, high=9, max_count=3) == (7, 8)
+
+
+@pytest.mark.parametrize("raw", ["901", "1,x", "-1", "1,2,3,4", "1;2", "²"])
+def test_whole_numbers_refuses_bad_lists_naming_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        setting.whole_numbers({"DELAYS": raw}, "DELAYS", (1,), low=0, high=900, max_count=3)
+    assert caught.value.code == "INVALID_SETTING"
+    assert "DELAYS" in str(caught.value.to_dict())

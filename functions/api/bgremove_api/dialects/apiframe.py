@@ -79,18 +79,15 @@ class InvalidRequestError(ApiError):
 
 
 # ----------------------------------------------------------------------------------------------- mappings
-def parse_options(params: Mapping[str, Any]) -> dict[str, str]:
-    """``lab851BgRemoveParams`` (less ``image``) as option-table values, validated by :class:`Options`."""
+def parse_options(params: Mapping[str, Any]) -> Options:
+    """``lab851BgRemoveParams`` (less ``image``) as :class:`Options` (errors name Apiframe's field)."""
     given = {k: v for k, v in params.items() if k != IMAGE_FIELD and v is not None}
     spelled = {k.strip().lower(): v for k, v in given.items()}  # as Options.parse reads names: any case
     raw = {**{k: v for k, v in DEFAULTS.items() if k not in spelled}, **given}
     fmt = str(spelled.get("format", DEFAULTS["format"])).strip().lower()
     if fmt not in FORMATS:
         raise InvalidRequestError(f"{PARAMS}.format must be one of {', '.join(sorted(FORMATS))}")
-    Options.parse(raw, names=OPTION_NAMES)  # validates; errors name Apiframe's field
-    return {
-        OPTION_NAMES[k.strip().lower()]: str(v) for k, v in raw.items() if k.strip().lower() in OPTION_NAMES
-    }
+    return Options.parse(raw, names=OPTION_NAMES)
 
 
 def webhook_config(body: Mapping[str, Any]) -> jobs.WebhookConfig | None:
@@ -169,7 +166,19 @@ def webhook_body(job: jobs.Job, result_url: str | None) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-webhooks.register_body_builder(NAME, webhook_body)
+def signed(job: jobs.Job, event: str, body: bytes, key_hash_hex: str, timestamp: int) -> dict[str, str]:
+    """Apiframe's signature: ``X-Webhook-Event`` and ``X-Webhook-Signature`` (hex HMAC-SHA256 of the body,
+    keyed with the key's hash: :func:`~bgremove_api.webhooks.apiframe_signature`), and the ``webhook-id``
+    every dialect's tries carry, the same on every try."""
+    del timestamp  # Apiframe signs the body only
+    return {
+        "X-Webhook-Event": event,
+        "X-Webhook-Signature": webhooks.apiframe_signature(body, key_hash_hex),
+        "webhook-id": webhooks.webhook_id(job.job_id, event),
+    }
+
+
+WEBHOOK = webhooks.WebhookDialect(body=webhook_body, sign=signed, terminal_event=webhooks.outcome_event)
 
 
 # ----------------------------------------------------------------------------------------------- errors
@@ -181,7 +190,9 @@ def error_response(failure: Failure) -> Response[str]:
 # ----------------------------------------------------------------------------------------------- requests
 def _result(runtime: ApiRuntime, job: jobs.Job) -> str | None:
     return (
-        jobs.result_url(runtime, job) if job.status is jobs.JobStatus.COMPLETED and job.output_key else None
+        jobs.result_url(runtime.presigner, job)
+        if job.status is jobs.JobStatus.COMPLETED and job.output_key
+        else None
     )
 
 
@@ -206,13 +217,13 @@ def submit() -> Response[str]:
         params = body.get(PARAMS)
         if not isinstance(params, dict):
             raise InvalidRequestError(f"{PARAMS} is required: an object with image")
-        raw_options = parse_options(params)
+        options = parse_options(params)
         webhook = webhook_config(body)
         deadline = async_common.fetch_deadline(router.lambda_context)  # the webhook's look-up, the fetch
         if webhook is not None:  # refused now rather than retried into the dead-letter queue later
             webhooks.check_webhook_url(runtime.fetcher, webhook.url, "webhookUrl", deadline)
         idempotency_key = jobs.checked_idempotency_key(event.headers.get("idempotency-key"))
-        machinery = jobs.get_jobs()
+        machinery = runtime.jobs
         image = async_common.image_from_reference(
             runtime, params.get(IMAGE_FIELD), f"{PARAMS}.image", deadline
         )
@@ -221,8 +232,7 @@ def submit() -> Response[str]:
             dialect=NAME,
             image=image,
             filename="image",
-            raw_options=raw_options,
-            model=None,
+            options=options,
             webhook=webhook,
             idempotency_key=idempotency_key,
             extra={},
@@ -233,7 +243,7 @@ def submit() -> Response[str]:
 @router.get(JOB_PATH, summary="Apiframe: a job", tags=["Apiframe v2"], security=requires(API_KEY_HEADER))
 def get_job(job_id: str) -> Response[str]:
     runtime = get_runtime()
-    job = jobs.get_jobs().store.get(job_id, _admit_read(runtime))
+    job = runtime.jobs.store.get(job_id, _admit_read(runtime))
     return common.json_response(200, job_object(job, _result(runtime, job)))
 
 
@@ -252,7 +262,7 @@ def list_jobs() -> Response[str]:
     limit = limit_value(query.get("limit"))
     if query.get("model") and query["model"] != MODEL:
         return common.json_response(200, {"jobs": [], "nextCursor": None, "hasMore": False})
-    found, next_cursor = jobs.get_jobs().store.list(
+    found, next_cursor = runtime.jobs.store.list(
         key, status=status, dialect=NAME, limit=limit, cursor=query.get("cursor") or None
     )
     listed = [job_object(job, _result(runtime, job)) for job in found]
@@ -268,4 +278,5 @@ DIALECT = Dialect(
     url_field=f"{PARAMS}.{IMAGE_FIELD}",
     security_scheme=API_KEY_HEADER,
     path_prefixes=(PATH_PREFIX,),
+    webhook=WEBHOOK,
 )

@@ -357,12 +357,7 @@ def deliver(
         extension = "json" if content_type == "application/json" else extension
     key = f"{RESULT_KEY_PREFIX}{uuid.uuid4()}.{extension}"
     runtime.s3.put_object(Bucket=runtime.settings.output_bucket, Key=key, Body=body, ContentType=content_type)
-    url = runtime.s3.generate_presigned_url(
-        "get_object",
-        Params={"Bucket": runtime.settings.output_bucket, "Key": key},
-        ExpiresIn=runtime.settings.result_url_ttl_s,
-    )
-    return Response(status_code=303, body="", headers={**headers, "Location": url})
+    return Response(status_code=303, body="", headers={**headers, "Location": runtime.presigner.url(key)})
 
 
 def _encoded_size(body: object) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from bgremove import Options
 from bgremove_api import jobs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
@@ -199,14 +200,13 @@ def chat_completions() -> Response[str]:
         reference = image_reference(body.get("messages"))
         deadline = async_common.fetch_deadline(router.lambda_context)
         image = async_common.image_from_reference(runtime, reference, "image_url.url", deadline)
-        machinery = jobs.get_jobs()
+        machinery = runtime.jobs
         job, _ = machinery.submitter.submit(
             key,
             dialect=NAME,
             image=image,
             filename="image",
-            raw_options={},
-            model=model,
+            options=Options(model=model),
             webhook=None,
             idempotency_key=None,
             extra={"model": name},
@@ -221,7 +221,7 @@ def chat_completions() -> Response[str]:
             f"{job.status.value}); fetch it with GET /v2/jobs/{job.job_id} rather than retrying"
         )
     created = int(async_common.epoch_seconds(job.created_at) or time.time())
-    url = jobs.result_url(runtime, job)
+    url = jobs.result_url(runtime.presigner, job)
     if body.get("stream") is True:
         return Response(
             status_code=200,

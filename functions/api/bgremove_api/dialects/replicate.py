@@ -16,6 +16,7 @@ Errors are RFC 7807 ``application/problem+json``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -223,7 +224,20 @@ def webhook_body(job: jobs.Job, result_url: str | None) -> bytes:
     return json.dumps(prediction(job), separators=(",", ":")).encode()
 
 
-webhooks.register_body_builder(NAME, webhook_body)
+def terminal_event(job: jobs.Job) -> str | None:
+    """The event a finished prediction is announced with: Replicate sends ``completed`` for every terminal
+    state, and a single-output prediction's ``output`` event is the same moment, so a filter of only
+    ``output`` also gets it (once: exactly one terminal webhook per job)."""
+    assert job.webhook is not None
+    wanted = set(job.webhook.events)
+    if not wanted or "completed" in wanted:
+        return "completed"
+    return "output" if "output" in wanted and job.status is jobs.JobStatus.COMPLETED else None
+
+
+WEBHOOK = webhooks.WebhookDialect(
+    body=webhook_body, sign=webhooks.standard_signed, terminal_event=terminal_event
+)
 
 
 def version_object(version_id: str) -> dict[str, Any]:
@@ -355,8 +369,7 @@ def _create(version: object, model_path: str = MODEL) -> Response[str]:
         prediction_input = body.get("input")
         if not isinstance(prediction_input, dict):
             raise InvalidInputError("input is required: an object with image")
-        options = parse_options(prediction_input)
-        del options  # validated here; the pipeline reads the same raw names
+        options = dataclasses.replace(parse_options(prediction_input), model=model)
         webhook_url = body.get("webhook")
         if webhook_url is not None and not isinstance(webhook_url, str):
             raise InvalidInputError("webhook must be a URL")
@@ -368,11 +381,6 @@ def _create(version: object, model_path: str = MODEL) -> Response[str]:
             webhooks.check_webhook_url(runtime.fetcher, webhook_url, "webhook", deadline)
         base_url = _base_url()
         image = _read_image(runtime, key, prediction_input.get(IMAGE_FIELD), base_url, deadline)
-        raw_options = {
-            OPTION_NAMES[k.strip().lower()]: str(v)  # spelled as Options.parse reads them (any case)
-            for k, v in prediction_input.items()
-            if k.strip().lower() in OPTION_NAMES and v is not None
-        }
         shown_input = {k: async_common.shown_reference(v) for k, v in prediction_input.items()}
         extra: dict[str, Any] = {
             EXTRA_VERSION: version,
@@ -384,13 +392,12 @@ def _create(version: object, model_path: str = MODEL) -> Response[str]:
             webhook = jobs.WebhookConfig(url=webhook_url, events=events, dialect=NAME)
             extra[EXTRA_WEBHOOK] = webhook_url
             extra[EXTRA_EVENTS] = list(events)
-        job, _created = jobs.get_jobs().submitter.submit(
+        job, _created = runtime.jobs.submitter.submit(
             key,
             dialect=NAME,
             image=image,
             filename=_filename(prediction_input.get(IMAGE_FIELD)),
-            raw_options=raw_options,
-            model=model,
+            options=options,
             webhook=webhook,
             idempotency_key=None,
             extra=extra,
@@ -399,9 +406,7 @@ def _create(version: object, model_path: str = MODEL) -> Response[str]:
         headers: dict[str, str] = {"Location": f"{base_url}{PREDICTIONS_PATH}/{job.job_id}"}
         if wait_s is not None:
             wait_s = async_common.wait_budget(router.lambda_context, wait_s)
-            job = jobs.wait_for(
-                jobs.get_jobs().store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S
-            )
+            job = jobs.wait_for(runtime.jobs.store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S)
             headers["Preference-Applied"] = "wait"
         return common.json_response(201, prediction(job, waited_unfinished=wait_s is not None), headers)
 
@@ -453,7 +458,7 @@ def create_model_prediction(owner: str, name: str) -> Response[str]:
 def get_prediction(prediction_id: str) -> Response[str]:
     runtime = get_runtime()
     key = _admit_read(runtime)
-    job = jobs.get_jobs().store.get(prediction_id, key)
+    job = runtime.jobs.store.get(prediction_id, key)
     return common.json_response(200, prediction(job, base_url=_base_url()))
 
 
@@ -463,7 +468,7 @@ def get_prediction(prediction_id: str) -> Response[str]:
 def cancel_prediction(prediction_id: str) -> Response[str]:
     runtime = get_runtime()
     key = _admit_read(runtime)
-    job = jobs.get_jobs().store.cancel(prediction_id, key)
+    job = runtime.jobs.store.cancel(prediction_id, key)
     return common.json_response(200, prediction(job, base_url=_base_url()))
 
 
@@ -479,7 +484,7 @@ def list_predictions() -> Response[str]:
     key = _admit_read(runtime)
     query = router.current_event.query_string_parameters or {}
     cursor = query.get("cursor") or None
-    found, next_cursor = jobs.get_jobs().store.list(key, dialect=NAME, limit=PAGE_SIZE, cursor=cursor)
+    found, next_cursor = runtime.jobs.store.list(key, dialect=NAME, limit=PAGE_SIZE, cursor=cursor)
     base = _base_url()
     next_url = f"{base}{PREDICTIONS_PATH}?{urlencode({'cursor': next_cursor})}" if next_cursor else None
     results = [prediction(job, base_url=base) for job in found]
@@ -591,7 +596,7 @@ def get_file(file_id: str) -> Response[Any]:
         upload = _read_upload(runtime, key, file_id)
         if upload is not None:
             return Response(status_code=200, body=upload[0], headers=_served(upload[1]))
-        job = jobs.get_jobs().store.get(file_id, key)
+        job = runtime.jobs.store.get(file_id, key)
         if job.status is not jobs.JobStatus.COMPLETED or not job.output_key:
             raise JobNotFoundError(f"prediction {file_id} has no output (status {STATUSES[job.status]})")
         stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=job.output_key)
@@ -599,7 +604,9 @@ def get_file(file_id: str) -> Response[Any]:
     content_type = job.output_content_type or str(stored.get("ContentType") or "application/octet-stream")
     if 4 * ((len(data) + 2) // 3) > common.MAX_INLINE_BODY_BYTES:
         # Over Lambda's 6 MB response: the object's presigned URL instead (clients that follow it).
-        return Response(status_code=303, body="", headers={"Location": jobs.result_url(runtime, job)})
+        return Response(
+            status_code=303, body="", headers={"Location": jobs.result_url(runtime.presigner, job)}
+        )
     return Response(status_code=200, body=data, headers=_served(content_type))
 
 
@@ -622,4 +629,5 @@ DIALECT = Dialect(
     url_field=f"{EXTRA_INPUT}.{IMAGE_FIELD}",
     security_scheme=BEARER,
     path_prefixes=PATH_PREFIXES,
+    webhook=WEBHOOK,
 )

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 
 from bgremove_api.dialects import apiframe, openai, page, pixian, removebg, replicate
 from bgremove_api.dialects.dialect import Dialect
+from bgremove_api.jobs import Job
 from bgremove_api.webhooks import WebhookDialect
+from bgremove_api.webhooks import terminal_event as _terminal_event
 
-__all__ = ["DEFAULT", "DIALECTS", "WEBHOOK_DIALECTS", "for_path"]
+__all__ = ["DEFAULT", "DIALECTS", "WEBHOOK_DIALECTS", "for_path", "terminal_event"]
 
 DIALECTS: tuple[Dialect, ...] = (
     pixian.DIALECT,
@@ -38,3 +40,8 @@ def for_path(path: str) -> Dialect | None:
     if exact is not None:
         return exact
     return next((d for prefix, d in _BY_PREFIX if path.startswith(prefix)), None)
+
+
+def terminal_event(job: Job) -> str | None:
+    """The event a finished ``job`` is announced with, by its dialect's rule (what job stores are given)."""
+    return _terminal_event(job, WEBHOOK_DIALECTS)

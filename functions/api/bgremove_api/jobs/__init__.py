@@ -37,11 +37,11 @@ from bgremove_api.jobs.model import (
     job_id_from_input_key,
     public_error_message,
 )
-from bgremove_api.jobs.results import PresignRuntime, result_url, wait_for
+from bgremove_api.jobs.results import result_url, wait_for
 from bgremove_api.jobs.settings import JobsSettings
 from bgremove_api.jobs.store import JobStore
 from bgremove_api.jobs.submit import JobSubmitter, checked_idempotency_key
-from bgremove_api.jobs.wiring import Jobs, build_jobs, get_jobs, use_jobs
+from bgremove_api.jobs.wiring import Jobs, build_jobs, build_store
 
 __all__ = [
     "CLIENT_ERROR_CODES",
@@ -55,15 +55,13 @@ __all__ = [
     "JobSubmitter",
     "Jobs",
     "JobsSettings",
-    "PresignRuntime",
     "WebhookConfig",
     "build_jobs",
+    "build_store",
     "checked_idempotency_key",
-    "get_jobs",
     "job_id_from_input_key",
     "now_iso",
     "public_error_message",
     "result_url",
-    "use_jobs",
     "wait_for",
 ]

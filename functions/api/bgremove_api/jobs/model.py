@@ -6,7 +6,7 @@ import base64
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -23,9 +23,11 @@ __all__ = [
     "Job",
     "JobOutcome",
     "JobStatus",
+    "TerminalEvent",
     "WebhookConfig",
     "job_id_from_input_key",
     "new_job_id",
+    "outcome_event",
     "public_error_message",
 ]
 
@@ -221,6 +223,21 @@ def public_error_message(code: str | None, message: str | None) -> str | None:
         return OPERATOR_FAULT_MESSAGE
     kept = _ASIDE.sub(lambda aside: "" if _SERVER_DETAIL.search(aside.group()) else aside.group(), message)
     return _SERVER_DETAIL.sub("(a server path)", kept).strip()
+
+
+TerminalEvent = Callable[["Job"], "str | None"]
+"""``job -> the event its end is announced with``, or ``None`` when no webhook wants one: a dialect's rule
+(:class:`bgremove_api.webhooks.WebhookDialect`)."""
+
+
+def outcome_event(job: Job) -> str | None:
+    """The default announcement of a finished job with a webhook: the outcome's name, ``completed`` or
+    ``failed``, if the webhook's filter wants it (an empty filter wants every event); ``None`` for a job
+    without a webhook or not finished."""
+    if job.webhook is None or not job.status.terminal:
+        return None
+    name = "completed" if job.status is JobStatus.COMPLETED else "failed"
+    return name if not job.webhook.events or name in job.webhook.events else None
 
 
 def new_job_id() -> str:

@@ -4,13 +4,13 @@ output for the client."""
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
 
 from bgremove_api.jobs.model import Job, JobStatus
 from bgremove_api.jobs.store import JobStore
 from bgremove_api.keys import ApiKey
+from bgremove_api.presign import Presigner
 
-__all__ = ["PresignRuntime", "result_url", "wait_for"]
+__all__ = ["result_url", "wait_for"]
 
 
 def wait_for(store: JobStore, job_id: str, owner: ApiKey, timeout_s: float, *, poll_s: float = 0.25) -> Job:
@@ -32,23 +32,7 @@ def wait_for(store: JobStore, job_id: str, owner: ApiKey, timeout_s: float, *, p
     return job
 
 
-class _PresignSettings(Protocol):
-    @property
-    def output_bucket(self) -> str: ...
-    @property
-    def result_url_ttl_s(self) -> int: ...
-
-
-class PresignRuntime(Protocol):
-    """What :func:`result_url` needs: the API runtime, or the webhook function's lighter equivalent."""
-
-    @property
-    def settings(self) -> _PresignSettings: ...
-    @property
-    def s3(self) -> Any: ...
-
-
-def result_url(runtime: PresignRuntime, job: Job) -> str:
+def result_url(presigner: Presigner, job: Job) -> str:
     """A presigned GET of the job's output, valid ``RESULT_URL_TTL_S`` (1 h by default).
 
     Raises
@@ -58,9 +42,4 @@ def result_url(runtime: PresignRuntime, job: Job) -> str:
     """
     if job.status is not JobStatus.COMPLETED or not job.output_key:
         raise ValueError(f"job {job.job_id} has no result ({job.status})")
-    url: str = runtime.s3.generate_presigned_url(
-        "get_object",
-        Params={"Bucket": runtime.settings.output_bucket, "Key": job.output_key},
-        ExpiresIn=runtime.settings.result_url_ttl_s,
-    )
-    return url
+    return presigner.url(job.output_key)

@@ -78,8 +78,7 @@ class JobSubmitter:
         dialect: str,
         image: bytes,
         filename: str,
-        raw_options: Mapping[str, str],
-        model: str | None,
+        options: Options,
         webhook: WebhookConfig | None,
         idempotency_key: str | None,
         extra: Mapping[str, Any],
@@ -88,10 +87,9 @@ class JobSubmitter:
 
         Parameters
         ----------
-        raw_options
-            Option values by option-table name, validated by the dialect (:meth:`bgremove.Options.parse`).
-        model
-            The model to run (``None``: the deployment's default).
+        options
+            The options, as the dialect mapped them (``options.model`` ``None``: the deployment's default);
+            the upload carries them as S3 metadata, which the pipeline reads with the same table.
         idempotency_key
             A client's key for this submit (1 to 256 characters, blanks around it ignored): a second submit
             of the same request with it returns the first job (``created`` False) and uploads nothing.
@@ -100,8 +98,6 @@ class JobSubmitter:
 
         Raises
         ------
-        InvalidOptionError
-            ``raw_options`` or ``model`` do not parse.
         IdempotencyKeyInvalidError
             ``idempotency_key`` is over 256 characters (refused whole: a cut key could name another job).
         IdempotencyKeyReusedError
@@ -111,18 +107,15 @@ class JobSubmitter:
             DynamoDB or S3 is throttled or unreachable; nothing was queued.
         """
         key = checked_idempotency_key(idempotency_key)
-        values = dict(raw_options)
-        if model:
-            values["model"] = model
-        options = Options.parse(values).to_dict()  # canonical strings, defaults left out
+        values = options.to_dict()  # canonical strings, defaults left out
         job_id = new_job_id()
-        model_name = options.get("model", self.default_model)
+        model_name = values.get("model", self.default_model)
         fingerprint = None
         if key is not None:
             fingerprint = request_fingerprint(
                 dialect=dialect,
                 image=image,
-                options={name: value for name, value in options.items() if name != "model"},
+                options={name: value for name, value in values.items() if name != "model"},
                 model=model_name,
                 webhook=webhook,
             )
@@ -136,7 +129,7 @@ class JobSubmitter:
             created_at=iso(created_at),
             started_at=None,
             completed_at=None,
-            options=options,
+            options=values,
             input_key=f"{INPUT_PREFIX}{job_id}/{_safe_filename(filename)}",
             output_key=None,
             output_content_type=None,
@@ -158,7 +151,7 @@ class JobSubmitter:
                     f"{job.job_id}): send that request again for its job, or use a new key"
                 )
             return job, False
-        metadata = {option_field(name).metadata_key: value for name, value in options.items()}
+        metadata = {option_field(name).metadata_key: value for name, value in values.items()}
         # For the completion event's subscribers; the Jobs function reads the id from the input key.
         metadata[JOB_ID_METADATA_KEY] = job.job_id
         try:

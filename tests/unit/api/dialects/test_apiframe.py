@@ -16,14 +16,14 @@ RESULT = "https://results.example/out.png?sig=1"
 
 
 def test_params_map_onto_the_table() -> None:
-    raw = apiframe.parse_options(
+    options = apiframe.parse_options(
         {"image": "https://x/y.jpg", "format": "jpg", "threshold": 0.5, "background_type": "green"}
     )
-    assert raw == {"format": "jpg", "threshold": "0.5", "background_type": "green"}
+    assert options.to_dict() == {"format": "jpeg", "threshold": "0.5", "background_type": "green"}
 
 
 def test_png_is_the_default_format() -> None:
-    assert apiframe.parse_options({"image": "x"}) == {"format": "png"}
+    assert apiframe.parse_options({"image": "x"}).to_dict() == {"format": "png"}
 
 
 @pytest.mark.parametrize(
