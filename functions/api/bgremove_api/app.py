@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
 from aws_lambda_powertools.logging import correlation_paths
@@ -29,6 +29,7 @@ from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import SECURITY_SCHEMES
 from bgremove_api.dialects.exceptions import BadRequestError, RequestTooLargeError, RouteNotFoundError
+from bgremove_api.dialects.schemas import DocumentedResolver
 from bgremove_api.dialects.table import DEFAULT, DIALECTS, for_path
 from bgremove_api.runtime import get_runtime
 
@@ -39,7 +40,9 @@ logger = Logger(service=SERVICE_NAME)
 observability.route_package_logs(logger)
 tracer = observability.tracer
 
-app = APIGatewayRestResolver(enable_validation=True)
+# DocumentedResolver: powertools' REST resolver whose OpenAPI document also holds the request bodies'
+# schemas the routes $ref (dialects/schemas.py).
+app = DocumentedResolver(enable_validation=True)
 for _dialect in DIALECTS:
     app.include_router(_dialect.router)
 OPENAPI_INFO: dict[str, Any] = {

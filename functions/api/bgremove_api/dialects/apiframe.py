@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from bgremove import Options
 from bgremove_api import jobs, webhooks
+from bgremove_api.dialects import _schemas_apiframe as docs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import API_KEY_HEADER, Dialect, requires
@@ -205,6 +206,8 @@ def _admit_read(runtime: ApiRuntime) -> ApiKey:
     summary="Apiframe: remove the background (model 851-bg-remove)",
     tags=["Apiframe v2"],
     security=requires(API_KEY_HEADER),
+    responses=docs.SUBMIT.responses,
+    openapi_extensions=docs.SUBMIT.openapi_extensions,
 )
 def submit() -> Response[str]:
     """``{model, lab851BgRemoveParams: {image, format, threshold, background_type}, webhookUrl}``."""
@@ -240,7 +243,13 @@ def submit() -> Response[str]:
     return common.json_response(202, {"jobId": job.job_id, "status": STATUSES[job.status]})
 
 
-@router.get(JOB_PATH, summary="Apiframe: a job", tags=["Apiframe v2"], security=requires(API_KEY_HEADER))
+@router.get(
+    JOB_PATH,
+    summary="Apiframe: a job",
+    tags=["Apiframe v2"],
+    security=requires(API_KEY_HEADER),
+    responses=docs.JOB.responses,
+)
 def get_job(job_id: str) -> Response[str]:
     runtime = get_runtime()
     job = runtime.jobs.store.get(job_id, _admit_read(runtime))
@@ -252,6 +261,8 @@ def get_job(job_id: str) -> Response[str]:
     summary="Apiframe: the key's jobs, newest first",
     tags=["Apiframe v2"],
     security=requires(API_KEY_HEADER),
+    responses=docs.JOBS.responses,
+    openapi_extensions=docs.JOBS.openapi_extensions,
 )
 def list_jobs() -> Response[str]:
     """``?status&model&limit(1..100)&cursor`` -> ``{jobs, nextCursor, hasMore}``."""

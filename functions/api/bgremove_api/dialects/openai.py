@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from bgremove import Options
 from bgremove_api import jobs
+from bgremove_api.dialects import _schemas_openai as docs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import BEARER, Dialect, requires
@@ -188,6 +189,8 @@ def error_response(failure: Failure) -> Response[str]:
     summary="OpenAI-style: remove the background (model remove-bg)",
     tags=["OpenAI-style"],
     security=requires(BEARER),
+    responses=docs.CHAT.responses,
+    openapi_extensions=docs.CHAT.openapi_extensions,
 )
 def chat_completions() -> Response[str]:
     """The last user message's ``image_url`` -> a completion whose content is the result URL (1 h)."""
@@ -237,6 +240,7 @@ def chat_completions() -> Response[str]:
     summary="OpenAI-style: the models (remove-bg and the deployed ones)",
     tags=["OpenAI-style"],
     security=requires(BEARER),
+    responses=docs.MODELS.responses,
 )
 def list_models() -> Response[str]:
     runtime = get_runtime()

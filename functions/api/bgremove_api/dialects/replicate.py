@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 
 from bgremove import Options
 from bgremove_api import jobs, webhooks
+from bgremove_api.dialects import _schemas_replicate as docs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import BEARER, Dialect, requires
@@ -423,7 +424,12 @@ def _filename(reference: object) -> str:
 
 
 @router.post(
-    PREDICTIONS_PATH, summary="Replicate: create a prediction", tags=["Replicate"], security=requires(BEARER)
+    PREDICTIONS_PATH,
+    summary="Replicate: create a prediction",
+    tags=["Replicate"],
+    security=requires(BEARER),
+    responses=docs.CREATE.responses,
+    openapi_extensions=docs.CREATE.openapi_extensions,
 )
 def create_prediction() -> Response[str]:
     """``{version, input: {image}, webhook, webhook_events_filter}``; ``Prefer: wait[=N]`` holds <= 25 s."""
@@ -435,6 +441,8 @@ def create_prediction() -> Response[str]:
     summary="Replicate (reseller path): create a prediction",
     tags=["Replicate"],
     security=requires(BEARER),
+    responses=docs.CREATE.responses,
+    openapi_extensions=docs.CREATE.openapi_extensions,
 )
 def create_prediction_reseller() -> Response[str]:
     """The same as ``POST /v1/predictions``, at the path a reseller's document gives."""
@@ -446,6 +454,8 @@ def create_prediction_reseller() -> Response[str]:
     summary="Replicate: create a prediction of lucataco/remove-bg",
     tags=["Replicate"],
     security=requires(BEARER),
+    responses=docs.CREATE_FOR_MODEL.responses,
+    openapi_extensions=docs.CREATE_FOR_MODEL.openapi_extensions,
 )
 def create_model_prediction(owner: str, name: str) -> Response[str]:
     """``{input: {image}, ...}`` without ``version``: lucataco/remove-bg, the default model."""
@@ -453,7 +463,11 @@ def create_model_prediction(owner: str, name: str) -> Response[str]:
 
 
 @router.get(
-    PREDICTION_PATH, summary="Replicate: get a prediction", tags=["Replicate"], security=requires(BEARER)
+    PREDICTION_PATH,
+    summary="Replicate: get a prediction",
+    tags=["Replicate"],
+    security=requires(BEARER),
+    responses=docs.GET.responses,
 )
 def get_prediction(prediction_id: str) -> Response[str]:
     runtime = get_runtime()
@@ -463,7 +477,11 @@ def get_prediction(prediction_id: str) -> Response[str]:
 
 
 @router.post(
-    CANCEL_PATH, summary="Replicate: cancel a prediction", tags=["Replicate"], security=requires(BEARER)
+    CANCEL_PATH,
+    summary="Replicate: cancel a prediction",
+    tags=["Replicate"],
+    security=requires(BEARER),
+    responses=docs.CANCEL.responses,
 )
 def cancel_prediction(prediction_id: str) -> Response[str]:
     runtime = get_runtime()
@@ -477,6 +495,8 @@ def cancel_prediction(prediction_id: str) -> Response[str]:
     summary="Replicate: list predictions, newest first",
     tags=["Replicate"],
     security=requires(BEARER),
+    responses=docs.LIST.responses,
+    openapi_extensions=docs.LIST.openapi_extensions,
 )
 def list_predictions() -> Response[str]:
     """``{next, previous, results}``; ``next`` is the next page's full URL (the client follows it)."""
@@ -496,6 +516,7 @@ def list_predictions() -> Response[str]:
     summary="Replicate: a model version (replicate.run reads it)",
     tags=["Replicate"],
     security=requires(BEARER),
+    responses=docs.VERSION.responses,
 )
 def get_version(owner: str, name: str, version_id: str) -> Response[str]:
     _admit_read(get_runtime())
@@ -511,6 +532,7 @@ def get_version(owner: str, name: str, version_id: str) -> Response[str]:
     summary="Replicate: the key's webhook signing secret",
     tags=["Replicate"],
     security=requires(BEARER),
+    responses=docs.WEBHOOK_SECRET.responses,
 )
 def webhook_secret() -> Response[str]:
     """``{"key": "whsec_..."}``: what ``replicate.webhooks.validate`` checks deliveries with."""
@@ -579,6 +601,7 @@ router.post(
     tags=["Replicate"],
     security=requires(BEARER),
     openapi_extensions=common.request_body_doc(FILE_FIELDS),
+    responses=docs.FILE_UPLOAD.responses,
 )(create_file)
 
 
@@ -619,6 +642,7 @@ router.get(
     summary="Replicate: a prediction's output (or an upload), read with the key",
     tags=["Replicate"],
     security=requires(BEARER),
+    responses=docs.FILE.responses,
 )(get_file)
 
 
