@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bgremove_api import jobs
-from bgremove_api.dialects import apiframe, replicate
+from bgremove_api.dialects import apiframe, replicate_wire
 from tests.unit.api.jobs_fixtures import DATA_URI, Stack, jobs_stack
 
 OTHER_URI = "data:image/jpeg;base64," + base64.b64encode(b"other jpeg").decode()
@@ -125,7 +125,7 @@ def test_a_failed_jobs_server_details_never_reach_the_client(stack: Stack) -> No
     stored = stack.machinery.store.find(str(submitted["jobId"]))
     assert stored is not None
     for body in (
-        replicate.webhook_body(stack.machinery.store.find(str(prediction["id"])), None),  # type: ignore[arg-type]
+        replicate_wire.webhook_body(stack.machinery.store.find(str(prediction["id"])), None),  # type: ignore[arg-type]
         apiframe.webhook_body(stored, None),
     ):
         assert b"/opt" not in body and b"make model" not in body

@@ -27,8 +27,8 @@ from bgremove_api.dialects import (
     _schemas_replicate,
     apiframe,
     openai,
-    replicate,
 )
+from bgremove_api.dialects import replicate_wire as replicate
 from bgremove_api.dialects.common import Failure, classify
 from bgremove_api.dialects.schemas import POWERTOOLS_SCHEMAS
 from bgremove_api.dialects.table import for_path

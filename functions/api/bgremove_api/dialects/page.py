@@ -36,7 +36,8 @@ from bgremove.models._spec import BUILTIN_MODELS
 from bgremove.options import OPTION_FIELDS, BoolKind, ColorKind, FloatKind, IntKind, OptionField
 from bgremove.report import BBox, Report
 from bgremove_api.dialects import _schemas_forms as docs
-from bgremove_api.dialects import common, pixian, removebg, replicate
+from bgremove_api.dialects import common, pixian, removebg
+from bgremove_api.dialects import replicate_wire as replicate
 from bgremove_api.dialects.common import Failure, FormField, ImageFields
 from bgremove_api.dialects.dialect import API_KEY_HEADER, Dialect, requires
 from bgremove_api.runtime import ApiRuntime, get_runtime

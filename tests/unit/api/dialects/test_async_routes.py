@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bgremove_api.dialects import replicate
+from bgremove_api.dialects import replicate_wire
 from tests.unit.api.fakes import PNG, multipart
 from tests.unit.api.jobs_fixtures import DATA_URI, Stack, jobs_stack
 
@@ -61,12 +61,12 @@ def test_replicate_wait_that_runs_out_says_starting(stack: Stack) -> None:
     assert answer_headers["Preference-Applied"] == "wait"
     body = _json(data)
     assert body["status"] == "starting"
-    assert body["version"] == replicate.DEFAULT_VERSION
+    assert body["version"] == replicate_wire.DEFAULT_VERSION
     assert stack.stored_input(str(body["id"]))[0] == b"jpeg bytes"
 
 
 def test_replicate_failed_cancel_and_isolation(stack: Stack) -> None:
-    request = json.dumps({"version": replicate.DEFAULT_VERSION, "input": {"image": DATA_URI}}).encode()
+    request = json.dumps({"version": replicate_wire.DEFAULT_VERSION, "input": {"image": DATA_URI}}).encode()
     first = _json(stack.api.call("POST", "/replicate/v1/predictions", request, stack.bearer())[2])
     second = _json(stack.api.call("POST", "/v1/predictions", request, stack.bearer())[2])
     stack.finish(str(first["id"]), fail=True)
@@ -97,9 +97,11 @@ def test_replicate_errors_are_problems(stack: Stack) -> None:
     status, _, data = stack.api.call("GET", "/v1/models/other/model/versions/u2net", headers=stack.bearer())
     assert status == 404
     status, _, data = stack.api.call(
-        "GET", f"/v1/models/lucataco/remove-bg/versions/{replicate.DEFAULT_VERSION}", headers=stack.bearer()
+        "GET",
+        f"/v1/models/lucataco/remove-bg/versions/{replicate_wire.DEFAULT_VERSION}",
+        headers=stack.bearer(),
     )
-    assert (status, _json(data)["id"]) == (200, replicate.DEFAULT_VERSION)
+    assert (status, _json(data)["id"]) == (200, replicate_wire.DEFAULT_VERSION)
 
 
 def test_replicate_files_upload_is_an_input(stack: Stack) -> None:

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from bgremove.exceptions import InvalidOptionError
-from bgremove_api.dialects import async_common, replicate
+from bgremove_api.dialects import async_common
+from bgremove_api.dialects import replicate_wire as replicate
 from bgremove_api.dialects.common import Failure
 from bgremove_api.jobs import JobStatus
 from tests.unit.api.job_samples import sample_job
