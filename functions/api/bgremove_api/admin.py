@@ -10,6 +10,9 @@ The table is found, in this order: ``--table``; with ``--endpoint-url`` (the loc
 ``--stack``, the one table whose name ends in ``-ApiKeysTable``; otherwise the output ``ApiKeysTableName`` of
 the CloudFormation stack ``--stack`` (default ``bgremove``, as in samconfig.toml). ``create`` prints the new
 key once, on a line ``key: <key>``; it is stored only as a hash and cannot be shown again.
+
+The AWS SDK comes with the ``aws`` extra: it is imported when a command runs, and without it the command
+says in one line what to install (:func:`with_aws_sdk`, which ``bgremove-ops`` uses too).
 """
 
 from __future__ import annotations
@@ -19,17 +22,18 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
+from bgremove import env
+from bgremove.exceptions import ConfigurationError
 from bgremove_api.exceptions import ApiError
-from bgremove_api.keys import ApiKey, ApiKeyStore
 from bgremove_api.settings import MAX_IN_FLIGHT_RANGE, RATE_PER_SECOND_RANGE
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["TABLE_OUTPUT", "find_table", "main"]
+    from bgremove_api.keys import ApiKey
+
+__all__ = ["AWS_EXTRA_INSTALL", "TABLE_OUTPUT", "aws_session", "find_table", "main", "with_aws_sdk"]
 
 DEFAULT_STACK = "bgremove"
 TABLE_OUTPUT = "ApiKeysTableName"
@@ -39,15 +43,39 @@ LOCAL_REGION = "us-east-1"
 _EXIT_ERROR = 1
 _EXIT_USAGE = 2
 
+AWS_EXTRA_INSTALL = "pip install 'bgremove[aws]'"
+"""What installs the AWS SDK these commands need (a plain ``pip install bgremove`` has only the engine)."""
+_AWS_EXTRA_PACKAGES = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "aws_lambda_powertools"})
+
+
+def with_aws_sdk(prog: str, command: Callable[[], int]) -> int:
+    """``command()``, or one line naming the extra to install and exit status 2 when it needs a package of
+    the ``aws`` extra that is not installed. Any other import error is a bug, and propagates."""
+    try:
+        return command()
+    except ImportError as error:
+        missing = (error.name or "").partition(".")[0]
+        if missing not in _AWS_EXTRA_PACKAGES:
+            raise
+        print(
+            f"{prog}: the AWS SDK is not installed ({missing}); install it with: {AWS_EXTRA_INSTALL}",
+            file=sys.stderr,
+        )
+        return _EXIT_USAGE
+
 
 def _limit(bounds: tuple[int, int]) -> Callable[[str], int]:
-    """An argparse ``type`` accepting whole numbers within ``bounds``."""
+    """An argparse ``type`` accepting whole numbers within ``bounds``, read as settings are
+    (:func:`bgremove.env.whole_number`: ASCII digits only)."""
     low, high = bounds
 
     def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}")
-        return int(text)
+        if not text:  # whole_number's "unset": here a mistake, not the default
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, got nothing")
+        try:
+            return env.whole_number({"value": text}, "value", low, low=low, high=high)
+        except ConfigurationError as error:
+            raise argparse.ArgumentTypeError(error.message.removeprefix("value: ")) from None
 
     return parse
 
@@ -85,11 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``bgremove-keys``; returns the exit status (0 ok, 1 failed, 2 usage)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run ``bgremove-keys``; returns the exit status (0 ok, 1 failed, 2 usage or no AWS SDK)."""
+    args = build_parser().parse_args(argv)
+    return with_aws_sdk("bgremove-keys", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - the aws extra
+
+    from bgremove_api.keys import ApiKeyStore  # noqa: PLC0415 - needs the aws extra
+
     try:
-        session = _session(args.endpoint_url, args.region)
+        session = aws_session(args.endpoint_url, args.region)
         dynamodb: DynamoDBClient = session.client("dynamodb", endpoint_url=args.endpoint_url)
         table = find_table(
             session, dynamodb, stack=args.stack, table=args.table, endpoint_url=args.endpoint_url
@@ -156,8 +191,10 @@ def find_table(
     raise LookupError(f"stack {stack!r} has no output {TABLE_OUTPUT}; was it deployed with the HTTP API?")
 
 
-def _session(endpoint_url: str | None, region: str | None) -> boto3.Session:
+def aws_session(endpoint_url: str | None, region: str | None) -> boto3.Session:
     """A boto3 session; against a local endpoint, dummy credentials and us-east-1 fill in what is unset."""
+    import boto3  # noqa: PLC0415 - the aws extra
+
     session = boto3.Session(region_name=region)
     if endpoint_url:
         credentials = None if session.get_credentials() else ("local", "local")

@@ -28,9 +28,9 @@ from bgremove_api import observability
 from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import SECURITY_SCHEMES
-from bgremove_api.dialects.exceptions import BadRequestError, RequestTooLargeError, RouteNotFoundError
 from bgremove_api.dialects.schemas import DocumentedResolver
 from bgremove_api.dialects.table import DEFAULT, DIALECTS, for_path
+from bgremove_api.exceptions import BadRequestError, RequestTooLargeError, RouteNotFoundError
 from bgremove_api.runtime import get_runtime
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-api")

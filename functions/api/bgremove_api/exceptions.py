@@ -1,5 +1,5 @@
-"""Errors of the HTTP API's platform modules (keys, rate limits, URL fetch, settings), each with a stable
-``code`` and the ``http_status`` it stands for.
+"""The HTTP API's errors (requests, keys, rate limits, URL fetch, jobs), each with a stable ``code`` and the
+``http_status`` it stands for; a dialect's own errors subclass :class:`ApiError` in its module.
 
 ::
 
@@ -17,6 +17,12 @@
     │   ├── UrlTimeoutError               URL_TIMEOUT     (over the fetch's time limit)
     │   ├── UrlTooLargeError              URL_TOO_LARGE   (over the byte cap)
     │   └── UrlTooManyRedirectsError      URL_TOO_MANY_REDIRECTS
+    ├── MissingSourceError                MISSING_SOURCE (no image field given)  400
+    ├── MultipleSourcesError              MULTIPLE_SOURCES (more than one image field given)  400
+    ├── InvalidBase64Error                INVALID_BASE64 (the base64 image field is not base64)  400
+    ├── BadRequestError                   BAD_REQUEST    (the body is not a form or JSON the route reads)  400
+    ├── RequestTooLargeError              REQUEST_TOO_LARGE (over what Lambda accepts in a request)  413
+    ├── RouteNotFoundError                NOT_FOUND      (no route for the method and path)  404
     ├── KeyNotFoundError                  KEY_NOT_FOUND  (admin: no such key)  404
     ├── KeyNameTakenError                 KEY_NAME_TAKEN (admin: name in use)  409
     ├── ServiceUnavailableError           SERVICE_UNAVAILABLE (DynamoDB throttled or unreachable)  503
@@ -41,17 +47,23 @@ from typing import Literal
 
 __all__ = [
     "ApiError",
+    "BadRequestError",
     "DisabledKeyError",
     "IdempotencyKeyInvalidError",
     "IdempotencyKeyReusedError",
+    "InvalidBase64Error",
     "InvalidCursorError",
     "InvalidKeyError",
     "JobNotFoundError",
     "KeyNameTakenError",
     "KeyNotFoundError",
     "MissingKeyError",
+    "MissingSourceError",
+    "MultipleSourcesError",
     "RateLimitedError",
     "RateState",
+    "RequestTooLargeError",
+    "RouteNotFoundError",
     "ServiceUnavailableError",
     "UnauthorizedError",
     "UrlBadSchemeError",
@@ -78,6 +90,37 @@ class ApiError(Exception):
     def to_dict(self) -> dict[str, str]:
         """The ``{"code", "message"}`` pair, as the engine's errors give it."""
         return {"code": self.code, "message": self.message}
+
+
+# --- requests ----------------------------------------------------------------------------------------------
+class MissingSourceError(ApiError):
+    code = "MISSING_SOURCE"
+    http_status = 400
+
+
+class MultipleSourcesError(ApiError):
+    code = "MULTIPLE_SOURCES"
+    http_status = 400
+
+
+class InvalidBase64Error(ApiError):
+    code = "INVALID_BASE64"
+    http_status = 400
+
+
+class BadRequestError(ApiError):
+    code = "BAD_REQUEST"
+    http_status = 400
+
+
+class RequestTooLargeError(ApiError):
+    code = "REQUEST_TOO_LARGE"
+    http_status = 413
+
+
+class RouteNotFoundError(ApiError):
+    code = "NOT_FOUND"
+    http_status = 404
 
 
 # --- keys ---------------------------------------------------------------------------------------------------

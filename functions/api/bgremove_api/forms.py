@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 
-from bgremove_api.dialects.exceptions import BadRequestError
+from bgremove_api.exceptions import BadRequestError
 
 MULTIPART = "multipart/form-data"
 URLENCODED = "application/x-www-form-urlencoded"

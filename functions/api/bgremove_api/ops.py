@@ -12,6 +12,8 @@ with their error codes. ``redrive`` moves the messages of the dead-letter queues
 from (``--dry-run``: only says how many it would move). ``usage`` counts each API key's jobs (images) created
 since a time, from the jobs table (synchronous requests are not stored: see the ``ApiRequests`` metric).
 
+The AWS SDK comes with the ``aws`` extra; without it, a command says what to install (exit status 2).
+
 The resources are found through the CloudFormation stack ``--stack`` (default ``bgremove``) or, with
 ``--endpoint-url`` (the local emulator), by the names the local runner gives them (``--stack`` then filters
 by name prefix). See docs/operations.md.
@@ -26,13 +28,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from bgremove_api.admin import DEFAULT_STACK, aws_session, with_aws_sdk
 
-from bgremove_api.admin import DEFAULT_STACK, _session
-from bgremove_api.keys import ApiKeyStore
+if TYPE_CHECKING:
+    import boto3
 
 __all__ = ["Resources", "find_resources", "main"]
 
@@ -168,6 +169,8 @@ def status(session: boto3.Session, resources: Resources, endpoint_url: str | Non
 
 def _oldest_age_s(cloudwatch: Any, url: str) -> float | None:
     """ApproximateAgeOfOldestMessage over the last 10 minutes (None when CloudWatch has no point yet)."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - the aws extra
+
     now = datetime.now(UTC)
     try:
         points = cloudwatch.get_metric_statistics(
@@ -309,6 +312,8 @@ def usage(session: boto3.Session, resources: Resources, endpoint_url: str | None
 def _key_names(dynamodb: Any, table: str | None) -> dict[str, str]:
     if not table:
         return {}
+    from bgremove_api.keys import ApiKeyStore  # noqa: PLC0415 - needs the aws extra
+
     return {key.key_id: key.name for key in ApiKeyStore(table, dynamodb).list()}
 
 
@@ -336,10 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``bgremove-ops``; returns the exit status (0 ok, 1 failed, 2 usage)."""
+    """Run ``bgremove-ops``; returns the exit status (0 ok, 1 failed, 2 usage or no AWS SDK)."""
     args = build_parser().parse_args(argv)
+    return with_aws_sdk("bgremove-ops", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - the aws extra
+
     try:
-        session = _session(args.endpoint_url, args.region)
+        session = aws_session(args.endpoint_url, args.region)
         resources = find_resources(session, stack=args.stack, endpoint_url=args.endpoint_url)
         if args.command == "status":
             status(session, resources, args.endpoint_url, args.failures)

@@ -15,7 +15,7 @@ import pytest
 
 from bgremove_api import jobs
 from bgremove_api.dialects.common import decode_base64
-from bgremove_api.dialects.exceptions import InvalidBase64Error
+from bgremove_api.exceptions import InvalidBase64Error
 from bgremove_api.fetch import Fetched
 from bgremove_api.ratelimit import RateLimiter
 from bgremove_api.runtime import get_runtime, use_runtime

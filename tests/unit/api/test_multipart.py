@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 
 from bgremove_api import forms
 from bgremove_api.dialects import common, pixian, removebg
-from bgremove_api.dialects.exceptions import BadRequestError
+from bgremove_api.exceptions import BadRequestError
 from tests.unit.api.fakes import Api, fake_api
 
 BOUNDARY = "b0undary"

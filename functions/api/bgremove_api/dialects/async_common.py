@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from bgremove.exceptions import EmptyInputError
 from bgremove_api import forms
 from bgremove_api.dialects.common import decode_base64
-from bgremove_api.dialects.exceptions import BadRequestError, MissingSourceError
+from bgremove_api.exceptions import BadRequestError, MissingSourceError
 from bgremove_api.runtime import ApiRuntime
 
 MAX_WAIT_S = 25.0

@@ -30,13 +30,16 @@ from bgremove import Options
 from bgremove.engine import Result
 from bgremove.exceptions import BgRemoveError, InputError, InvalidOptionError
 from bgremove_api import forms
-from bgremove_api.dialects.exceptions import (
+from bgremove_api.exceptions import (
+    ApiError,
     InvalidBase64Error,
     MissingSourceError,
     MultipleSourcesError,
+    RateLimitedError,
+    RateState,
     RequestTooLargeError,
+    ServiceUnavailableError,
 )
-from bgremove_api.exceptions import ApiError, RateLimitedError, RateState, ServiceUnavailableError
 from bgremove_api.keys import ApiKey, looks_like_key
 from bgremove_api.runtime import ApiRuntime
 

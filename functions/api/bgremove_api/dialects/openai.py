@@ -27,8 +27,7 @@ from bgremove_api.dialects import _schemas_openai as docs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import BEARER, Dialect, requires
-from bgremove_api.dialects.exceptions import BadRequestError, MissingSourceError
-from bgremove_api.exceptions import ApiError
+from bgremove_api.exceptions import ApiError, BadRequestError, MissingSourceError
 from bgremove_api.runtime import get_runtime
 
 NAME = "openai"

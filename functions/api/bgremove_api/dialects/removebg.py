@@ -34,8 +34,7 @@ from bgremove_api.dialects import _schemas_forms as docs
 from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure, FormField, ImageFields
 from bgremove_api.dialects.dialect import API_KEY_HEADER, Dialect, requires
-from bgremove_api.dialects.exceptions import BadRequestError
-from bgremove_api.exceptions import RateState
+from bgremove_api.exceptions import BadRequestError, RateState
 from bgremove_api.runtime import ApiRuntime, get_runtime
 
 PATH = "/v1.0/removebg"

@@ -7,8 +7,7 @@ import base64
 import binascii
 import json
 
-from bgremove_api.dialects.exceptions import BadRequestError
-from bgremove_api.exceptions import InvalidCursorError
+from bgremove_api.exceptions import BadRequestError, InvalidCursorError
 from bgremove_api.forms import load_json
 from bgremove_api.jobs._items import Item
 from bgremove_api.jobs.model import Job

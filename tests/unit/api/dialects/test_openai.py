@@ -12,7 +12,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from bgremove_api.dialects import openai as dialect
 from bgremove_api.dialects.common import Failure
-from bgremove_api.dialects.exceptions import BadRequestError, MissingSourceError
+from bgremove_api.exceptions import BadRequestError, MissingSourceError
 
 URL = "https://results.example/out.png?X-Amz-Signature=abc"
 
