@@ -22,6 +22,7 @@ help:
 	@echo "make test-browser - the try-it page (GET /) in headless Chromium; installs chromium + chromium-driver if missing"
 	@echo "make page-screenshots - rerun the browser tests, writing the README's screenshots to docs/img/"
 	@echo "make lint    - ruff + mypy"
+	@echo "make openapi - write docs/openapi.json, the HTTP API's OpenAPI document (what /docs serves)"
 	@echo "make fuzz [MINUTES=10] - fuzz decoder, engine, options, metadata and event parsing for MINUTES minutes"
 	@echo "make model [MODEL=u2net|u2netp|isnet|u2net-fp32] - fetch and verify model weights into $(MODELS_DIR)/"
 	@echo "make build [ARCH=x86_64|arm64] - sam build (no Docker needed), prints layer sizes"
@@ -55,7 +56,7 @@ model: $(STAMP)
 # Lint first: it takes seconds and the README promises ruff- and mypy-clean code.
 test: setup
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest --ignore=tests/browser
+	$(PY) -m pytest --ignore=tests/browser --durations=15
 	$(MAKE) --no-print-directory test-browser
 	$(MAKE) --no-print-directory validate
 
@@ -63,7 +64,7 @@ test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
 test-integration: setup
-	$(PY) -m pytest tests/integration
+	$(PY) -m pytest tests/integration --durations=15
 
 # The try-it page (GET /) walked in headless Chromium (tests/browser/, about 30 s). Debian's chromium and
 # chromium-driver are installed when missing (CI machines start without them); Selenium is pointed at them
@@ -103,7 +104,7 @@ serve: setup
 	PYTHONPATH=local $(PY) -m bgremove_local serve $(if $(WATCH),--watch $(WATCH)) $(if $(ALLOW_LOOPBACK),--allow-loopback)
 
 # N uploads through the local pipeline with AWS errors, crashes, a model outage, duplicate and late
-# notifications and overwrites (local/bgremove_local/chaos.py); the last line counts lost/duplicated/wrong.
+# notifications and overwrites (local/bgremove_local/chaos/); the last line counts lost/duplicated/wrong.
 .PHONY: chaos
 chaos: setup
 	PYTHONPATH=local $(PY) -m bgremove_local chaos --uploads $(or $(N),1000) --seed $(or $(SEED),1)
@@ -116,6 +117,12 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# docs/openapi.json: the OpenAPI document the API serves at /docs (bgremove_api.app.openapi_document), keys
+# sorted, regenerated from the routes and their schemas; tests/unit/api/test_openapi_document.py fails when stale.
+.PHONY: openapi
+openapi: $(STAMP)
+	$(PY) -m bgremove_api.openapi_file docs/openapi.json
 
 clean:
 	rm -rf .aws-sam out .pytest_cache .mypy_cache .ruff_cache

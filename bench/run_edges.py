@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import multiprocessing as mp
 import os
 import sys
@@ -36,19 +35,8 @@ from typing import Any
 import _edges
 import _netguard
 import numpy as np
-from _common import (
-    EVAL,
-    RAW,
-    RESULTS,
-    bench_env,
-    cpu_count,
-    log,
-    prepare_rembg_home,
-    rembg_model_check,
-    require_shared,
-    rounded,
-    write_json,
-)
+from _common import RESULTS, bench_env, cpu_count, log, require_shared, rounded, write_json
+from _eval_sets import SETS, guarded_start, set_dirs, set_images, write_per_image
 
 METHODS = ("ours-u2net", "ours-u2net-plain", "rembg-u2net", "rembg-u2net-dc")
 DEFAULT_METHODS = METHODS[:3]
@@ -278,24 +266,15 @@ def main() -> int:
     parser.add_argument("--methods", nargs="*", default=list(DEFAULT_METHODS), choices=METHODS)
     parser.add_argument("--out", type=Path, default=RESULTS / "edges.json")
     args = parser.parse_args()
-    if not require_shared(EVAL / "sets"):
+    if not require_shared(SETS):
         return 0
     began = time.monotonic()
     load_at_start = os.getloadavg()
-    RAW.mkdir(parents=True, exist_ok=True)
-    os.environ.update(bench_env())
-    _netguard.install()
-    prepare_rembg_home()
     methods = [m for m in METHODS if m in args.methods]
-    model_check = rembg_model_check("u2net") if any(m.startswith("rembg") for m in methods) else None
-    if model_check and (model_check["download_needed"] or not model_check["md5_matches"]):
-        raise SystemExit(f"rembg's u2net: not the file rembg expects, or absent: {model_check}")
+    model_check = guarded_start(["u2net"] if any(m.startswith("rembg") for m in methods) else []).get("u2net")
     jobs: list[tuple[str, Path, Path]] = []
-    for set_dir in sorted(p for p in (EVAL / "sets").iterdir() if (p / "masks").is_dir()):
-        images = sorted(
-            p for p in (set_dir / "images").iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}
-        )
-        images = images[:: args.every][: args.limit or None]
+    for set_dir in set_dirs():
+        images = set_images(set_dir, every=args.every, limit=args.limit)
         jobs += [(set_dir.name, p, set_dir / "masks" / f"{p.stem}.png") for p in images]
     processes = cpu_count()
     colours = len(_edges.COLOURS)
@@ -318,6 +297,7 @@ def main() -> int:
             if done % 50 == 0:
                 log(f"edges: {done}/{len(jobs)} images, {time.monotonic() - began:.0f} s")
     sets = summarise(rows, methods)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     picture_rows = picture(jobs, methods, args.out.with_suffix(".png"))
     targets = []
     for set_name, entry in sets.items():
@@ -368,11 +348,7 @@ def main() -> int:
         if r["scores"]
     }
     columns = [f"{c}_{k}" for c in _edges.COLOURS for k in ("mae", "spill")]
-    lines = [f'"{key}": ' + json.dumps(value, separators=(",", ":")) for key, value in per_image.items()]
-    per_image_path = args.out.with_name(args.out.stem + "_per_image.json")
-    per_image_path.write_text(
-        "{" + f'"columns": {json.dumps(columns)}, "images": {{\n' + ",\n".join(lines) + "\n}}\n"
-    )
+    write_per_image(args.out.with_name(args.out.stem + "_per_image.json"), columns, "images", per_image)
     for set_name, entry in sets.items():
         for method in methods:
             scores = entry[method]

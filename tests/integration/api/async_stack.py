@@ -1,7 +1,12 @@
-"""The whole stack on loopback for the asynchronous dialects' tests (``test_api_async_*``): the pipeline
-(processor, jobs and webhooks functions behind their SQS pollers) on moto, the API adapter in front of it,
-the fast model (``u2netp``) as the deployment default, a small image server, and a webhook receiver that
-records every delivery (and can answer 500 to the first tries, to see retries)."""
+"""The whole stack on loopback, shared by the tests of tests/integration/api: the pipeline (processor, jobs
+and webhooks functions behind their SQS pollers) on moto, the API adapter in front of it, the fast model
+(``u2netp``) as the deployment default, a small image server, and a webhook receiver that records every
+delivery (and can answer 500 to the first tries, to see retries).
+
+It starts once for the package (:class:`SharedStack`, the ``shared_stack`` fixture of the package's
+conftest.py); each test module sees it through :meth:`SharedStack.for_module`, with an API key and a webhook
+receiver of its own, so that job lists, usage, rate limits and deliveries stay the module's.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +14,25 @@ import io
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from PIL import Image
 
-from bgremove_api import jobs
-from bgremove_local.api_server import RunningApi, running_api
+from bgremove_local.api_server import running_api
 from bgremove_local.runner import Pipeline, running_pipeline
-from tests.integration.api.api_stack import FIXTURES, OVERRIDES, TEMPLATE, image_server
+from tests.integration.api.api_stack import (
+    API_TEST_ENVIRONMENT,
+    FIXTURES,
+    OVERRIDES,
+    TEMPLATE,
+    ApiStack,
+    image_server,
+)
 
 WEBHOOK_RETRY_DELAYS_S = "1,1,1"
 """Retries after 1 s each on the local stack (30 s, 2, 8 and 15 min in AWS)."""
@@ -99,20 +111,12 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         thread.join(timeout=10)
 
 
-@dataclass
-class AsyncStack:
+@dataclass(frozen=True)
+class AsyncStack(ApiStack):
+    """The API with the pipeline behind it: an :class:`ApiStack` that also runs jobs and webhooks."""
+
     pipeline: Pipeline
-    api: RunningApi
-    images: str
     receiver: WebhookReceiver
-
-    @property
-    def url(self) -> str:
-        return self.api.url
-
-    @property
-    def key(self) -> str:
-        return self.api.key
 
     def other_key(self, name: str) -> str:
         key, _ = self.api.runtime.keys.create(name)
@@ -121,7 +125,8 @@ class AsyncStack:
 
 @contextmanager
 def async_stack() -> Iterator[AsyncStack]:
-    """Start everything; stop it all when the block ends."""
+    """Start everything; stop it all when the block ends (the process environment is the functions' until
+    then)."""
     with ExitStack() as stack:
         pipeline = stack.enter_context(
             running_pipeline(
@@ -134,19 +139,47 @@ def async_stack() -> Iterator[AsyncStack]:
                 allow_loopback=True,  # the webhook receiver listens on 127.0.0.1
             )
         )
-        jobs.use_jobs(None)  # the job machinery is built from this stack's environment on first use
-        stack.callback(jobs.use_jobs, None)
         images = stack.enter_context(image_server())
         receiver = stack.enter_context(webhook_receiver())
-        extra = {
-            "URL_FETCH_ALLOW_LOOPBACK": "true",
-            "DEFAULT_RATE_PER_SECOND": "1000",
-            "DEFAULT_MAX_IN_FLIGHT": "100",
-        }
+        # keys without limits of their own may send quickly; the rate limit tests make keys with low ones
+        extra = {**API_TEST_ENVIRONMENT, "DEFAULT_RATE_PER_SECOND": "1000", "DEFAULT_MAX_IN_FLIGHT": "100"}
         api = stack.enter_context(
             running_api(pipeline.cloud, TEMPLATE, port=0, overrides=OVERRIDES, environment=extra, echo=None)
         )
-        yield AsyncStack(pipeline, api, images, receiver)
+        yield AsyncStack(api, images, pipeline.cloud, pipeline, receiver)
+
+
+class SharedStack:
+    """One :func:`async_stack` for many test modules: started on first use, stopped by :meth:`close`.
+
+    One stack at a time per process: moto's state is global and the stack sets the process environment,
+    so tests that start stacks of their own close this one first (it starts again when next asked for).
+    """
+
+    def __init__(self) -> None:
+        self._running: ExitStack | None = None
+        self._stack: AsyncStack | None = None
+
+    def get(self) -> AsyncStack:
+        if self._stack is None:
+            with ExitStack() as starting:
+                self._stack = starting.enter_context(async_stack())
+                self._running = starting.pop_all()
+        return self._stack
+
+    @contextmanager
+    def for_module(self, name: str) -> Iterator[AsyncStack]:
+        """The stack as one test module sees it: its own API key (its job lists, usage and rate limits) and
+        its own webhook receiver (its deliveries and refusals)."""
+        shared = self.get()
+        key, _ = shared.api.runtime.keys.create(f"{name}-{uuid.uuid4().hex[:8]}")
+        with webhook_receiver() as receiver:
+            yield replace(shared, api=replace(shared.api, key=str(key)), receiver=receiver)
+
+    def close(self) -> None:
+        running, self._running, self._stack = self._running, None, None
+        if running is not None:
+            running.close()
 
 
 def small_jpeg(side: int = 64) -> bytes:

@@ -18,7 +18,7 @@ import requests
 from PIL import Image
 
 from bgremove_api.webhooks import webhook_id
-from tests.integration.api.async_stack import AsyncStack, async_stack, photo
+from tests.integration.api.async_stack import AsyncStack, SharedStack, photo
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +26,8 @@ POLL_S = 0.5  # the document's loop sleeps 2 s; shorter here only to keep the te
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[AsyncStack]:
-    with async_stack() as running:
+def stack(shared_stack: SharedStack) -> Iterator[AsyncStack]:
+    with shared_stack.for_module("apiframe") as running:
         yield running
 
 

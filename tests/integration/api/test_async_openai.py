@@ -15,14 +15,14 @@ from openai import OpenAI
 from PIL import Image
 
 from tests.integration.api.api_stack import FIXTURES
-from tests.integration.api.async_stack import AsyncStack, async_stack
+from tests.integration.api.async_stack import AsyncStack, SharedStack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[AsyncStack]:
-    with async_stack() as running:
+def stack(shared_stack: SharedStack) -> Iterator[AsyncStack]:
+    with shared_stack.for_module("openai") as running:
         yield running
 
 

@@ -19,7 +19,7 @@ from replicate.exceptions import ModelError, ReplicateError
 from replicate.helpers import FileOutput
 
 from tests.integration.api.api_stack import FIXTURES
-from tests.integration.api.async_stack import AsyncStack, async_stack, small_jpeg
+from tests.integration.api.async_stack import AsyncStack, SharedStack, small_jpeg
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +27,8 @@ REF = "lucataco/remove-bg:95fcc2a26d3899cd6c2691c900465aaeff466285a65c14638cc5f3
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[AsyncStack]:
-    with async_stack() as running:
+def stack(shared_stack: SharedStack) -> Iterator[AsyncStack]:
+    with shared_stack.for_module("replicate") as running:
         yield running
 
 

@@ -22,7 +22,8 @@ import removebg.removebg
 import requests
 from PIL import Image
 
-from tests.integration.api.api_stack import FIXTURES, REPO, ApiStack, api_stack
+from tests.integration.api.api_stack import FIXTURES, REPO, ApiStack
+from tests.integration.api.async_stack import SharedStack
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +32,8 @@ PIXIAN_URL = "https://api.pixian.ai/api/v2/remove-background"
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[ApiStack]:
-    with api_stack() as running:
+def stack(shared_stack: SharedStack) -> Iterator[ApiStack]:
+    with shared_stack.for_module("clients") as running:
         yield running
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.api.api_stack import FIXTURES, ApiStack, api_stack
+from tests.integration.api.api_stack import FIXTURES, ApiStack
+from tests.integration.api.async_stack import SharedStack
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +24,8 @@ REMOVEBG = "/v1.0/removebg"
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[ApiStack]:
-    with api_stack() as running:
+def stack(shared_stack: SharedStack) -> Iterator[ApiStack]:
+    with shared_stack.for_module("errors") as running:
         yield running
 
 

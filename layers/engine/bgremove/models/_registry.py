@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import Protocol
 
 from bgremove.exceptions import ModelLoadError, ModelNotFoundError
+from bgremove.models._fetch import FETCHABLE
 from bgremove.models._segmenter import OnnxSegmenter, Segmenter, SessionConfig
-from bgremove.models._spec import BUILTIN_MODELS, ModelSpec
+from bgremove.models._spec import BUILTIN_MODELS, U2NET, U2NET_FP32, ModelSpec
 
 ModelFetcher = Callable[[str, Path], None]
 """Downloads a remote model (``s3://bucket/key``) to a local path. The AWS adapter provides one."""
+
+STAND_INS: dict[ModelSpec, ModelSpec] = {U2NET: U2NET_FP32}
+"""Built-in models whose file, when absent, another file of the same network replaces: u2net's 8-bit file
+is built by a tool only a checkout has, so an installed package's ``bgremove models fetch u2net`` installs
+the fp32 original, which runs the same, slower."""
 
 
 class SegmenterRegistry(Protocol):
@@ -118,7 +124,7 @@ class ModelRegistry:
             No model has that name.
         """
         spec = self.spec(name)
-        return spec.source.startswith("s3://") or self._local_path(spec) is not None
+        return spec.source.startswith("s3://") or self._local(spec) is not None
 
     def get(self, name: str) -> OnnxSegmenter:
         """The loaded model; the first call for a name loads it, later calls reuse it.
@@ -137,7 +143,8 @@ class ModelRegistry:
         with self._lock:  # one load per model even when threads race for it
             loaded = self._loaded.get(name)
             if loaded is None:
-                loaded = OnnxSegmenter(spec, self._resolve(spec), self._session_config)
+                found, path = self._resolve(spec)
+                loaded = OnnxSegmenter(found, path, self._session_config)
                 self._loaded[name] = loaded
             return loaded
 
@@ -151,15 +158,25 @@ class ModelRegistry:
                 return candidate
         return None
 
-    def _resolve(self, spec: ModelSpec) -> Path:
+    def _local(self, spec: ModelSpec) -> tuple[ModelSpec, Path] | None:
+        """The spec whose file is there (``spec``, else its stand-in) and the file."""
+        stand_in = STAND_INS.get(spec)
+        for candidate in (spec, stand_in) if stand_in else (spec,):
+            path = self._local_path(candidate)
+            if path is not None:
+                return candidate, path
+        return None
+
+    def _resolve(self, spec: ModelSpec) -> tuple[ModelSpec, Path]:
         if spec.source.startswith("s3://"):
-            return self._download(spec)
-        path = self._local_path(spec)
-        if path is None:
-            hint = f"run `make model MODEL={spec.name}`"
+            return spec, self._download(spec)
+        found = self._local(spec)
+        if found is None:
             where = ", ".join(str(d) for d in self._search_dirs) or "(no search folders)"
-            raise ModelNotFoundError(f"model {spec.name!r}: {spec.source} not found in {where}; {hint}")
-        return path
+            raise ModelNotFoundError(
+                f"model {spec.name!r}: {spec.source} not found in {where}; {_hint(spec)}"
+            )
+        return found
 
     def _download(self, spec: ModelSpec) -> Path:
         if self._fetcher is None:
@@ -178,3 +195,12 @@ class ModelRegistry:
             raise ModelLoadError(f"model {spec.name!r}: cannot download {spec.source}: {error}") from error
         os.replace(partial, target)
         return target
+
+
+def _hint(spec: ModelSpec) -> str:
+    """How to get a missing model's file."""
+    if spec in BUILTIN_MODELS and spec.name in FETCHABLE:
+        return f"run `bgremove models fetch {spec.name}` (in a checkout: `make model MODEL={spec.name}`)"
+    if spec in BUILTIN_MODELS:
+        return f"in a checkout, run `make model MODEL={spec.name}`"
+    return "put the file in one of those folders, or add its folder to BGREMOVE_MODELS_DIR"
