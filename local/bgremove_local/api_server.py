@@ -192,7 +192,7 @@ def _request_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
                 # A body without a length (chunked) is not read: answered, then the connection closed.
                 self.close_connection = True
                 status, headers, body = _plain_error(411, "Length Required")
-            elif declared and not declared.isdigit():
+            elif declared and not (declared.isascii() and declared.isdigit()):
                 self.close_connection = True
                 status, headers, body = _plain_error(400, "Bad Content-Length")
             elif int(declared or 0) > MAX_GATEWAY_BODY_BYTES:
@@ -299,15 +299,11 @@ def running_api(
     env = api_environment(template, environment)
     # The handler's modules read only what they are given: settings from this mapping, AWS endpoints and
     # credentials from the process environment, which the local runner points at the emulator.
-    from bgremove_api.dialects.table import terminal_event  # noqa: PLC0415 (functions/api joins sys.path first)
-    from bgremove_api.jobs import JobsSettings  # noqa: PLC0415
-    from bgremove_api.runtime import build_runtime, use_runtime  # noqa: PLC0415
-    from bgremove_api.settings import ApiSettings  # noqa: PLC0415
+    handler = load_api_handler(template, template_path.parent)  # puts functions/api on sys.path first
+    from bgremove_api.app import runtime_from_env  # noqa: PLC0415
+    from bgremove_api.runtime import use_runtime  # noqa: PLC0415
 
-    handler = load_api_handler(template, template_path.parent)
-    runtime = build_runtime(
-        ApiSettings.from_env(env), jobs_settings=JobsSettings.from_env(env), announce=terminal_event
-    )
+    runtime = runtime_from_env(env)
     use_runtime(runtime)
     key = key if key is not None else os.environ.get(API_KEY_ENV) or None
     if key is None:

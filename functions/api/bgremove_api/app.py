@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -29,9 +30,11 @@ from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import SECURITY_SCHEMES
 from bgremove_api.dialects.schemas import DocumentedResolver
-from bgremove_api.dialects.table import DEFAULT, DIALECTS, for_path
+from bgremove_api.dialects.table import DEFAULT, DIALECTS, for_path, terminal_event
 from bgremove_api.exceptions import BadRequestError, RequestTooLargeError, RouteNotFoundError
-from bgremove_api.runtime import get_runtime
+from bgremove_api.jobs import JobsSettings
+from bgremove_api.runtime import ApiRuntime, build_runtime, use_runtime
+from bgremove_api.settings import ApiSettings
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "bgremove-api")
 DOCS_PATH = "/docs"
@@ -166,7 +169,16 @@ def _proxy_result(response: Response[str]) -> dict[str, Any]:
     }
 
 
+def runtime_from_env(environ: Mapping[str, str] | None = None) -> ApiRuntime:
+    """The deployed function's runtime, from its environment (``environ``, default the process's): the API's
+    and the jobs' settings, and the dialect table's rule for announcing a finished job."""
+    env = os.environ if environ is None else environ
+    return build_runtime(
+        ApiSettings.from_env(env), jobs_settings=JobsSettings.from_env(env), announce=terminal_event
+    )
+
+
 # In Lambda, build everything during the init phase: the model load then never counts against the first
-# request's time. Elsewhere (tests, the local adapter) it is built on first use, once the environment is set.
+# request's time. Tests and the local adapter install their own (the adapter with runtime_from_env).
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-    get_runtime()
+    use_runtime(runtime_from_env())

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bgremove_api.aws import error_code
 from bgremove_api.exceptions import ServiceUnavailableError
 
-__all__ = ["CONDITION_FAILED", "TRANSACTION_CANCELED", "dynamodb_errors", "error_code"]
+__all__ = ["CONDITION_FAILED", "TRANSACTION_CANCELED", "dynamodb_errors"]
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CANCELED = "TransactionCanceledException"
@@ -26,11 +27,6 @@ _TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
-
-
-def error_code(error: ClientError) -> str:
-    """The AWS error code of ``error`` (``""`` when the answer has none)."""
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 @contextmanager

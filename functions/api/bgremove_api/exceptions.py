@@ -23,6 +23,7 @@
     ├── BadRequestError                   BAD_REQUEST    (the body is not a form or JSON the route reads)  400
     ├── RequestTooLargeError              REQUEST_TOO_LARGE (over what Lambda accepts in a request)  413
     ├── RouteNotFoundError                NOT_FOUND      (no route for the method and path)  404
+    ├── UnknownModelError                 MODEL_NOT_FOUND (a model or model path not served here)  404
     ├── KeyNotFoundError                  KEY_NOT_FOUND  (admin: no such key)  404
     ├── KeyNameTakenError                 KEY_NAME_TAKEN (admin: name in use)  409
     ├── ServiceUnavailableError           SERVICE_UNAVAILABLE (DynamoDB throttled or unreachable)  503
@@ -66,6 +67,7 @@ __all__ = [
     "RouteNotFoundError",
     "ServiceUnavailableError",
     "UnauthorizedError",
+    "UnknownModelError",
     "UrlBadSchemeError",
     "UrlError",
     "UrlFetchFailedError",
@@ -116,6 +118,13 @@ class BadRequestError(ApiError):
 class RequestTooLargeError(ApiError):
     code = "REQUEST_TOO_LARGE"
     http_status = 413
+
+
+class UnknownModelError(ApiError):
+    """A model, or a model's path, this API does not serve (OpenAI's ``model``, Replicate's model paths)."""
+
+    code = "MODEL_NOT_FOUND"
+    http_status = 404
 
 
 class RouteNotFoundError(ApiError):

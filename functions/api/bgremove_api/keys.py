@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from bgremove_api import observability
-from bgremove_api.dynamodb import CONDITION_FAILED, dynamodb_errors, error_code
+from bgremove_api.aws import error_code
+from bgremove_api.dynamodb import CONDITION_FAILED, dynamodb_errors
 from bgremove_api.exceptions import (
     DisabledKeyError,
     InvalidKeyError,

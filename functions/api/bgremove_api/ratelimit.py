@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bgremove_api import observability
-from bgremove_api.dynamodb import CONDITION_FAILED, dynamodb_errors, error_code
+from bgremove_api.aws import error_code
+from bgremove_api.dynamodb import CONDITION_FAILED, dynamodb_errors
 from bgremove_api.exceptions import RateLimitedError, RateState
 from bgremove_api.keys import ApiKey
 

@@ -2,13 +2,12 @@
 loaded at init), the key store, the rate limiter, the URL fetcher, the job machinery of the asynchronous
 dialects, the S3 client for large results and the presigner of result URLs.
 
-Tests and the local adapter build their own :class:`ApiRuntime` and hand it to :func:`use_runtime`;
-Lambda builds one from the environment on first use (during the init phase, see :mod:`bgremove_api.app`).
+The API function's entry point (:mod:`bgremove_api.app`) builds one from its environment during Lambda's init
+phase and hands it to :func:`use_runtime`; tests and the local adapter hand it their own.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,22 +125,21 @@ _installed: list[ApiRuntime] = []
 
 
 def use_runtime(runtime: ApiRuntime | None) -> None:
-    """Make ``runtime`` the one requests use (``None``: go back to building one from the environment)."""
+    """Make ``runtime`` the one requests use (``None``: none, until another is given)."""
     _installed.clear()
     if runtime is not None:
         _installed.append(runtime)
-    _from_env.cache_clear()
-
-
-@functools.cache
-def _from_env() -> ApiRuntime:
-    from bgremove_api.dialects.table import terminal_event  # noqa: PLC0415  # the dialects import this module
-
-    return build_runtime(
-        ApiSettings.from_env(), jobs_settings=JobsSettings.from_env(), announce=terminal_event
-    )
 
 
 def get_runtime() -> ApiRuntime:
-    """The runtime requests use: the one given to :func:`use_runtime`, else one built from the environment."""
-    return _installed[0] if _installed else _from_env()
+    """The runtime requests use: the one given to :func:`use_runtime` (the API function's entry point,
+    :mod:`bgremove_api.app`, gives one built from its environment; tests and the local adapter their own).
+
+    Raises
+    ------
+    RuntimeError
+        None was given.
+    """
+    if not _installed:
+        raise RuntimeError("no API runtime: bgremove_api.app installs one in Lambda (use_runtime elsewhere)")
+    return _installed[0]

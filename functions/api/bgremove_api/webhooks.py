@@ -1,17 +1,14 @@
 """Webhooks: the parts of a dialect's webhooks (:class:`WebhookDialect`, declared in its record), the
 signing schemes, and delivery with retries.
 
-Signing schemes
----------------
-- **apiframe**: ``X-Webhook-Event: <event>`` and ``X-Webhook-Signature: <hex HMAC-SHA256 of the raw body>``,
-  keyed with the SHA-256 of the API key as the table stores it: its 64 lowercase hex characters, as ASCII
-  bytes. A receiver computes ``hmac.new(sha256(key).hexdigest().encode(), body, sha256).hexdigest()``.
-  Its tries carry ``webhook-id`` too (unsigned), as every dialect's do.
-- **replicate** (and the default of a dialect that declares no scheme): Standard Webhooks. ``webhook-id``,
-  ``webhook-timestamp`` (unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of
-  "<id>.<timestamp>.<body>">``, keyed with the base64-decoded part of the ``whsec_`` secret
-  (:func:`replicate_secret`), as ``replicate.webhooks.validate`` and the ``standardwebhooks`` library check
-  it.
+Signing
+-------
+Each dialect's record names its scheme (:class:`WebhookDialect`; Apiframe's own is in its module). The
+default, :func:`standard_signed`, is Standard Webhooks: ``webhook-id``, ``webhook-timestamp`` (unix seconds)
+and ``webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``, keyed with the
+base64-decoded part of the key's ``whsec_`` secret (:func:`standard_webhook_secret`), as
+``replicate.webhooks.validate`` and the ``standardwebhooks`` library check it. Every try of every dialect
+carries ``webhook-id``.
 
 The ``whsec_`` secret is derived, never stored: HMAC-SHA256 of the key's stored SHA-256 (the 32 bytes) with
 a fixed label. That is safe because the key hash is the one per-key secret the service holds (it is never
@@ -80,14 +77,13 @@ __all__ = [
     "WebhookDeliverer",
     "WebhookDialect",
     "WebhookSettings",
-    "apiframe_signature",
     "check_webhook_url",
     "dialect_of",
     "generic_body",
     "outcome_event",
-    "replicate_secret",
     "standard_signed",
     "standard_webhook_headers",
+    "standard_webhook_secret",
     "terminal_event",
     "webhook_id",
 ]
@@ -182,12 +178,7 @@ def webhook_id(job_id: str, event: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- signing
-def apiframe_signature(body: bytes, key_hash_hex: str) -> str:
-    """Hex HMAC-SHA256 of ``body`` keyed with the key's SHA-256 in hex (ASCII), as Apiframe signs."""
-    return hmac.new(key_hash_hex.encode("ascii"), body, hashlib.sha256).hexdigest()
-
-
-def replicate_secret(key_hash_hex: str) -> str:
+def standard_webhook_secret(key_hash_hex: str) -> str:
     """The key's ``whsec_`` webhook secret, derived from its stored SHA-256 (see the module docstring).
 
     The API's ``GET /v1/webhooks/default/secret`` passes ``bgremove_api.keys.hash_key(presented key)``; the
@@ -210,9 +201,9 @@ def standard_webhook_headers(webhook_id: str, timestamp: int, body: bytes, secre
 
 
 def standard_signed(job: Job, event: str, body: bytes, key_hash_hex: str, timestamp: int) -> dict[str, str]:
-    """A try's headers by Standard Webhooks, with the key's ``whsec_`` secret (:func:`replicate_secret`)."""
+    """A try's headers by Standard Webhooks, keyed with the key's ``whsec_`` secret."""
     return standard_webhook_headers(
-        webhook_id(job.job_id, event), timestamp, body, replicate_secret(key_hash_hex)
+        webhook_id(job.job_id, event), timestamp, body, standard_webhook_secret(key_hash_hex)
     )
 
 

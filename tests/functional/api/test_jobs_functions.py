@@ -26,10 +26,10 @@ from bgremove.events import CompletionEvent
 from bgremove_api import delivery, job_events
 from bgremove_api.jobs import JobStatus, JobStore, JobSubmitter, WebhookConfig
 from bgremove_api.keys import ApiKeyStore, hash_key
-from bgremove_api.webhooks import TRY_RESERVE_S, DeliveryMessage, replicate_secret, webhook_id
+from bgremove_api.webhooks import TRY_RESERVE_S, DeliveryMessage, standard_webhook_secret, webhook_id
 from bgremove_local.template import Template
 from tests.api_tables import TEMPLATE, create_table
-from tests.unit.api.jobs_fixtures import CONTEXT, completion_event, sqs_event
+from tests.unit.api.jobs.fixtures import CONTEXT, completion_event, sqs_event
 
 JOBS = "jobs"
 KEYS = "keys"
@@ -229,7 +229,7 @@ def test_a_webhook_is_retried_after_a_500_with_the_same_id_then_delivered(
     assert len(receiver.requests) == 2
     ids = {headers["webhook-id"] for headers, _ in receiver.requests}
     assert ids == {webhook_id(job.job_id, "completed")}
-    secret = base64.b64decode(replicate_secret(hash_key(aws.key)).removeprefix("whsec_"))
+    secret = base64.b64decode(standard_webhook_secret(hash_key(aws.key)).removeprefix("whsec_"))
     for headers, body in receiver.requests:
         signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
         expected = base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode()

@@ -16,7 +16,7 @@ from bgremove_api import job_events
 from bgremove_api.jobs import JOB_TIMED_OUT, Job, JobStatus, WebhookConfig
 from bgremove_api.keys import ApiKey
 from bgremove_api.webhooks import DeliveryMessage, webhook_id
-from tests.unit.api.jobs_fixtures import CONTEXT, Stack, completion_event, jobs_stack, sqs_event
+from tests.unit.api.jobs.fixtures import CONTEXT, Stack, completion_event, jobs_stack, sqs_event
 
 SCHEDULED_EVENT: dict[str, Any] = {
     "version": "0",

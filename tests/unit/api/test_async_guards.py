@@ -11,7 +11,7 @@ import pytest
 
 from bgremove_api import jobs
 from bgremove_api.dialects import apiframe, replicate_wire
-from tests.unit.api.jobs_fixtures import DATA_URI, Stack, jobs_stack
+from tests.unit.api.jobs.fixtures import DATA_URI, Stack, jobs_stack
 
 OTHER_URI = "data:image/jpeg;base64," + base64.b64encode(b"other jpeg").decode()
 LEAKY = "isnet.onnx not found in /opt/models, /home/ci/checkout/models; run `make model MODEL=isnet`"

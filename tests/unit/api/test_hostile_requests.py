@@ -512,3 +512,71 @@ def test_a_cursor_with_a_lone_surrogate_is_400(stack: Stack) -> None:
     cursor = base64.urlsafe_b64encode(json.dumps({"j": "\ud800", "c": "x"}).encode()).decode()
     status, _, _ = stack.api.call("GET", f"/v1/predictions?cursor={cursor}", headers=stack.bearer())
     assert status == 400
+
+
+# ----------------------------------------------------------------------------------------------- round 3
+@pytest.mark.parametrize(
+    ("path", "field", "auth"),
+    [
+        ("/v1.0/removebg", "image_file", "key"),
+        ("/api/v2/remove-background", "image", "basic"),
+        ("/remove-background", "image", "key"),
+        ("/v1/files", "content", "bearer"),
+    ],
+)
+def test_a_lone_surrogate_in_a_file_field_is_no_5xx(stack: Stack, path: str, field: str, auth: str) -> None:
+    # Its bytes reach the engine (here a fake that takes anything; the real one answers NOT_AN_IMAGE).
+    headers = {
+        "key": {"X-Api-Key": stack.api.key},
+        "basic": stack.api.basic(),
+        "bearer": stack.bearer(),
+    }[auth]
+    body = json.dumps({field: "\ud800"}).encode()  # JSON's escape for a lone surrogate
+    status, _, data = _post_json(stack.api, path, body, headers)
+    assert status < 500, (path, status, data[:300])
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/chat/completions/"), ("GET", "/v1/models/"), ("GET", "/v1/models/remove-bg")],
+)
+def test_trailing_slashes_and_model_ids_answer_in_the_routes_own_shape(
+    stack: Stack, method: str, path: str
+) -> None:
+    status, headers, data = stack.api.call(method, path)  # no key: the dialect's 401
+    assert status == 401
+    assert "WWW-Authenticate" not in headers  # Pixian's challenge, the wrong dialect's
+    assert json.loads(data)["error"]["type"] == "authentication_error"  # OpenAI's shape
+
+
+def test_openai_models_retrieve_answers_a_model_or_its_404(stack: Stack) -> None:
+    status, _, data = stack.api.call("GET", "/v1/models/remove-bg", headers=stack.bearer())
+    assert (status, json.loads(data)["id"], json.loads(data)["object"]) == (200, "remove-bg", "model")
+    status, _, data = stack.api.call("GET", "/v1/models/nope", headers=stack.bearer())
+    assert (status, json.loads(data)["error"]["code"]) == (404, "MODEL_NOT_FOUND")
+
+
+def test_an_output_gone_before_its_record_is_a_404(stack: Stack) -> None:
+    request = json.dumps({"version": "u2netp", "input": {"image": DATA_URI}}).encode()
+    status, _, data = stack.api.call("POST", "/v1/predictions", request, stack.bearer())
+    assert status == 201, data
+    prediction_id = json.loads(data)["id"]
+    stack.finish(prediction_id)
+    job = stack.machinery.store.find(prediction_id)
+    assert job is not None and job.output_key is not None
+    stack.api.runtime.s3.delete_object(Bucket=jobs_bucket(stack), Key=job.output_key)
+    status, _, data = stack.api.call("GET", f"/v1/files/{prediction_id}", headers=stack.bearer())
+    assert status == 404, data
+
+
+def jobs_bucket(stack: Stack) -> str:
+    return stack.api.runtime.settings.output_bucket
+
+
+def test_upload_metadata_past_the_cap_is_refused_not_echoed(stack: Stack) -> None:
+    body = json.dumps({"content": "abc", "metadata": {"a": "é" * 20_000}}).encode()
+    status, _, data = _post_json(stack.api, "/v1/files", body, stack.bearer())
+    assert 400 <= status < 500 and len(data) < 10_000, (status, len(data))
+    small = json.dumps({"content": "abc", "metadata": {"a": "é"}}).encode()
+    status, _, data = _post_json(stack.api, "/v1/files", small, stack.bearer())
+    assert (status, json.loads(data)["metadata"]) == (201, {"a": "é"})

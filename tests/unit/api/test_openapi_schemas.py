@@ -35,8 +35,8 @@ from bgremove_api.dialects.table import for_path
 from bgremove_api.exceptions import RateLimitedError, RateState, ServiceUnavailableError
 from bgremove_api.jobs import JobStatus
 from tests.unit.api.fakes import PNG, Api, fake_api, multipart
-from tests.unit.api.job_samples import sample_job
-from tests.unit.api.jobs_fixtures import DATA_URI, Stack, jobs_stack
+from tests.unit.api.jobs.fixtures import DATA_URI, Stack, jobs_stack
+from tests.unit.api.jobs.samples import sample_job
 
 Json = dict[str, Any]
 

@@ -10,6 +10,7 @@ import hmac
 import pytest
 
 from bgremove.exceptions import ConfigurationError
+from bgremove_api.dialects import apiframe
 from bgremove_api.dialects.table import WEBHOOK_DIALECTS, terminal_event
 from bgremove_api.jobs import Job, JobStatus, WebhookConfig
 from bgremove_api.keys import hash_key
@@ -19,10 +20,9 @@ from bgremove_api.webhooks import (
     TRY_RESERVE_S,
     DeliveryMessage,
     WebhookSettings,
-    apiframe_signature,
     dialect_of,
-    replicate_secret,
     standard_webhook_headers,
+    standard_webhook_secret,
     webhook_id,
 )
 from bgremove_local.template import Template
@@ -63,23 +63,23 @@ def job(status: JobStatus, dialect: str = "apiframe", events: tuple[str, ...] = 
 def test_apiframe_signature_is_the_hex_hmac_of_the_body_keyed_with_the_keys_hex_sha256() -> None:
     key_hash = hashlib.sha256(KEY.encode()).hexdigest()
     expected = hmac.new(key_hash.encode(), BODY, hashlib.sha256).hexdigest()
-    assert apiframe_signature(BODY, hash_key(KEY)) == expected
-    assert apiframe_signature(BODY + b" ", hash_key(KEY)) != expected
+    assert apiframe.signature(BODY, hash_key(KEY)) == expected
+    assert apiframe.signature(BODY + b" ", hash_key(KEY)) != expected
 
 
-def test_replicate_secret_is_stable_per_key_and_reveals_neither_key_nor_hash() -> None:
-    secret = replicate_secret(hash_key(KEY))
+def test_standard_webhook_secret_is_stable_per_key_and_reveals_neither_key_nor_hash() -> None:
+    secret = standard_webhook_secret(hash_key(KEY))
     assert secret.startswith("whsec_")
     raw = base64.b64decode(secret.removeprefix("whsec_"))
     assert len(raw) == 32
-    assert secret == replicate_secret(hash_key(KEY))
-    assert secret != replicate_secret(hash_key(KEY.replace("A", "B")))
+    assert secret == standard_webhook_secret(hash_key(KEY))
+    assert secret != standard_webhook_secret(hash_key(KEY.replace("A", "B")))
     assert hash_key(KEY) not in secret
     assert raw != bytes.fromhex(hash_key(KEY))
 
 
 def test_standard_webhook_signature_verifies_by_hand() -> None:
-    secret = replicate_secret(hash_key(KEY))
+    secret = standard_webhook_secret(hash_key(KEY))
     headers = standard_webhook_headers("msg_1", 1_700_000_000, BODY, secret)
     assert headers["webhook-id"] == "msg_1"
     assert headers["webhook-timestamp"] == "1700000000"
@@ -95,7 +95,7 @@ def test_the_replicate_client_accepts_our_signature() -> None:
     httpx = pytest.importorskip("httpx")
     from replicate.webhook import InvalidSignatureError, WebhookSigningSecret
 
-    secret = WebhookSigningSecret(key=replicate_secret(hash_key(KEY)))
+    secret = WebhookSigningSecret(key=standard_webhook_secret(hash_key(KEY)))
     headers = standard_webhook_headers("msg_2", 1_700_000_000, BODY, secret.key)
     request = httpx.Request("POST", "https://receiver/hook", headers=headers, content=BODY)
     replicate.webhooks.validate(request=request, secret=secret, tolerance=None)  # raises when invalid
@@ -106,15 +106,15 @@ def test_the_replicate_client_accepts_our_signature() -> None:
 
 def test_each_dialect_signs_with_its_own_scheme() -> None:
     key_hash = hash_key(KEY)
-    apiframe = signed_headers(job(JobStatus.COMPLETED), "completed", BODY, key_hash, 1)
-    assert apiframe == {
+    apiframe_headers = signed_headers(job(JobStatus.COMPLETED), "completed", BODY, key_hash, 1)
+    assert apiframe_headers == {
         "X-Webhook-Event": "completed",
-        "X-Webhook-Signature": apiframe_signature(BODY, key_hash),
+        "X-Webhook-Signature": apiframe.signature(BODY, key_hash),
         "webhook-id": webhook_id("jobid", "completed"),
     }
     replicate = signed_headers(job(JobStatus.COMPLETED, "replicate"), "completed", BODY, key_hash, 5)
     assert replicate == standard_webhook_headers(
-        webhook_id("jobid", "completed"), 5, BODY, replicate_secret(key_hash)
+        webhook_id("jobid", "completed"), 5, BODY, standard_webhook_secret(key_hash)
     )
 
 

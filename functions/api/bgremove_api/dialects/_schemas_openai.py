@@ -237,3 +237,15 @@ MODELS = RouteDoc(
     }
 )
 """``GET /v1/models``."""
+
+MODEL = RouteDoc(
+    responses={
+        200: json_response(OpenAIModel, "The model", media_type=JSON),
+        **error_responses(
+            OpenAIError,
+            (401, 403, 404, 429, 500, 503),
+            descriptions={404: "Neither remove-bg nor a deployed model (MODEL_NOT_FOUND)"},
+        ),
+    }
+)
+"""``GET /v1/models/{model}`` (the OpenAI client's ``models.retrieve``)."""

@@ -156,7 +156,14 @@ def read_image(
         return decode_base64(given[0], str(value))
     if isinstance(value, UploadFile):
         return value.content
-    return str(value).encode()  # a file field sent as plain text: the engine says what it is
+    return text_bytes(value)  # a file field sent as plain text: the engine says what it is
+
+
+def text_bytes(value: object) -> bytes:
+    """Text sent where bytes belong (a file field as a JSON string), as bytes: UTF-8, lone surrogates
+    (``"\\ud800"`` in JSON) kept as they came rather than failing the encoding; what they hold is the
+    engine's to judge."""
+    return str(value).encode("utf-8", "surrogatepass")
 
 
 _DATA_URI = re.compile(r"data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
@@ -352,7 +359,7 @@ def deliver(
         if inline is not None
         else Response(status_code=200, content_type=content_type, body=body, headers=dict(headers))
     )
-    if _encoded_size(response.body) <= MAX_INLINE_BODY_BYTES:
+    if encoded_size(response.body) <= MAX_INLINE_BODY_BYTES:
         return response
     if inline is not None:
         body = response.body if isinstance(response.body, bytes) else str(response.body).encode()
@@ -363,7 +370,7 @@ def deliver(
     return Response(status_code=303, body="", headers={**headers, "Location": runtime.presigner.url(key)})
 
 
-def _encoded_size(body: object) -> int:
+def encoded_size(body: object) -> int:
     if isinstance(body, bytes):
         return 4 * ((len(body) + 2) // 3)  # powertools sends bytes base64-encoded
     return len(str(body).encode()) if body is not None else 0

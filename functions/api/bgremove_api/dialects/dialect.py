@@ -75,9 +75,10 @@ class Dialect:
         The field a client should use instead when its body is too large (named in the 413).
     security_scheme
         How its clients present the key (a key of :data:`SECURITY_SCHEMES`).
-    paths, path_prefixes
-        The request paths that are its own: exactly, or by prefix (an exact path wins over any prefix, so
-        ``/v1/models`` can be one dialect's while ``/v1/models/...`` is another's).
+    paths, path_patterns, path_prefixes
+        The request paths that are its own: exactly, by a regular expression of the whole path, or by
+        prefix, tried in that order (so ``/v1/models`` and ``/v1/models/<id>`` can be one dialect's while
+        ``/v1/models/<owner>/<name>/...`` is another's). Trailing slashes do not count, as in routing.
     webhook
         How its jobs' webhooks are built, signed and announced; ``None`` for a dialect without webhooks.
     """
@@ -88,6 +89,7 @@ class Dialect:
     url_field: str
     security_scheme: str
     paths: tuple[str, ...] = ()
+    path_patterns: tuple[str, ...] = ()
     path_prefixes: tuple[str, ...] = ()
     webhook: WebhookDialect | None = None
 

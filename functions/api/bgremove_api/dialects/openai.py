@@ -27,7 +27,7 @@ from bgremove_api.dialects import _schemas_openai as docs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import BEARER, Dialect, requires
-from bgremove_api.exceptions import ApiError, BadRequestError, MissingSourceError
+from bgremove_api.exceptions import ApiError, BadRequestError, MissingSourceError, UnknownModelError
 from bgremove_api.runtime import get_runtime
 
 NAME = "openai"
@@ -36,8 +36,11 @@ OWNER = "bgremove"
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
+MODEL_PATH = "/v1/models/<model>"
 PATHS = (CHAT_PATH, MODELS_PATH)
-"""Paths whose errors are answered in this dialect's shape (:mod:`bgremove_api.app`)."""
+PATH_PATTERNS = (r"/v1/models/[^/]+",)
+"""Paths whose errors are answered in this dialect's shape (:mod:`bgremove_api.app`): exactly, and by pattern
+(one segment after ``/v1/models/``: Replicate's model routes have three)."""
 
 ID_PREFIX = "chatcmpl-"
 SSE_CONTENT_TYPE = "text/event-stream"
@@ -58,11 +61,6 @@ PARAMS: dict[str, str] = {MissingSourceError.code: "messages"}
 """Our codes -> the request field an error's ``param`` names, where one field is at fault."""
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # powertools leaves __init__ unannotated
-
-
-class UnknownModelError(ApiError):
-    code = "MODEL_NOT_FOUND"
-    http_status = 404
 
 
 class JobUnfinishedError(ApiError):
@@ -247,6 +245,24 @@ def list_models() -> Response[str]:
     return common.json_response(200, models_list(common.deployed_models(runtime), int(time.time())))
 
 
+@router.get(
+    MODEL_PATH,
+    summary="OpenAI-style: one model (remove-bg or a deployed one)",
+    tags=["OpenAI-style"],
+    security=requires(BEARER),
+    responses=docs.MODEL.responses,
+)
+def get_model(model: str) -> Response[str]:
+    """The OpenAI client's ``models.retrieve``: the model object, or a 404 in OpenAI's shape."""
+    runtime = get_runtime()
+    common.admit_read(runtime, async_common.bearer_key(router.current_event.headers.get("authorization")))
+    listed = models_list(common.deployed_models(runtime), int(time.time()))["data"]
+    found = next((entry for entry in listed if entry["id"] == model), None)
+    if found is None:
+        raise UnknownModelError(f"The model {model[:80]!r} does not exist; use {MODEL!r}")
+    return common.json_response(200, found)
+
+
 DIALECT = Dialect(
     name=NAME,
     router=router,
@@ -254,4 +270,5 @@ DIALECT = Dialect(
     url_field="image_url.url",
     security_scheme=BEARER,
     paths=PATHS,
+    path_patterns=PATH_PATTERNS,
 )

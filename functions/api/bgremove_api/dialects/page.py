@@ -325,5 +325,5 @@ DIALECT = Dialect(
     error_response=error_response,
     url_field=IMAGE.url,
     security_scheme=API_KEY_HEADER,
-    paths=(PAGE_PATH, PATH, f"{PATH}/"),
+    paths=(PAGE_PATH, PATH),
 )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
+import json
 import mimetypes
 import re
 import uuid
@@ -32,6 +33,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from botocore.exceptions import ClientError
 
 from bgremove_api import jobs, webhooks
+from bgremove_api.aws import MISSING_OBJECT_CODES, error_code
 from bgremove_api.dialects import _schemas_replicate as docs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.dialect import BEARER, Dialect, requires
@@ -60,7 +62,6 @@ from bgremove_api.dialects.replicate_wire import (
     VERSIONS,
     WEBHOOK,
     InvalidInputError,
-    UnknownModelError,
     error_response,
     events_filter,
     model_for_version,
@@ -68,9 +69,12 @@ from bgremove_api.dialects.replicate_wire import (
     prediction,
     version_object,
 )
-from bgremove_api.exceptions import JobNotFoundError
+from bgremove_api.exceptions import JobNotFoundError, UnknownModelError
 from bgremove_api.keys import ApiKey, hash_key
 from bgremove_api.runtime import ApiRuntime, get_runtime
+
+MAX_FILE_METADATA_CHARS = 16_384
+"""Largest ``metadata`` of an upload, as JSON: the answer repeats it, far under Lambda's 6 MB."""
 
 UPLOAD_PREFIX = f"{common.RESULT_KEY_PREFIX}files/"
 """Where ``POST /v1/files`` keeps uploads (output bucket, under each key's id; the bucket's retention)."""
@@ -120,7 +124,7 @@ def _read_upload(runtime: ApiRuntime, owner: ApiKey, file_id: str) -> tuple[byte
     try:
         stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=_upload_key(owner, file_id))
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+        if error_code(error) in MISSING_OBJECT_CODES:
             return None
         raise
     return stored["Body"].read(), str(stored.get("ContentType") or "application/octet-stream")
@@ -320,7 +324,7 @@ def webhook_secret() -> Response[str]:
     """``{"key": "whsec_..."}``: what ``replicate.webhooks.validate`` checks deliveries with."""
     presented = _presented()
     common.admit_read(get_runtime(), presented)
-    return common.json_response(200, {"key": webhooks.replicate_secret(hash_key(presented or ""))})
+    return common.json_response(200, {"key": webhooks.standard_webhook_secret(hash_key(presented or ""))})
 
 
 FILE_FIELDS = (
@@ -346,10 +350,12 @@ def create_file() -> Response[str]:
         if content is None:
             raise InvalidInputError("content is required: the file, as a multipart part named content")
         if not isinstance(content, UploadFile):
-            content = UploadFile(content=str(content).encode(), filename=None, content_type=None)
+            content = UploadFile(content=common.text_bytes(content), filename=None, content_type=None)
         kept = async_common.json_value(values["metadata"], "metadata") if "metadata" in values else {}
         if not isinstance(kept, dict):
             raise InvalidInputError("metadata must be a JSON object")
+        if len(json.dumps(kept)) > MAX_FILE_METADATA_CHARS:  # the answer repeats it: keep it small
+            raise InvalidInputError(f"metadata is over {MAX_FILE_METADATA_CHARS:,} characters as JSON")
         file_id = uuid.uuid4().hex
         name = str(values.get("filename") or content.filename or "file")[:255]
         content_type = content.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -404,10 +410,15 @@ def get_file(file_id: str) -> Response[Any]:
         job = runtime.jobs.store.get(file_id, key)
         if job.status is not jobs.JobStatus.COMPLETED or not job.output_key:
             raise JobNotFoundError(f"prediction {file_id} has no output (status {STATUSES[job.status]})")
-        stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=job.output_key)
+        try:
+            stored = runtime.s3.get_object(Bucket=runtime.settings.output_bucket, Key=job.output_key)
+        except ClientError as error:
+            if error_code(error) in MISSING_OBJECT_CODES:  # expired before its record (TTL lags)
+                raise JobNotFoundError(f"prediction {file_id}'s output has expired") from None
+            raise
         data: bytes = stored["Body"].read()
     content_type = job.output_content_type or str(stored.get("ContentType") or "application/octet-stream")
-    if 4 * ((len(data) + 2) // 3) > common.MAX_INLINE_BODY_BYTES:
+    if common.encoded_size(data) > common.MAX_INLINE_BODY_BYTES:
         # Over Lambda's 6 MB response: the object's presigned URL instead (clients that follow it).
         return Response(
             status_code=303, body="", headers={"Location": jobs.result_url(runtime.presigner, job)}

@@ -95,13 +95,6 @@ class UnknownVersionError(ApiError):
     http_status = 422
 
 
-class UnknownModelError(ApiError):
-    """A model or version path this API does not serve (only lucataco/remove-bg)."""
-
-    code = "MODEL_NOT_FOUND"
-    http_status = 404
-
-
 class InvalidInputError(ApiError):
     """The body is not a prediction request Replicate's schema accepts."""
 

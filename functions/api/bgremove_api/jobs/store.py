@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from bgremove_api import observability
-from bgremove_api.dynamodb import CONDITION_FAILED, TRANSACTION_CANCELED, dynamodb_errors, error_code
+from bgremove_api.aws import error_code
+from bgremove_api.dynamodb import CONDITION_FAILED, TRANSACTION_CANCELED, dynamodb_errors
 from bgremove_api.exceptions import JobNotFoundError, ServiceUnavailableError
 from bgremove_api.jobs._cursors import decode_cursor, encode_cursor, encode_cursor_key
 from bgremove_api.jobs._items import DEADLINE_SHARDS, Item, deadline_shard, job_from_item, job_to_item

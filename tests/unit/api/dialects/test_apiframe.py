@@ -10,7 +10,7 @@ import pytest
 from bgremove.exceptions import InvalidOptionError
 from bgremove_api.dialects import apiframe
 from bgremove_api.jobs import JobStatus
-from tests.unit.api.job_samples import sample_job
+from tests.unit.api.jobs.samples import sample_job
 
 RESULT = "https://results.example/out.png?sig=1"
 

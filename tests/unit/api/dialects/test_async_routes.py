@@ -12,7 +12,7 @@ import pytest
 
 from bgremove_api.dialects import replicate_wire
 from tests.unit.api.fakes import PNG, multipart
-from tests.unit.api.jobs_fixtures import DATA_URI, Stack, jobs_stack
+from tests.unit.api.jobs.fixtures import DATA_URI, Stack, jobs_stack
 
 
 @pytest.fixture

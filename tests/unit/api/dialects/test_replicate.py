@@ -13,7 +13,7 @@ from bgremove_api.dialects import async_common
 from bgremove_api.dialects import replicate_wire as replicate
 from bgremove_api.dialects.common import Failure
 from bgremove_api.jobs import JobStatus
-from tests.unit.api.job_samples import sample_job
+from tests.unit.api.jobs.samples import sample_job
 
 BASE = "https://api.example.com"
 

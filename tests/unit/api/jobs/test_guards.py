@@ -23,7 +23,7 @@ from bgremove_api.jobs import (
     public_error_message,
 )
 from processor import exceptions as processor_exceptions
-from tests.unit.api.jobs_fixtures import ALICE, BOB, INPUT_BUCKET, JOBS_TABLE, JobsOnMoto, jobs_on_moto
+from tests.unit.api.jobs.fixtures import ALICE, BOB, INPUT_BUCKET, JOBS_TABLE, JobsOnMoto, jobs_on_moto
 
 HOOK = WebhookConfig("https://example.com/hook", ("completed", "failed"), "apiframe")
 

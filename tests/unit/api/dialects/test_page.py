@@ -21,7 +21,7 @@ from bgremove.options import OPTION_NAMES, Margin, Position
 from bgremove_api.dialects import page
 from tests.unit.api.fakes import PNG, Api, fake_api, multipart
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 TEST_IDS = ("api-key", "file", "submit", "result", "download", "snippet", "error")
 
 

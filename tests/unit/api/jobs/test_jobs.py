@@ -26,7 +26,7 @@ from bgremove_api.jobs import (
 from bgremove_api.presign import Presigner
 from bgremove_api.runtime import S3_CONFIG
 from tests.unit.api.fakes import OUTPUT_BUCKET
-from tests.unit.api.jobs_fixtures import (
+from tests.unit.api.jobs.fixtures import (
     ALICE,
     BOB,
     INPUT_BUCKET,
