@@ -7,7 +7,13 @@ rendered, lower-cased, punctuation but ``-`` and ``_`` dropped, spaces as ``-``;
 
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.util
+import io
 import re
+import sys
+import tokenize
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -231,3 +237,130 @@ def test_the_readme_curl_calls_are_the_tested_ones() -> None:
     tested = set(re.findall(r"```sh\n(.*?)```", section, re.DOTALL))
     readme = [b for b in re.findall(r"```sh\n(.*?)```", README.read_text(), re.DOTALL) if "curl " in b]
     assert all(block in tested for block in readme), "a README curl call that test_clients.py does not run"
+
+
+# ------------------------------------------------------------------------ pointers in the code's own prose
+CODE_DIRS = ("functions", "layers", "local", "containers", "bench")
+WHOLE_FILES = ("template.yaml", "Makefile", "pyproject.toml")
+"""Read whole: their comments, descriptions and the paths and handlers they name."""
+PACKAGES = {
+    "bgremove": ROOT / "layers/engine/bgremove",
+    "bgremove_api": ROOT / "functions/api/bgremove_api",
+    "processor": ROOT / "functions/processor/processor",
+    "bgremove_local": ROOT / "local/bgremove_local",
+    "bgremove_inference": ROOT / "containers/inference/bgremove_inference",
+}
+OLD_PACKAGE = "api"
+"""The HTTP API package's former name: ``api.<module>`` is a stale pointer when ``bgremove_api.<module>`` is one."""
+GENERATED = ("bench/results/raw/",)
+"""Git-ignored output folders: a path into one exists only after a run, so it is not checked either way."""
+_EDGE = r"(?<![\w.$/-])"
+"""A pointer starts a word: not inside a longer path (``/usr/local/``), a host (``api.pixian.ai``) or a variable."""
+CODE_PATH = re.compile(
+    _EDGE + r"((?:functions|layers|local|containers|bench|tests|docs|events)/[\w.*/-]*[\w*/](?:#[\w-]+)?)(?![<{$])"
+)
+"""A path from the repository root, ``docs/page.md#anchor`` included; a template (``local/<name>``) is not one."""
+PACKAGE_PATH = re.compile(
+    _EDGE + rf"((?:{'|'.join([*PACKAGES, OLD_PACKAGE])})/[\w./-]*\.(?:py|pyi|html|js|css|json|md|txt|typed))\b"
+)
+"""A file named inside its package (``bgremove/_png.py``): only with an extension, so S3 prefixes are not."""
+MODULE_NAME = re.compile(_EDGE + rf"((?:{'|'.join([*PACKAGES, OLD_PACKAGE])})(?:\.\w+)+)(?![\w-])")
+"""A dotted module name, perhaps with an attribute (``bgremove_api.fetch.UrlError``)."""
+
+
+def _prose_of_python(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, text) of every comment and every string statement (docstrings, attribute docstrings)."""
+    source = path.read_text()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            yield token.start[0], token.string
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            for offset, line in enumerate(node.value.value.splitlines()):
+                yield node.lineno + offset, line
+
+
+def _prose() -> Iterator[tuple[str, int, str]]:
+    """(file, line, text) of the code's prose: the sources' comments and docstrings, and the whole files."""
+    for folder in CODE_DIRS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if "__pycache__" not in path.parts and not path.relative_to(ROOT).as_posix().startswith(GENERATED):
+                for number, text in _prose_of_python(path):
+                    yield path.relative_to(ROOT).as_posix(), number, text
+    for name in WHOLE_FILES:
+        for number, text in enumerate((ROOT / name).read_text().splitlines(), 1):
+            yield name, number, text
+
+
+def _missing_path(pointer: str) -> str | None:
+    """Why the repository path ``pointer`` (perhaps ``page.md#anchor``) leads nowhere; ``None`` if it resolves."""
+    path, _, anchor = pointer.partition("#")
+    if path.startswith(GENERATED):
+        return None
+    found = sorted(ROOT.glob(path.rstrip("/")))
+    if not found:
+        return "no such path"
+    if anchor and (found[0].suffix != ".md" or anchor not in anchors(found[0])):
+        return f"no heading with the anchor #{anchor}"
+    return None
+
+
+def _missing_package_file(pointer: str) -> str | None:
+    package, _, rest = pointer.partition("/")
+    folder = PACKAGES.get(package)
+    if folder is None:
+        return f"the package {package!r} is now bgremove_api"
+    return None if any(folder.glob(rest)) else "no such file in the package"
+
+
+def _has(owner: object, name: str) -> bool:
+    """``owner.name`` exists: an attribute, a dataclass field or an annotated name (of a class or a module)."""
+    if hasattr(owner, name):
+        return True
+    classes = getattr(owner, "__mro__", (owner,))
+    return any(name in getattr(c, "__dataclass_fields__", {}) or name in vars(c).get("__annotations__", {}) for c in classes)
+
+
+@cache
+def _unresolved(name: str) -> str | None:
+    """Why the dotted ``name`` names nothing: the longest prefix that is a module, then attributes of it."""
+    parts = name.split(".")
+    if parts[0] == OLD_PACKAGE:
+        renamed = f"bgremove_api.{parts[1]}"
+        return f"the package is now bgremove_api ({renamed})" if _unresolved(renamed) is None else None
+    module = parts[0]
+    for part in parts[1:]:
+        try:
+            found = importlib.util.find_spec(f"{module}.{part}")
+        except ImportError:  # module is not a package
+            found = None
+        if found is None:
+            break
+        module = f"{module}.{part}"
+    owner: object = importlib.import_module(module)
+    for attribute in parts[module.count(".") + 1 :]:
+        if not _has(owner, attribute):
+            return f"{module} has no {attribute!r}" if owner is sys.modules[module] else f"no attribute {attribute!r}"
+        owner = getattr(owner, attribute, None)
+    return None
+
+
+def _stale_pointers(lines: Iterator[tuple[str, int, str]]) -> list[str]:
+    stale = []
+    for where, number, text in lines:
+        checks = (
+            (CODE_PATH, _missing_path),
+            (PACKAGE_PATH, _missing_package_file),
+            (MODULE_NAME, _unresolved),
+        )
+        for pattern, why in checks:
+            for match in pattern.finditer(text):
+                if reason := why(match.group(1)):
+                    stale.append(f"{where}:{number}: {match.group(1)} ({reason})")
+    return stale
+
+
+def test_the_codes_pointers_lead_somewhere() -> None:
+    """Comments, docstrings, template.yaml and the Makefile name paths, pages and modules that exist."""
+    stale = _stale_pointers(_prose())
+    assert not stale, "pointers that lead nowhere:\n" + "\n".join(stale)

@@ -174,7 +174,7 @@ def runtime_from_env(environ: Mapping[str, str] | None = None) -> ApiRuntime:
     and the jobs' settings, and the dialect table's rule for announcing a finished job."""
     env = os.environ if environ is None else environ
     return build_runtime(
-        ApiSettings.from_env(env), jobs_settings=JobsSettings.from_env(env), announce=terminal_event
+        ApiSettings.from_env(env), jobs_settings=JobsSettings.from_env(env), terminal_event=terminal_event
     )
 
 

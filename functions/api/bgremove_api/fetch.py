@@ -30,7 +30,7 @@ caller's earlier ``deadline``): each socket operation waits
 at most for what is left, and a watchdog shuts the socket down at the deadline, so that a server trickling
 bytes cannot stretch it. At most ``max_redirects`` redirects are followed. Bodies over ``max_bytes``,
 announced or actual, are refused, and so are compressed bodies (only ``identity`` is asked for; decoding
-would let a small download expand past the cap). Every failure is a :class:`~api.exceptions.UrlError`
+would let a small download expand past the cap). Every failure is a :class:`~bgremove_api.exceptions.UrlError`
 subclass with a stable code.
 """
 
@@ -211,7 +211,7 @@ class UrlFetcher:
     timeout_s
         Time limit of the whole fetch, redirects included.
     max_redirects
-        Redirects followed before :class:`~api.exceptions.UrlTooManyRedirectsError`.
+        Redirects followed before :class:`~bgremove_api.exceptions.UrlTooManyRedirectsError`.
     allow_loopback
         Accept loopback addresses (``URL_FETCH_ALLOW_LOOPBACK``); off by default, for tests and the local
         runner only.

@@ -121,11 +121,10 @@ class JobEvents:
                 "job failed: details withheld from the client",
                 extra={"job_id": job_id, "error_code": outcome.error_code, "error_message": raw_message},
             )
-        announce = self.store.announce(_as_status(job, outcome.status))
+        webhook_event = self.store.terminal_event(_as_status(job, outcome.status))
+        announced = (webhook_event,) if webhook_event else ()
         try:
-            job, changed = self.store.complete(
-                job_id, outcome, pending_webhooks=(announce,) if announce else ()
-            )
+            job, changed = self.store.complete(job_id, outcome, pending_webhooks=announced)
         except JobNotFoundError:
             logger.warning("the job vanished before its event", extra={"job_id": job_id})
             return "ignored"
@@ -165,8 +164,9 @@ class JobEvents:
         return {"timed_out": timed_out, "webhooks": webhooks}
 
     def _expire(self, job: Job) -> tuple[Job, bool]:
-        announce = self.store.announce(_as_status(job, JobStatus.FAILED))
-        expired, changed = self.store.expire(job, pending_webhooks=(announce,) if announce else ())
+        webhook_event = self.store.terminal_event(_as_status(job, JobStatus.FAILED))
+        pending = (webhook_event,) if webhook_event else ()
+        expired, changed = self.store.expire(job, pending_webhooks=pending)
         if changed:
             logger.warning(
                 "job timed out: no completion event before its deadline",

@@ -1,8 +1,8 @@
 """Metrics, traces and logs of the API package's functions (ApiFunction, JobsFunction, WebhooksFunction).
 
 Metric names are defined here once: the code emits them through :func:`emit`, and template.yaml's dashboard
-and alarms may name only these (``tests/unit/test_ops_dashboard.py`` checks it). docs/operations.md says what
-each one means. Every data point goes out as one CloudWatch embedded metric format (EMF) line on stdout,
+and alarms may name only these (``tests/unit/api/test_ops_dashboard.py`` checks it). docs/operations.md says
+what each one means. Every data point goes out as one CloudWatch embedded metric format (EMF) line on stdout,
 through powertools, in the namespace ``POWERTOOLS_METRICS_NAMESPACE`` (``BgRemove``) with the few bounded
 dimensions its call names. ``POWERTOOLS_METRICS_DISABLED`` turns them off (the local runner's quiet mode).
 
@@ -136,7 +136,7 @@ def traced(name: str, **annotations: str) -> Iterator[None]:
 
 
 def route_package_logs(logger: Logger) -> None:
-    """Send the package's standard ``logging`` lines (``api.*``) through ``logger``'s JSON handler.
+    """Send the package's standard ``logging`` lines (``bgremove_api.*``) through ``logger``'s JSON handler.
 
     They then carry the same keys (correlation id, Lambda context) as the powertools lines, instead of
     reaching Lambda's root handler without them. Only in Lambda: elsewhere (tests, the local runner) the

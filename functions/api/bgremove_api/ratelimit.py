@@ -256,7 +256,3 @@ class RateLimiter:
 
 def _slot_name(number: int) -> str:
     return f"{number:03d}"
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

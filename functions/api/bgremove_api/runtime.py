@@ -18,7 +18,7 @@ from bgremove import Engine, EngineSettings
 from bgremove.exceptions import ConfigurationError
 from bgremove_api.fetch import UrlFetcher
 from bgremove_api.jobs import Jobs, JobsSettings, build_jobs
-from bgremove_api.jobs.model import TerminalEvent, outcome_event
+from bgremove_api.jobs.model import TerminalEventRule, outcome_event
 from bgremove_api.jobs.settings import Env as JobsEnv
 from bgremove_api.keys import ApiKeyStore
 from bgremove_api.presign import S3_PRESIGN_CONFIG, Presigner
@@ -79,11 +79,11 @@ def build_runtime(
     settings: ApiSettings,
     engine: Engine | None = None,
     jobs_settings: JobsSettings | None = None,
-    announce: TerminalEvent = outcome_event,
+    terminal_event: TerminalEventRule = outcome_event,
 ) -> ApiRuntime:
     """Wire a runtime to AWS (endpoints and credentials from the environment, as boto3 reads them); with
     ``jobs_settings``, the asynchronous dialects' job machinery too, whose store announces finished jobs by
-    ``announce`` (the dialect table's rule)."""
+    ``terminal_event`` (the dialect table's rule)."""
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
     s3 = boto3.client("s3", config=S3_CONFIG)
     if engine is None:
@@ -97,7 +97,7 @@ def build_runtime(
             s3_client=s3,
             input_bucket=settings.input_bucket,
             default_model=engine.settings.default_model,
-            announce=announce,
+            terminal_event=terminal_event,
         )
     return ApiRuntime(
         settings=settings,

@@ -2,7 +2,8 @@
 
 The event itself is :class:`bgremove.events.CompletionEvent` (the engine layer, so that its subscribers in
 this repository read the same type); this module builds it from what the processor knows and publishes it.
-The contract is documented in the README and as JSON Schema in ``events/schema/completion-event.schema.json``.
+The contract is documented in docs/s3-pipeline.md#completion-events and as JSON Schema in
+``events/schema/completion-event.schema.json``.
 SNS message attributes ``status``, ``error_code``, ``format`` and ``model`` let subscribers filter.
 """
 

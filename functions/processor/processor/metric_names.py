@@ -2,7 +2,8 @@
 
 The handler and :class:`processor.service.ImageProcessor` emit them through powertools ``Metrics`` in the
 namespace ``POWERTOOLS_METRICS_NAMESPACE`` (``BgRemove``); template.yaml's dashboard and alarms may name only
-these and :data:`api.observability.API_METRICS` (``tests/unit/test_ops_dashboard.py`` checks it).
+these and :data:`bgremove_api.observability.API_METRICS` (``tests/unit/api/test_ops_dashboard.py`` checks
+it).
 """
 
 from __future__ import annotations

@@ -381,7 +381,7 @@ def create_file() -> Response[str]:
     return common.json_response(201, body)
 
 
-# Registered without parameters: the route reads its own body after the key check (api.forms).
+# Registered without parameters: the route reads its own body after the key check (bgremove_api.forms).
 create_file.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
 router.post(
     FILES_PATH,

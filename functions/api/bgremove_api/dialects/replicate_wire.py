@@ -65,7 +65,6 @@ STATUSES: dict[jobs.JobStatus, str] = {
 WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
 """``webhook_events_filter`` values; all of them when the filter is absent, as at Replicate."""
 
-MAX_PAGE = 100
 PAGE_SIZE = 20
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"

@@ -23,7 +23,7 @@ __all__ = [
     "Job",
     "JobOutcome",
     "JobStatus",
-    "TerminalEvent",
+    "TerminalEventRule",
     "WebhookConfig",
     "job_id_from_input_key",
     "new_job_id",
@@ -88,7 +88,9 @@ class WebhookConfig:
     events
         The dialect's event names the client asked for (empty: every event).
     dialect
-        Decides the body (:data:`bgremove_api.webhooks.BODY_BUILDERS`) and the signature scheme.
+        The dialect's name. Its record's :attr:`~bgremove_api.dialects.dialect.Dialect.webhook` (found by
+        name in :data:`bgremove_api.dialects.table.WEBHOOK_DIALECTS`) decides the body and the signature
+        scheme.
     """
 
     url: str
@@ -225,7 +227,7 @@ def public_error_message(code: str | None, message: str | None) -> str | None:
     return _SERVER_DETAIL.sub("(a server path)", kept).strip()
 
 
-TerminalEvent = Callable[["Job"], "str | None"]
+TerminalEventRule = Callable[["Job"], "str | None"]
 """``job -> the event its end is announced with``, or ``None`` when no webhook wants one: a dialect's rule
 (:class:`bgremove_api.webhooks.WebhookDialect`)."""
 

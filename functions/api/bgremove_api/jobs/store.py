@@ -42,7 +42,14 @@ from bgremove_api.exceptions import JobNotFoundError, ServiceUnavailableError
 from bgremove_api.jobs._cursors import decode_cursor, encode_cursor, encode_cursor_key
 from bgremove_api.jobs._items import DEADLINE_SHARDS, Item, deadline_shard, job_from_item, job_to_item
 from bgremove_api.jobs._time import iso, now_iso, parse_iso
-from bgremove_api.jobs.model import JOB_TIMED_OUT, Job, JobOutcome, JobStatus, TerminalEvent, outcome_event
+from bgremove_api.jobs.model import (
+    JOB_TIMED_OUT,
+    Job,
+    JobOutcome,
+    JobStatus,
+    TerminalEventRule,
+    outcome_event,
+)
 from bgremove_api.jobs.settings import DEFAULT_DEADLINE_MINUTES, DEFAULT_RETENTION_DAYS
 from bgremove_api.keys import ApiKey
 
@@ -78,7 +85,7 @@ class JobStore:
     deadline_minutes
         Minutes a job may stay unfinished (``JOB_DEADLINE_MINUTES``): new jobs get their deadline from it,
         and records from before deadlines existed count it from their creation.
-    announce
+    terminal_event
         The event a finished job is announced with (its dialect's rule: the dialect table's
         :func:`~bgremove_api.dialects.table.terminal_event`); a job failed past its deadline marks that
         webhook ``pending``. The default is the outcome's name (:func:`outcome_event`).
@@ -91,11 +98,11 @@ class JobStore:
         *,
         retention_days: int = DEFAULT_RETENTION_DAYS,
         deadline_minutes: int = DEFAULT_DEADLINE_MINUTES,
-        announce: TerminalEvent = outcome_event,
+        terminal_event: TerminalEventRule = outcome_event,
     ) -> None:
         self.table_name = table_name
         self._dynamodb = dynamodb_client
-        self.announce = announce
+        self.terminal_event = terminal_event
         self.retention_s = retention_days * 86_400
         self.deadline_s = deadline_minutes * 60
 
@@ -280,8 +287,8 @@ class JobStore:
     def _expired_if_overdue(self, job: Job) -> Job:
         if not self.is_overdue(job):
             return job
-        announce = self.announce(replace(job, status=JobStatus.FAILED))
-        expired, _ = self.expire(job, pending_webhooks=(announce,) if announce else ())
+        event = self.terminal_event(replace(job, status=JobStatus.FAILED))
+        expired, _ = self.expire(job, pending_webhooks=(event,) if event else ())
         return expired
 
     # --- transitions ----------------------------------------------------------------------------------------

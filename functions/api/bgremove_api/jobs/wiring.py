@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bgremove_api.jobs.model import TerminalEvent, outcome_event
+from bgremove_api.jobs.model import TerminalEventRule, outcome_event
 from bgremove_api.jobs.settings import JobsSettings
 from bgremove_api.jobs.store import JobStore
 from bgremove_api.jobs.submit import JobSubmitter
@@ -23,16 +23,16 @@ class Jobs:
 
 
 def build_store(
-    settings: JobsSettings, dynamodb_client: Any, announce: TerminalEvent = outcome_event
+    settings: JobsSettings, dynamodb_client: Any, terminal_event: TerminalEventRule = outcome_event
 ) -> JobStore:
     """The job store of every function that reads or writes jobs (API, Jobs, Webhooks), from one settings
-    object; ``announce`` is the dialect table's rule for the event a finished job is announced with."""
+    object; ``terminal_event`` is the dialect table's rule for the event a finished job is announced with."""
     return JobStore(
         settings.jobs_table,
         dynamodb_client,
         retention_days=settings.retention_days,
         deadline_minutes=settings.deadline_minutes,
-        announce=announce,
+        terminal_event=terminal_event,
     )
 
 
@@ -43,7 +43,7 @@ def build_jobs(
     s3_client: Any,
     input_bucket: str,
     default_model: str,
-    announce: TerminalEvent = outcome_event,
+    terminal_event: TerminalEventRule = outcome_event,
 ) -> Jobs:
-    store = build_store(settings, dynamodb_client, announce)
+    store = build_store(settings, dynamodb_client, terminal_event)
     return Jobs(store=store, submitter=JobSubmitter(store, s3_client, input_bucket, default_model))

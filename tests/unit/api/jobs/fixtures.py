@@ -174,7 +174,7 @@ def jobs_stack() -> Iterator[Stack]:
             s3_client=api.runtime.s3,
             input_bucket=INPUT_BUCKET,
             default_model="u2netp",
-            announce=terminal_event,
+            terminal_event=terminal_event,
         )
         api.runtime = dataclasses.replace(api.runtime, job_machinery=machinery)
         use_runtime(api.runtime)
