@@ -53,7 +53,7 @@ setup: $(STAMP)
 model: $(STAMP)
 	$(PY) layers/model/fetch_model.py $(MODEL) --dest $(MODELS_DIR)
 
-# Lint first: it takes seconds and the README promises ruff- and mypy-clean code.
+# Lint first: it takes seconds, and the code is kept ruff- and mypy-clean (docs/development.md).
 test: setup
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest --ignore=tests/browser --durations=15
@@ -194,7 +194,7 @@ build: $(STAMP)
 	@echo "unzipped sizes ($(ARCH)):"
 	$(PY) layers/sizes.py .aws-sam/build --budget-mb $(LAMBDA_BUDGET_MB)
 
-# ---- the GPU endpoint's model data (README, "GPU offload (SageMaker)") --------------------------------
+# ---- the GPU endpoint's model data (docs/gpu.md) ------------------------------------------------------
 # A Triton model repository for AWS's Triton image on SageMaker: out/gpu-model/repository/<model>/config.pbtxt
 # and <model>/1/model.onnx (dynamic batch dimension, the engine's pre- and post-processing in the graph,
 # dynamic batching), packed reproducibly as out/gpu-model/model.tar.gz. layers/model/triton_repo.py runs in the

@@ -5,8 +5,8 @@ which limit binds first (docs/capacity.md).
         [--memory-mb MB] [--max-concurrency C] [--arch x86_64|arm64] [--param NAME=VALUE ...]
 
 Defaults come from template.yaml's parameters (MemorySize, MaxConcurrency, BatchSize, Architecture); the
-per-image times from README's measured table ("What it costs"); the AWS limits from the pages cited in
-:data:`LIMITS`. The last line is machine-readable::
+per-image times from the measured table of docs/deploy.md#what-it-costs; the AWS limits from the pages cited
+in :data:`LIMITS`. The last line is machine-readable::
 
     capacity: images=N hours=H peak_concurrency=C drain_h=D cost_usd=X bottleneck=NAME
 """
@@ -22,14 +22,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 # Seconds per image in the function (download to publish), u2net, input -> PNG, at 1 and 2 vCPUs (1769 and
-# 3538 MB), by input size: README.md "What it costs" (make bench, 2026-11-28).
+# 3538 MB), by input size: docs/deploy.md#what-it-costs (make bench, 2026-11-28).
 MEASURED_S = {0.4: (0.75, 0.40), 2.0: (0.86, 0.50), 12.0: (1.15, 0.85)}
 MB_PER_VCPU = 1769  # Lambda: 1 vCPU per 1769 MB
 TRANSFER_S = 0.15  # S3 GET + PUT, SNS publish and DynamoDB records per image, outside the engine (assumed)
-ARM64_FACTOR = 1.3  # README: Graviton assumed to take 1.3x the x86_64 seconds (not measured)
+ARM64_FACTOR = 1.3  # docs/deploy.md#what-it-costs: Graviton assumed 1.3x the x86_64 seconds (not measured)
 PRICE_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}  # https://aws.amazon.com/lambda/pricing/
 PRICE_REQUEST = 0.20 / 1e6  # Lambda, per invocation (one per SQS batch)
-OTHER_REQUESTS_PER_1000 = 0.012  # S3, SQS, SNS requests per 1000 images: README "What it costs"
+OTHER_REQUESTS_PER_1000 = 0.012  # S3, SQS, SNS requests per 1000 images: docs/deploy.md#what-it-costs
 
 
 @dataclass(frozen=True)

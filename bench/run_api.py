@@ -158,7 +158,7 @@ def main() -> int:
         os.environ.update(saved)
         cloud.stop()
     result = {"input": SMALL_JPEG.name, "model": model, "overhead": measured, "throughput": load}
-    write_json(RESULTS / "bgremove_api.json", {"machine": machine_info(), **rounded(result)})
+    write_json(RESULTS / "api.json", {"machine": machine_info(), **rounded(result)})
     engine_s, api_s, extra = measured["engine_s"], measured["api_s"], measured["overhead_s"]
     print(
         f"engine p50 {engine_s['median'] * 1000:.1f} ms p95 {engine_s['p95'] * 1000:.1f} ms | "

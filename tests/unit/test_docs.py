@@ -14,7 +14,7 @@ import io
 import re
 import sys
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
@@ -240,7 +240,8 @@ def test_the_readme_curl_calls_are_the_tested_ones() -> None:
 
 
 # ------------------------------------------------------------------------ pointers in the code's own prose
-CODE_DIRS = ("functions", "layers", "local", "containers", "bench")
+CODE_DIRS = ("functions", "layers", "local", "containers", "bench", "tests")
+"""Folders whose Python comments and docstrings, and whose markdown pages, are checked."""
 WHOLE_FILES = ("template.yaml", "Makefile", "pyproject.toml")
 """Read whole: their comments, descriptions and the paths and handlers they name."""
 PACKAGES = {
@@ -251,52 +252,83 @@ PACKAGES = {
     "bgremove_inference": ROOT / "containers/inference/bgremove_inference",
 }
 OLD_PACKAGE = "api"
-"""The HTTP API package's former name: ``api.<module>`` is a stale pointer when ``bgremove_api.<module>`` is one."""
+"""The HTTP API package's former name: ``api.<module>`` is stale where ``bgremove_api.<module>`` is one."""
 GENERATED = ("bench/results/raw/",)
 """Git-ignored output folders: a path into one exists only after a run, so it is not checked either way."""
-_EDGE = r"(?<![\w.$/-])"
-"""A pointer starts a word: not inside a longer path (``/usr/local/``), a host (``api.pixian.ai``) or a variable."""
+ALLOWED = {
+    ("layers/engine/bgremove/models/_kserve.py", "docs/protocol/"): "a folder of Triton's own repository "
+    "(triton-inference-server/server), which the docstring names",
+    ("tests/unit/engine/test_kserve.py", "docs/protocol/extension_binary_data.md"): "a page of Triton's "
+    "repository, as above",
+    ("bench/gpu/run_gpu.py", "bench/results/gpu.json"): "what run_gpu.py writes on a GPU, to be committed "
+    "once it has run on one (none was lent where this project was developed)",
+    ("bench/gpu/README.md", "bench/results/gpu.json"): "as above",
+}
+"""(file, pointer): pointers that rightly name no file of this checkout, and why."""
+DECISION = re.compile(r"docs/decisions/\d{4}")
+"""A decision record by its number (``docs/decisions/0009``): the record whose name starts with it."""
+_EDGE = r"(?<![\w.$/:-])"
+"""A pointer starts a word: not inside a longer path (``/usr/local/``), a host (``api.pixian.ai``), a
+``revision:path`` or a variable."""
 CODE_PATH = re.compile(
-    _EDGE + r"((?:functions|layers|local|containers|bench|tests|docs|events)/[\w.*/-]*[\w*/](?:#[\w-]+)?)(?![<{$])"
+    _EDGE
+    + r"((?:functions|layers|local|containers|bench|tests|docs|events)/[\w.*/-]*[\w*/](?:#[\w-]+)?)(?![<{$])"
 )
-"""A path from the repository root, ``docs/page.md#anchor`` included; a template (``local/<name>``) is not one."""
+"""A path from the repository root, ``docs/deploy.md#what-it-costs`` included; a template (``local/<name>``)
+is not one."""
 PACKAGE_PATH = re.compile(
-    _EDGE + rf"((?:{'|'.join([*PACKAGES, OLD_PACKAGE])})/[\w./-]*\.(?:py|pyi|html|js|css|json|md|txt|typed))\b"
+    _EDGE
+    + rf"((?:{'|'.join([*PACKAGES, OLD_PACKAGE])})/[\w./-]*\.(?:py|pyi|html|js|css|json|md|txt|typed))\b"
 )
 """A file named inside its package (``bgremove/_png.py``): only with an extension, so S3 prefixes are not."""
+SECTION = re.compile(r"(?<![\w./-])((?:[\w.-]+/)*README(?:\.md)?)(?:'s)?,?\s+\(?\"([^\"]+)\"")
+"""A README and one of its sections by title (``containers/inference/README.md, "The protocol"``; a bare
+README is the front page): the manual left the front page for docs/, so a section named must still be one."""
 MODULE_NAME = re.compile(_EDGE + rf"((?:{'|'.join([*PACKAGES, OLD_PACKAGE])})(?:\.\w+)+)(?![\w-])")
-"""A dotted module name, perhaps with an attribute (``bgremove_api.fetch.UrlError``)."""
+"""A dotted module name, perhaps with attributes (``bgremove_api.exceptions.UrlError``)."""
 
 
-def _prose_of_python(path: Path) -> Iterator[tuple[int, str]]:
+def _prose_of_python(source: str) -> Iterator[tuple[int, str]]:
     """(line, text) of every comment and every string statement (docstrings, attribute docstrings)."""
-    source = path.read_text()
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
             yield token.start[0], token.string
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+        if (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
             for offset, line in enumerate(node.value.value.splitlines()):
                 yield node.lineno + offset, line
 
 
 def _prose() -> Iterator[tuple[str, int, str]]:
-    """(file, line, text) of the code's prose: the sources' comments and docstrings, and the whole files."""
+    """(file, line, text) of the code's prose: the sources' comments and docstrings, the markdown pages
+    beside the code (README.md and docs/ have the tests above), and the whole of :data:`WHOLE_FILES`."""
     for folder in CODE_DIRS:
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            if "__pycache__" not in path.parts and not path.relative_to(ROOT).as_posix().startswith(GENERATED):
-                for number, text in _prose_of_python(path):
-                    yield path.relative_to(ROOT).as_posix(), number, text
+        for path in sorted((ROOT / folder).rglob("*")):
+            name = path.relative_to(ROOT).as_posix()
+            if "__pycache__" in path.parts or name.startswith(GENERATED) or not path.is_file():
+                continue
+            if path.suffix == ".py":
+                yield from ((name, number, text) for number, text in _prose_of_python(path.read_text()))
+            elif path.suffix == ".md":
+                yield from (
+                    (name, number, text) for number, text in enumerate(path.read_text().splitlines(), 1)
+                )
     for name in WHOLE_FILES:
         for number, text in enumerate((ROOT / name).read_text().splitlines(), 1):
             yield name, number, text
 
 
 def _missing_path(pointer: str) -> str | None:
-    """Why the repository path ``pointer`` (perhaps ``page.md#anchor``) leads nowhere; ``None`` if it resolves."""
+    """Why the repository path ``pointer`` (perhaps ``page.md#anchor``) leads nowhere; ``None`` if it does."""
     path, _, anchor = pointer.partition("#")
     if path.startswith(GENERATED):
         return None
+    if DECISION.fullmatch(path):
+        path += "-*.md"
     found = sorted(ROOT.glob(path.rstrip("/")))
     if not found:
         return "no such path"
@@ -306,33 +338,38 @@ def _missing_path(pointer: str) -> str | None:
 
 
 def _missing_package_file(pointer: str) -> str | None:
+    """Why ``package/file`` names no file of that package; ``None`` if it does."""
     package, _, rest = pointer.partition("/")
     folder = PACKAGES.get(package)
     if folder is None:
-        return f"the package {package!r} is now bgremove_api"
+        return "the package is now bgremove_api"
     return None if any(folder.glob(rest)) else "no such file in the package"
 
 
 def _has(owner: object, name: str) -> bool:
-    """``owner.name`` exists: an attribute, a dataclass field or an annotated name (of a class or a module)."""
+    """``owner.name`` exists: an attribute, a dataclass field or an annotated name (of a class or module)."""
     if hasattr(owner, name):
         return True
     classes = getattr(owner, "__mro__", (owner,))
-    return any(name in getattr(c, "__dataclass_fields__", {}) or name in vars(c).get("__annotations__", {}) for c in classes)
+    return any(
+        name in getattr(c, "__dataclass_fields__", {}) or name in vars(c).get("__annotations__", {})
+        for c in classes
+    )
 
 
 @cache
 def _unresolved(name: str) -> str | None:
-    """Why the dotted ``name`` names nothing: the longest prefix that is a module, then attributes of it."""
+    """Why the dotted ``name`` names nothing: its longest prefix that is a module (found by
+    :func:`importlib.util.find_spec`, prefix by prefix), then attributes of that module."""
     parts = name.split(".")
     if parts[0] == OLD_PACKAGE:
         renamed = f"bgremove_api.{parts[1]}"
-        return f"the package is now bgremove_api ({renamed})" if _unresolved(renamed) is None else None
+        return f"the package is now bgremove_api: {renamed}" if _unresolved(renamed) is None else None
     module = parts[0]
     for part in parts[1:]:
         try:
             found = importlib.util.find_spec(f"{module}.{part}")
-        except ImportError:  # module is not a package
+        except ImportError:  # ``module`` is a module, not a package
             found = None
         if found is None:
             break
@@ -340,27 +377,82 @@ def _unresolved(name: str) -> str | None:
     owner: object = importlib.import_module(module)
     for attribute in parts[module.count(".") + 1 :]:
         if not _has(owner, attribute):
-            return f"{module} has no {attribute!r}" if owner is sys.modules[module] else f"no attribute {attribute!r}"
+            return (
+                f"{module} has no {attribute!r}"
+                if owner is sys.modules[module]
+                else f"no attribute {attribute!r}"
+            )
         owner = getattr(owner, attribute, None)
     return None
 
 
-def _stale_pointers(lines: Iterator[tuple[str, int, str]]) -> list[str]:
+def _missing_section(readme: str, title: str) -> str | None:
+    """Why the section ``title`` of ``readme`` (the front page when no folder is named) is not one."""
+    page = ROOT / (readme if "/" in readme else "README.md")
+    page = page if page.suffix == ".md" else page.with_suffix(".md")
+    if not page.exists():
+        return "no such README"
+    return None if slug(title) in anchors(page) else f"no section {title!r} in {page.relative_to(ROOT)}"
+
+
+def _stale_pointers(lines: Iterable[tuple[str, int, str]]) -> list[str]:
+    """``file:line: pointer (why)`` of every pointer in ``lines`` that leads nowhere and is not allowed."""
+    checks = ((CODE_PATH, _missing_path), (PACKAGE_PATH, _missing_package_file), (MODULE_NAME, _unresolved))
     stale = []
     for where, number, text in lines:
-        checks = (
-            (CODE_PATH, _missing_path),
-            (PACKAGE_PATH, _missing_package_file),
-            (MODULE_NAME, _unresolved),
-        )
-        for pattern, why in checks:
-            for match in pattern.finditer(text):
-                if reason := why(match.group(1)):
-                    stale.append(f"{where}:{number}: {match.group(1)} ({reason})")
+        found = [(m.group(1), why(m.group(1))) for pattern, why in checks for m in pattern.finditer(text)]
+        found += [(m.group(0), _missing_section(*m.groups())) for m in SECTION.finditer(text)]
+        stale += [
+            f"{where}:{number}: {pointer} ({reason})"
+            for pointer, reason in found
+            if reason and (where, pointer) not in ALLOWED
+        ]
     return stale
 
 
 def test_the_codes_pointers_lead_somewhere() -> None:
-    """Comments, docstrings, template.yaml and the Makefile name paths, pages and modules that exist."""
+    """Comments, docstrings, the pages beside the code, template.yaml, the Makefile and pyproject.toml name
+    paths, headings, README sections and modules that exist."""
     stale = _stale_pointers(_prose())
     assert not stale, "pointers that lead nowhere:\n" + "\n".join(stale)
+
+
+def test_the_allowed_pointers_are_still_there() -> None:
+    """An allowance whose pointer left its file is dropped, not kept to excuse another."""
+    gone = [f"{where}: {pointer}" for where, pointer in ALLOWED if pointer not in (ROOT / where).read_text()]
+    assert not gone, "allowed pointers no longer in their file:\n" + "\n".join(gone)
+
+
+@pytest.mark.parametrize(
+    ("text", "stale"),
+    [
+        ("see functions/api/bgremove_api/jobs.py", "functions/api/bgremove_api/jobs.py"),
+        ("(tests/unit/test_ops_dashboard.py checks it)", "tests/unit/test_ops_dashboard.py"),
+        ("docs/deploy.md#what-it-was", "docs/deploy.md#what-it-was"),
+        (":class:`~api.exceptions.UrlError` subclass", "api.exceptions.UrlError"),
+        ("(:data:`bgremove_api.webhooks.BODY_BUILDERS`)", "bgremove_api.webhooks.BODY_BUILDERS"),
+        ("the function (api/app.py)", "api/app.py"),
+        ("the try-it page (bgremove_api/page.py)", "bgremove_api/page.py"),
+        ('README, "GPU offload (SageMaker)".', 'README, "GPU offload (SageMaker)"'),
+        ("docs/decisions/0099", "docs/decisions/0099"),
+    ],
+)
+def test_the_pointer_checker_sees_a_stale_pointer(text: str, stale: str) -> None:
+    found = _stale_pointers([("x.py", 1, text)])
+    assert len(found) == 1 and found[0].startswith(f"x.py:1: {stale} ("), found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "its input under api/<job id>/ in the input bucket; Prefix: api-results/ and ${OutputPrefix}api/",
+        "https://api.pixian.ai/api/v2/remove-background and abc.execute-api.us-east-1.amazonaws.com",
+        "/usr/local/bin, bgremove.egg-info, s3://bucket/tests/x.py, `git show 73a16df:bench/experiments/`",
+        "docs/decisions/0009, docs/deploy.md#what-it-costs, tests/integration/api/test_async_*.py",
+        "Handler: bgremove_api.app.lambda_handler; :meth:`~bgremove_api.webhooks.WebhookDeliverer.deliver`",
+        ":attr:`bgremove_api.dialects.dialect.Dialect.webhook`, bgremove_api/dialects/page.py",
+        'containers/inference/README.md ("The protocol"); the api.key of a test',
+    ],
+)
+def test_the_pointer_checker_lets_legitimate_text_be(text: str) -> None:
+    assert _stale_pointers([("x.py", 1, text)]) == []

@@ -17,7 +17,7 @@ the function, the local runner and the tests run that path on a machine without 
 
 The model runs in ONNX Runtime on CPU (Triton's ``onnxruntime`` backend does the same with CUDA), behind
 Triton's dynamic batching as ``config.pbtxt`` sets it (:mod:`bgremove_inference.batcher`). Why not Triton
-itself: containers/inference/README.md ("Why a stand-in").
+itself: containers/inference/README.md#why-a-stand-in-and-not-triton-itself.
 
 Why :class:`http.server.ThreadingHTTPServer`: a request's thread parses ~300 KiB, waits on a future while
 its batch fills and runs, and writes ~400 KiB; a thread per connection is what that needs, and the stand-in

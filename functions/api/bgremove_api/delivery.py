@@ -123,7 +123,8 @@ _OUTCOME_METRICS = {
         observability.WEBHOOK_DEAD_LETTERED,
     ),
 }
-"""The counts each outcome of :meth:`~bgremove_api.webhooks.WebhookDeliverer.deliver` adds (``skipped``: none)."""
+"""The counts each outcome of :meth:`~bgremove_api.webhooks.WebhookDeliverer.deliver` adds (``skipped``:
+none)."""
 
 
 def _record_outcome(outcome: str) -> None:

@@ -49,8 +49,8 @@ lost
 duplicated
     Uploads whose copies disagree (status, error code, job id or output key), or that got more copies
     than faults explain. A copy is explained by a fault that struck after the event was published and
-    before the function recorded its success (the window the README describes: a crash, a lost SNS
-    answer, a failed idempotency write), one copy per such fault.
+    before the function recorded its success (the window docs/s3-pipeline.md#the-one-event-guarantee
+    describes: a crash, a lost SNS answer, a failed idempotency write), one copy per such fault.
 wrong
     Uploads whose (first) event does not match the upload: its input (bucket, key, ETag, version), job
     id, status and error code (and ``error.option``), output key and content type, options (unless the

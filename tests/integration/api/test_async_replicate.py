@@ -112,6 +112,7 @@ def test_paging_follows_next(stack: AsyncStack) -> None:
     assert {p.id for p in first.results} | {p.id for p in second.results} == created
 
 
+@pytest.mark.slow  # over about 5 s (pytest --durations)
 def test_webhook_is_signed_so_the_client_validates_it(stack: AsyncStack, client: replicate.Client) -> None:
     prediction = client.predictions.create(
         version="u2netp",

@@ -31,7 +31,7 @@ from bgremove_api.runtime import S3_CONFIG
 from bgremove_local.runner import running_pipeline
 from tests.integration.api.async_stack import SharedStack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "images"
 TIMEOUT_S = 120

@@ -11,7 +11,7 @@ import pytest
 
 from bgremove_local.chaos import CRASH_POINTS, ChaosConfig, ChaosResult, run_chaos
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = ChaosConfig(uploads=100, seed=7, function_timeout_s=10, max_backlog=40, default_model="u2netp")
 """Shorter function timeout than ``make chaos`` (crashed attempts' locks expire sooner), a longer backlog

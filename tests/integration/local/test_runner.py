@@ -123,6 +123,7 @@ def test_reupload_of_identical_bytes_is_processed_again(pipeline: Pipeline) -> N
     assert image.mode == "RGBA"  # the second upload's options (a cut-out), not the first's matte
 
 
+@pytest.mark.slow  # over about 5 s (pytest --durations)
 def test_each_of_two_pending_identical_uploads_is_described_by_its_own_metadata(pipeline: Pipeline) -> None:
     # Both uploads are in the queue before either is processed, so the first one is read after the second
     # replaced it. On an unversioned bucket the first upload's metadata is gone: it may end SUPERSEDED, but
@@ -155,6 +156,7 @@ def test_each_of_two_pending_identical_uploads_is_described_by_its_own_metadata(
     assert image.mode == "RGBA"
 
 
+@pytest.mark.slow  # over about 5 s (pytest --durations)
 def test_poison_message_lands_in_the_dead_letter_queue(pipeline: Pipeline) -> None:
     # The function fails on it every time (a transient fault that never clears): the queue's redrive
     # policy from the template moves it to the dead-letter queue after maxReceiveCount receives.
@@ -168,6 +170,7 @@ def test_poison_message_lands_in_the_dead_letter_queue(pipeline: Pipeline) -> No
     assert receives >= pipeline.stack.max_receive_count
 
 
+@pytest.mark.slow  # over about 5 s (pytest --durations)
 def test_make_run_scenario_passes(
     pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

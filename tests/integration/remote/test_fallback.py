@@ -50,6 +50,7 @@ def pipeline() -> Iterator[Pipeline]:
         yield running
 
 
+@pytest.mark.slow  # over about 5 s (pytest --durations)
 def test_an_endpoint_that_is_down_falls_back_to_the_function(pipeline: Pipeline) -> None:
     assert pipeline.stack.function.environment["INFERENCE_FALLBACK"] == "on"
     pipeline.upload("fallback/coffee.jpg", photo_bytes("coffee"), {"background-type": "map"})

@@ -94,6 +94,7 @@ def _request(pixels: np.ndarray, binary: bool = True) -> Payload:
 
 
 # --- the repository the build makes ---------------------------------------------------------------------
+@pytest.mark.slow  # over about 5 s (pytest --durations)
 def test_the_built_repository_has_a_dynamic_batch_dimension_and_dynamic_batching(
     inference: LocalInference,
 ) -> None:
@@ -157,6 +158,7 @@ def test_json_tensors_give_the_same_matte_as_binary(inference: LocalInference, l
     assert np.array_equal(binary, as_json)
 
 
+@pytest.mark.slow  # over about 5 s (pytest --durations)
 def test_concurrent_requests_form_batches(inference: LocalInference) -> None:
     client = runtime_client(inference)
     invoker = SageMakerInvoker(client, inference.endpoint_name)

@@ -130,6 +130,7 @@ def test_a_model_error_is_retried_then_dead_lettered(pipeline: Pipeline, inferen
     [Fault(FaultKind.DELAY, delay_s=TIMEOUT_S + 1), Fault(FaultKind.THROTTLE), Fault(FaultKind.DOWN)],
     ids=["timeout", "throttled", "down"],
 )
+@pytest.mark.slow  # over about 5 s (pytest --durations)
 def test_an_unavailable_endpoint_is_retried_then_dead_lettered(
     pipeline: Pipeline, inference: LocalInference, fault: Fault
 ) -> None:

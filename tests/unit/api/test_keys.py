@@ -1,4 +1,5 @@
-"""API keys (api.keys) on moto: created once, stored as a hash, checked in constant time, revoked for good."""
+"""API keys (bgremove_api.keys) on moto: created once, stored as a hash, checked in constant time, revoked
+for good."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Per-key rate limits (api.ratelimit) on moto: requests per second, requests in flight, under concurrency.
+"""Per-key rate limits (bgremove_api.ratelimit) on moto: requests per second, requests in flight, under
+concurrency.
 
 The clock is a fake the tests move by hand, so windows and slot expiry are exact; DynamoDB's conditional
 writes are the real thing (moto's), and concurrent requests are real threads.

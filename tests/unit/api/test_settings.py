@@ -1,4 +1,5 @@
-"""The API function's settings (api.settings): read once from the environment, every value checked."""
+"""The API function's settings (bgremove_api.settings): read once from the environment, every value
+checked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SSRF guard of URL inputs (api.fetch), against real HTTP(S) servers on 127.0.0.1.
+"""The SSRF guard of URL inputs (bgremove_api.fetch), against real HTTP(S) servers on 127.0.0.1.
 
 Loopback is refused by default, so every test that wants to reach the local server says so with
 ``allow_loopback=True``, as the local runner's setting does; everything else stays refused.

@@ -80,7 +80,8 @@ def test_role_reaches_only_its_own_objects_and_tables(template: Template, functi
         results: {"s3:PutObject", "s3:GetObject"},
         str(keys_table): {"dynamodb:GetItem"},
         str(rate_table): {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"},
-        # Asynchronous jobs (api.jobs): their records and owner index, their inputs under api/, their results.
+        # Asynchronous jobs (bgremove_api.jobs): their records and owner index, their inputs under api/, their
+        # results.
         **{
             resource: {
                 "dynamodb:GetItem",

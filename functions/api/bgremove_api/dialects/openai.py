@@ -3,10 +3,11 @@
 ``Authorization: Bearer KEY``.
 
 The last user message's ``image_url`` part (an https URL or a ``data:`` URI) becomes a job of
-:mod:`bgremove_api.jobs`; the request waits for it (at most :data:`~bgremove_api.dialects.async_common.MAX_WAIT_S`)
-and the completion's ``content`` is the result's presigned URL (valid ``RESULT_URL_TTL_S``, 1 h). ``model`` is
-``remove-bg`` (the deployment's default model) or a model's own name. A job still running when the wait
-ends is a 504 with ``x-should-retry: false`` (a retry would start another job) whose message names the job.
+:mod:`bgremove_api.jobs`; the request waits for it (at most
+:data:`~bgremove_api.dialects.async_common.MAX_WAIT_S`) and the completion's ``content`` is the result's
+presigned URL (valid ``RESULT_URL_TTL_S``, 1 h). ``model`` is ``remove-bg`` (the deployment's default model)
+or a model's own name. A job still running when the wait ends is a 504 with ``x-should-retry: false`` (a
+retry would start another job) whose message names the job.
 ``stream: true`` answers one content chunk and ``[DONE]`` as server-sent events, once the job is done.
 Errors are ``{"error": {"message", "type", "param", "code"}}``; ``code`` is our error code.
 """

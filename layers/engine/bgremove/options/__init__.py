@@ -7,8 +7,8 @@ that table:
 - :meth:`Options.parse` reads strings (S3 metadata, CLI flags, HTTP forms) and JSON values;
 - :meth:`Options.to_dict` writes the canonical strings that :meth:`Options.parse` reads back;
 - :data:`OPTION_FIELDS` gives the CLI its flags, the pipeline its metadata keys (``background-color``),
-  the HTTP APIs their JSON schema (:meth:`OptionField.json_schema`) and the README its options table
-  (:func:`markdown_table`).
+  the HTTP APIs their JSON schema (:meth:`OptionField.json_schema`) and docs/s3-pipeline.md its options
+  table (:func:`markdown_table`).
 
 A client that spells options its own way (an HTTP dialect) passes ``names``, a plain mapping from its names
 onto field names, to :meth:`Options.parse`; it writes no parsing code of its own::

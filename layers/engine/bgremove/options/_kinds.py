@@ -110,11 +110,11 @@ class Kind(Generic[T]):
         return str(value)
 
     def describe(self) -> str:
-        """The accepted values, in words (README table, CLI help)."""
+        """The accepted values, in words (docs/s3-pipeline.md's options table, CLI help)."""
         return self.metavar or ""
 
     def describe_value(self, value: T) -> str:
-        """One value as the README shows it."""
+        """One value as docs/s3-pipeline.md's options table shows it."""
         return self.dump(value)
 
     def json_schema(self) -> dict[str, Any]:

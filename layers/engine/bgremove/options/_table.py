@@ -59,7 +59,7 @@ class OptionField:
     kind
         Type, limits, parser and canonical form.
     help
-        One line for the CLI, the README and the API schemas.
+        One line for the CLI, docs/s3-pipeline.md's options table and the API schemas.
     """
 
     name: str
@@ -355,7 +355,8 @@ def parse_margin(raw: str) -> Margin:
 
 
 def markdown_table() -> str:
-    """The README's options table, generated from the option table (a test keeps the README in step)."""
+    """docs/s3-pipeline.md's options table, generated from the option table (a test,
+    tests/unit/engine/test_options.py, keeps that page in step)."""
     lines = ["| metadata key / CLI flag | values | meaning |", "|---|---|---|"]
     for row in OPTION_FIELDS:
         values = row.kind.describe()

@@ -1,4 +1,4 @@
-"""Job records (api.jobs) on moto: the deadline of a stuck job, idempotency keys that are too long or
+"""Job records (bgremove_api.jobs) on moto: the deadline of a stuck job, idempotency keys that are too long or
 reused with another request, and the error messages clients are shown."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Job records (api.jobs) on moto: submit, idempotency, owner isolation, conditional transitions, paging."""
+"""Job records (bgremove_api.jobs) on moto: submit, idempotency, owner isolation, conditional transitions,
+paging."""
 
 from __future__ import annotations
 
