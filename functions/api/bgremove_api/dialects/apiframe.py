@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from bgremove import Options
 from bgremove_api import jobs, webhooks
-from bgremove_api.dialects import _schemas_apiframe as docs
+from bgremove_api.dialects import _schemas_apiframe as route_docs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import API_KEY_HEADER, Dialect, requires
@@ -214,8 +214,8 @@ def _admit_read(runtime: ApiRuntime) -> ApiKey:
     summary="Apiframe: remove the background (model 851-bg-remove)",
     tags=["Apiframe v2"],
     security=requires(API_KEY_HEADER),
-    responses=docs.SUBMIT.responses,
-    openapi_extensions=docs.SUBMIT.openapi_extensions,
+    responses=route_docs.SUBMIT.responses,
+    openapi_extensions=route_docs.SUBMIT.openapi_extensions,
 )
 def submit() -> Response[str]:
     """``{model, lab851BgRemoveParams: {image, format, threshold, background_type}, webhookUrl}``."""
@@ -230,7 +230,8 @@ def submit() -> Response[str]:
             raise InvalidRequestError(f"{PARAMS} is required: an object with image")
         options = parse_options(params)
         webhook = webhook_config(body)
-        deadline = async_common.fetch_deadline(router.lambda_context)  # the webhook's look-up, the fetch
+        # One deadline for the webhook's look-up, the fetch.
+        deadline = common.fetch_deadline(router.lambda_context, async_common.FETCH_RESERVE_S)
         if webhook is not None:  # refused now rather than retried into the dead-letter queue later
             webhooks.check_webhook_url(runtime.fetcher, webhook.url, "webhookUrl", deadline)
         idempotency_key = jobs.checked_idempotency_key(event.headers.get("idempotency-key"))
@@ -256,7 +257,7 @@ def submit() -> Response[str]:
     summary="Apiframe: a job",
     tags=["Apiframe v2"],
     security=requires(API_KEY_HEADER),
-    responses=docs.JOB.responses,
+    responses=route_docs.JOB.responses,
 )
 def get_job(job_id: str) -> Response[str]:
     runtime = get_runtime()
@@ -269,8 +270,8 @@ def get_job(job_id: str) -> Response[str]:
     summary="Apiframe: the key's jobs, newest first",
     tags=["Apiframe v2"],
     security=requires(API_KEY_HEADER),
-    responses=docs.JOBS.responses,
-    openapi_extensions=docs.JOBS.openapi_extensions,
+    responses=route_docs.JOBS.responses,
+    openapi_extensions=route_docs.JOBS.openapi_extensions,
 )
 def list_jobs() -> Response[str]:
     """``?status&model&limit(1..100)&cursor`` -> ``{jobs, nextCursor, hasMore}``."""

@@ -9,7 +9,6 @@ turn each dialect's request into what :class:`bgremove_api.jobs.JobSubmitter` ta
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from bgremove.exceptions import EmptyInputError
 from bgremove_api import forms
+from bgremove_api.dialects import common
 from bgremove_api.dialects.common import decode_base64
 from bgremove_api.exceptions import BadRequestError, MissingSourceError
 from bgremove_api.runtime import ApiRuntime
@@ -38,6 +38,9 @@ shape, never cut off by API Gateway's bare 504."""
 SUBMIT_RESERVE_S = 3.0
 """Time kept after an image URL's fetch to store the input and the job (S3, DynamoDB)."""
 
+FETCH_RESERVE_S = SUBMIT_RESERVE_S + ANSWER_RESERVE_S
+"""What a submit keeps after its URL fetches (``common.fetch_deadline``): the store, then the answer."""
+
 DATA_URI_PREFIX = "data:"
 
 _BEARER = re.compile(r"\s*(?:bearer|token)\s+(\S+)\s*", re.IGNORECASE)
@@ -53,28 +56,17 @@ def bearer_key(header: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def time_left_s(context: Any) -> float:
-    """Seconds the function has left (the Lambda context's remaining time)."""
-    return max(float(context.get_remaining_time_in_millis()) / 1000, 0.0)
-
-
-def fetch_deadline(context: Any) -> float:
-    """The :func:`time.monotonic` time by which an image URL's fetch must end: the function's remaining
-    time less :data:`SUBMIT_RESERVE_S` and :data:`ANSWER_RESERVE_S` (the fetcher's own limit still holds)."""
-    return time.monotonic() + max(time_left_s(context) - SUBMIT_RESERVE_S - ANSWER_RESERVE_S, 0.0)
-
-
 def wait_budget(context: Any, asked_s: float) -> float:
     """How long a request may wait for its job: what it asked, ending :data:`ANSWER_RESERVE_S` before the
     function's time does (a slow URL fetch leaves less to wait)."""
-    return max(0.0, min(asked_s, time_left_s(context) - ANSWER_RESERVE_S))
+    return max(0.0, min(asked_s, common.time_left_s(context) - ANSWER_RESERVE_S))
 
 
 def image_from_reference(
     runtime: ApiRuntime, reference: object, field: str, deadline: float | None = None
 ) -> bytes:
     """The bytes of an image given as a ``data:`` URI (base64) or an http(s) URL (behind the SSRF guard),
-    fetched by ``deadline`` (:func:`time.monotonic`; :func:`fetch_deadline`).
+    fetched by ``deadline`` (:func:`time.monotonic`; ``common.fetch_deadline``).
 
     Raises
     ------

@@ -123,11 +123,16 @@ class ImageFields:
         return iter((self.file, self.base64, self.url))
 
 
-def fetch_deadline(context: Any) -> float:
-    """The :func:`time.monotonic` time by which a request's URL fetches must end: the Lambda context's
-    remaining time less :data:`PROCESSING_RESERVE_S`."""
-    remaining_s = float(context.get_remaining_time_in_millis()) / 1000
-    return time.monotonic() + max(remaining_s - PROCESSING_RESERVE_S, 0.0)
+def time_left_s(context: Any) -> float:
+    """Seconds left of the invocation, as the Lambda context counts them."""
+    return max(float(context.get_remaining_time_in_millis()) / 1000, 0.0)
+
+
+def fetch_deadline(context: Any, reserve_s: float = PROCESSING_RESERVE_S) -> float:
+    """The :func:`time.monotonic` time by which a request's URL fetches must end: the invocation's time
+    left less ``reserve_s``, what the request still has to do after them (a synchronous dialect:
+    :data:`PROCESSING_RESERVE_S`; an asynchronous one: ``async_common.FETCH_RESERVE_S``)."""
+    return time.monotonic() + max(time_left_s(context) - reserve_s, 0.0)
 
 
 def read_image(

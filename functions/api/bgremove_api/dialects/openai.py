@@ -24,8 +24,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from bgremove import Options
 from bgremove_api import jobs
-from bgremove_api.dialects import _schemas_openai as docs
-from bgremove_api.dialects import async_common, common
+from bgremove_api.dialects import _schemas_openai as route_docs
+from bgremove_api.dialects import apiframe, async_common, common
 from bgremove_api.dialects.common import Failure
 from bgremove_api.dialects.dialect import BEARER, Dialect, requires
 from bgremove_api.exceptions import ApiError, BadRequestError, MissingSourceError, UnknownModelError
@@ -187,8 +187,8 @@ def error_response(failure: Failure) -> Response[str]:
     summary="OpenAI-style: remove the background (model remove-bg)",
     tags=["OpenAI-style"],
     security=requires(BEARER),
-    responses=docs.CHAT.responses,
-    openapi_extensions=docs.CHAT.openapi_extensions,
+    responses=route_docs.CHAT.responses,
+    openapi_extensions=route_docs.CHAT.openapi_extensions,
 )
 def chat_completions() -> Response[str]:
     """The last user message's ``image_url`` -> a completion whose content is the result URL (1 h)."""
@@ -199,7 +199,7 @@ def chat_completions() -> Response[str]:
         name = body.get("model")
         model = model_choice(name, common.deployed_models(runtime))
         reference = image_reference(body.get("messages"))
-        deadline = async_common.fetch_deadline(router.lambda_context)
+        deadline = common.fetch_deadline(router.lambda_context, async_common.FETCH_RESERVE_S)
         image = async_common.image_from_reference(runtime, reference, "image_url.url", deadline)
         machinery = runtime.jobs
         job, _ = machinery.submitter.submit(
@@ -218,8 +218,8 @@ def chat_completions() -> Response[str]:
         raise JobFailedError(job.error_code or "INTERNAL_ERROR", f"job {job.job_id}: {job.error_message}")
     if job.status is not jobs.JobStatus.COMPLETED:
         raise JobUnfinishedError(
-            f"job {job.job_id} is not finished after {wait_s:.0f} s (status "
-            f"{job.status.value}); fetch it with GET /v2/jobs/{job.job_id} rather than retrying"
+            f"job {job.job_id} is not finished after {wait_s:.0f} s (status {job.status.value}); fetch it "
+            f"with GET {apiframe.JOBS_PATH}/{job.job_id} (key in X-Api-Key) rather than retrying"
         )
     created = int(async_common.epoch_seconds(job.created_at) or time.time())
     url = jobs.result_url(runtime.presigner, job)
@@ -238,7 +238,7 @@ def chat_completions() -> Response[str]:
     summary="OpenAI-style: the models (remove-bg and the deployed ones)",
     tags=["OpenAI-style"],
     security=requires(BEARER),
-    responses=docs.MODELS.responses,
+    responses=route_docs.MODELS.responses,
 )
 def list_models() -> Response[str]:
     runtime = get_runtime()
@@ -251,7 +251,7 @@ def list_models() -> Response[str]:
     summary="OpenAI-style: one model (remove-bg or a deployed one)",
     tags=["OpenAI-style"],
     security=requires(BEARER),
-    responses=docs.MODEL.responses,
+    responses=route_docs.MODEL.responses,
 )
 def get_model(model: str) -> Response[str]:
     """The OpenAI client's ``models.retrieve``: the model object, or a 404 in OpenAI's shape."""

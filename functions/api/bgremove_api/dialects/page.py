@@ -35,7 +35,7 @@ from bgremove import Options
 from bgremove.models._spec import BUILTIN_MODELS
 from bgremove.options import OPTION_FIELDS, BoolKind, ColorKind, FloatKind, IntKind, OptionField
 from bgremove.report import BBox, Report
-from bgremove_api.dialects import _schemas_forms as docs
+from bgremove_api.dialects import _schemas_forms as route_docs
 from bgremove_api.dialects import common, pixian, removebg
 from bgremove_api.dialects import replicate_wire as replicate
 from bgremove_api.dialects.common import Failure, FormField, ImageFields
@@ -235,7 +235,7 @@ def rendered() -> tuple[str, dict[str, str]]:
     PAGE_PATH,
     summary="The page to try the service (HTML): drop a photo, change options, copy the call",
     tags=["Page"],
-    responses=docs.PAGE.responses,
+    responses=route_docs.PAGE.responses,
 )
 def page() -> Response[str]:
     """The try-it page; it needs no key (the key is typed into it and sent by its requests)."""
@@ -316,7 +316,7 @@ router.post(
     tags=["bgremove"],
     security=requires(API_KEY_HEADER),
     openapi_extensions=common.request_body_doc(FIELDS),
-    responses=docs.PAGE_REMOVE.responses,
+    responses=route_docs.PAGE_REMOVE.responses,
 )(remove_background)
 
 DIALECT = Dialect(

@@ -18,7 +18,7 @@ from bgremove import Options
 from bgremove.exceptions import InvalidOptionError
 from bgremove.options import OutputFormat, option_field
 from bgremove.report import BBox, Report
-from bgremove_api.dialects import _schemas_forms as docs
+from bgremove_api.dialects import _schemas_forms as route_docs
 from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure, FormField, ImageFields
 from bgremove_api.dialects.dialect import BASIC, Dialect, requires
@@ -153,7 +153,7 @@ router.post(
     tags=["Pixian v2"],
     security=requires(BASIC),
     openapi_extensions=common.request_body_doc(FIELDS),
-    responses=docs.PIXIAN_REMOVE.responses,
+    responses=route_docs.PIXIAN_REMOVE.responses,
 )(remove_background)
 
 DIALECT = Dialect(

@@ -30,7 +30,7 @@ from bgremove.engine import Result
 from bgremove.exceptions import InvalidOptionError
 from bgremove.limits import MAX_WORK_PIXELS
 from bgremove.options import option_field
-from bgremove_api.dialects import _schemas_forms as docs
+from bgremove_api.dialects import _schemas_forms as route_docs
 from bgremove_api.dialects import common
 from bgremove_api.dialects.common import Failure, FormField, ImageFields
 from bgremove_api.dialects.dialect import API_KEY_HEADER, Dialect, requires
@@ -264,7 +264,7 @@ router.post(
     tags=["remove.bg v1.0"],
     security=requires(API_KEY_HEADER),
     openapi_extensions=common.request_body_doc(FIELDS),
-    responses=docs.REMOVEBG_REMOVE.responses,
+    responses=route_docs.REMOVEBG_REMOVE.responses,
 )(remove_background)
 
 
@@ -273,7 +273,7 @@ router.post(
     summary="remove.bg v1.0: account (credits are not counted here)",
     tags=["remove.bg v1.0"],
     security=requires(API_KEY_HEADER),
-    responses=docs.REMOVEBG_ACCOUNT.responses,
+    responses=route_docs.REMOVEBG_ACCOUNT.responses,
 )
 def account() -> Response[str]:
     """What remove.bg clients read at start-up; this deployment counts no credits, so all are 0."""

@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from bgremove_api import jobs, webhooks
 from bgremove_api.aws import MISSING_OBJECT_CODES, error_code
-from bgremove_api.dialects import _schemas_replicate as docs
+from bgremove_api.dialects import _schemas_replicate as route_docs
 from bgremove_api.dialects import async_common, common
 from bgremove_api.dialects.dialect import BEARER, Dialect, requires
 from bgremove_api.dialects.replicate_wire import (
@@ -161,9 +161,8 @@ def _create(version: object, model_path: str = MODEL) -> Response[str]:
         if webhook_url is not None and not isinstance(webhook_url, str):
             raise InvalidInputError("webhook must be a URL")
         events = events_filter(body.get("webhook_events_filter"))
-        deadline = async_common.fetch_deadline(
-            router.lambda_context
-        )  # the webhook's look-up, the image's fetch
+        # One deadline for the webhook's look-up, the image's fetch.
+        deadline = common.fetch_deadline(router.lambda_context, async_common.FETCH_RESERVE_S)
         if webhook_url:  # refused now rather than retried into the dead-letter queue later
             webhooks.check_webhook_url(runtime.fetcher, webhook_url, "webhook", deadline)
         base_url = _base_url()
@@ -214,8 +213,8 @@ def _filename(reference: object) -> str:
     summary="Replicate: create a prediction",
     tags=["Replicate"],
     security=requires(BEARER),
-    responses=docs.CREATE.responses,
-    openapi_extensions=docs.CREATE.openapi_extensions,
+    responses=route_docs.CREATE.responses,
+    openapi_extensions=route_docs.CREATE.openapi_extensions,
 )
 def create_prediction() -> Response[str]:
     """``{version, input: {image}, webhook, webhook_events_filter}``; ``Prefer: wait[=N]`` holds <= 25 s."""
@@ -227,8 +226,8 @@ def create_prediction() -> Response[str]:
     summary="Replicate (reseller path): create a prediction",
     tags=["Replicate"],
     security=requires(BEARER),
-    responses=docs.CREATE.responses,
-    openapi_extensions=docs.CREATE.openapi_extensions,
+    responses=route_docs.CREATE.responses,
+    openapi_extensions=route_docs.CREATE.openapi_extensions,
 )
 def create_prediction_reseller() -> Response[str]:
     """The same as ``POST /v1/predictions``, at the path a reseller's document gives."""
@@ -240,8 +239,8 @@ def create_prediction_reseller() -> Response[str]:
     summary="Replicate: create a prediction of lucataco/remove-bg",
     tags=["Replicate"],
     security=requires(BEARER),
-    responses=docs.CREATE_FOR_MODEL.responses,
-    openapi_extensions=docs.CREATE_FOR_MODEL.openapi_extensions,
+    responses=route_docs.CREATE_FOR_MODEL.responses,
+    openapi_extensions=route_docs.CREATE_FOR_MODEL.openapi_extensions,
 )
 def create_model_prediction(owner: str, name: str) -> Response[str]:
     """``{input: {image}, ...}`` without ``version``: lucataco/remove-bg, the default model."""
@@ -253,7 +252,7 @@ def create_model_prediction(owner: str, name: str) -> Response[str]:
     summary="Replicate: get a prediction",
     tags=["Replicate"],
     security=requires(BEARER),
-    responses=docs.GET.responses,
+    responses=route_docs.GET.responses,
 )
 def get_prediction(prediction_id: str) -> Response[str]:
     runtime = get_runtime()
@@ -267,7 +266,7 @@ def get_prediction(prediction_id: str) -> Response[str]:
     summary="Replicate: cancel a prediction",
     tags=["Replicate"],
     security=requires(BEARER),
-    responses=docs.CANCEL.responses,
+    responses=route_docs.CANCEL.responses,
 )
 def cancel_prediction(prediction_id: str) -> Response[str]:
     runtime = get_runtime()
@@ -281,8 +280,8 @@ def cancel_prediction(prediction_id: str) -> Response[str]:
     summary="Replicate: list predictions, newest first",
     tags=["Replicate"],
     security=requires(BEARER),
-    responses=docs.LIST.responses,
-    openapi_extensions=docs.LIST.openapi_extensions,
+    responses=route_docs.LIST.responses,
+    openapi_extensions=route_docs.LIST.openapi_extensions,
 )
 def list_predictions() -> Response[str]:
     """``{next, previous, results}``; ``next`` is the next page's full URL (the client follows it)."""
@@ -302,7 +301,7 @@ def list_predictions() -> Response[str]:
     summary="Replicate: a model version (replicate.run reads it)",
     tags=["Replicate"],
     security=requires(BEARER),
-    responses=docs.VERSION.responses,
+    responses=route_docs.VERSION.responses,
 )
 def get_version(owner: str, name: str, version_id: str) -> Response[str]:
     _admit_read(get_runtime())
@@ -318,7 +317,7 @@ def get_version(owner: str, name: str, version_id: str) -> Response[str]:
     summary="Replicate: the key's webhook signing secret",
     tags=["Replicate"],
     security=requires(BEARER),
-    responses=docs.WEBHOOK_SECRET.responses,
+    responses=route_docs.WEBHOOK_SECRET.responses,
 )
 def webhook_secret() -> Response[str]:
     """``{"key": "whsec_..."}``: what ``replicate.webhooks.validate`` checks deliveries with."""
@@ -389,7 +388,7 @@ router.post(
     tags=["Replicate"],
     security=requires(BEARER),
     openapi_extensions=common.request_body_doc(FILE_FIELDS),
-    responses=docs.FILE_UPLOAD.responses,
+    responses=route_docs.FILE_UPLOAD.responses,
 )(create_file)
 
 
@@ -435,7 +434,7 @@ router.get(
     summary="Replicate: a prediction's output (or an upload), read with the key",
     tags=["Replicate"],
     security=requires(BEARER),
-    responses=docs.FILE.responses,
+    responses=route_docs.FILE.responses,
 )(get_file)
 
 
