@@ -93,6 +93,23 @@ def parse_options(params: Mapping[str, Any]) -> Options:
     return Options.parse(raw, names=OPTION_NAMES)
 
 
+def submit_request(body: Mapping[str, Any], idempotency_key: str | None) -> async_common.JobRequest:
+    """A submit's body (and its ``Idempotency-Key`` header) as a job request."""
+    if body.get("model", MODEL) != MODEL:
+        raise InvalidRequestError(f"model must be {MODEL!r}")
+    params = body.get(PARAMS)
+    if not isinstance(params, dict):
+        raise InvalidRequestError(f"{PARAMS} is required: an object with image")
+    return async_common.JobRequest(
+        options=parse_options(params),
+        image=params.get(IMAGE_FIELD),
+        image_field=f"{PARAMS}.{IMAGE_FIELD}",
+        webhook=webhook_config(body),
+        webhook_field="webhookUrl",
+        idempotency_key=jobs.checked_idempotency_key(idempotency_key),
+    )
+
+
 def webhook_config(body: Mapping[str, Any]) -> jobs.WebhookConfig | None:
     """``webhookUrl`` (or ``webhook_url``) and ``webhookEvents`` (default completed and failed)."""
     url = body.get("webhookUrl") or body.get("webhook_url")
@@ -223,32 +240,8 @@ def submit() -> Response[str]:
     event = router.current_event
     with common.admitted(runtime, event.headers.get("x-api-key")) as (key, _):
         body = async_common.json_object(router.current_event)
-        if body.get("model", MODEL) != MODEL:
-            raise InvalidRequestError(f"model must be {MODEL!r}")
-        params = body.get(PARAMS)
-        if not isinstance(params, dict):
-            raise InvalidRequestError(f"{PARAMS} is required: an object with image")
-        options = parse_options(params)
-        webhook = webhook_config(body)
-        # One deadline for the webhook's look-up, the fetch.
-        deadline = common.fetch_deadline(router.lambda_context, async_common.FETCH_RESERVE_S)
-        if webhook is not None:  # refused now rather than retried into the dead-letter queue later
-            webhooks.check_webhook_url(runtime.fetcher, webhook.url, "webhookUrl", deadline)
-        idempotency_key = jobs.checked_idempotency_key(event.headers.get("idempotency-key"))
-        machinery = runtime.jobs
-        image = async_common.image_from_reference(
-            runtime, params.get(IMAGE_FIELD), f"{PARAMS}.image", deadline
-        )
-        job, _ = machinery.submitter.submit(
-            key,
-            dialect=NAME,
-            image=image,
-            filename="image",
-            options=options,
-            webhook=webhook,
-            idempotency_key=idempotency_key,
-            extra={},
-        )
+        request = submit_request(body, event.headers.get("idempotency-key"))
+        job = async_common.submit(runtime, key, NAME, request, router.lambda_context)
     return common.json_response(202, {"jobId": job.job_id, "status": STATUSES[job.status]})
 
 

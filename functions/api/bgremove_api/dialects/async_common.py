@@ -9,17 +9,20 @@ turn each dialect's request into what :class:`bgremove_api.jobs.JobSubmitter` ta
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
+from bgremove import Options
 from bgremove.exceptions import EmptyInputError
-from bgremove_api import forms
+from bgremove_api import forms, jobs, webhooks
 from bgremove_api.dialects import common
 from bgremove_api.dialects.common import decode_base64
 from bgremove_api.exceptions import BadRequestError, MissingSourceError
+from bgremove_api.keys import ApiKey
 from bgremove_api.runtime import ApiRuntime
 
 MAX_WAIT_S = 25.0
@@ -60,6 +63,77 @@ def wait_budget(context: Any, asked_s: float) -> float:
     """How long a request may wait for its job: what it asked, ending :data:`ANSWER_RESERVE_S` before the
     function's time does (a slow URL fetch leaves less to wait)."""
     return max(0.0, min(asked_s, common.time_left_s(context) - ANSWER_RESERVE_S))
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What an asynchronous dialect's request asks for, mapped from its body by the dialect's pure function.
+
+    Attributes
+    ----------
+    options
+        The options (``options.model`` ``None``: the deployment's default).
+    image, image_field
+        The image as the request gave it (a URL or a ``data:`` URI, or what the dialect's own reader takes)
+        and its name in the request, for errors.
+    filename
+        The name the input is stored under.
+    webhook, webhook_field
+        Its webhook, if any, and the request's name for the URL (errors name it).
+    idempotency_key
+        The client's key for this submit.
+    extra
+        What the dialect keeps on the job for its answers.
+    """
+
+    options: Options
+    image: object
+    image_field: str
+    filename: str = "image"
+    webhook: jobs.WebhookConfig | None = None
+    webhook_field: str = "webhook"
+    idempotency_key: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+ImageReader = Callable[[ApiRuntime, object, str, "float | None"], bytes]
+"""``(runtime, reference, field, deadline) -> bytes``: how a dialect reads its image references."""
+
+
+def submit(
+    runtime: ApiRuntime,
+    owner: ApiKey,
+    dialect: str,
+    request: JobRequest,
+    context: Any,
+    *,
+    read_image: ImageReader | None = None,
+) -> jobs.Job:
+    """The one submit path of every asynchronous dialect: the webhook URL checked and the image read by one
+    deadline (the webhook first: a refused URL fetches nothing), then the job queued.
+
+    Raises
+    ------
+    UrlError
+        The webhook URL would be refused at delivery, or the image URL could not be fetched.
+    MissingSourceError, InvalidBase64Error, EmptyInputError
+        The image reference holds no image bytes.
+    """
+    deadline = common.fetch_deadline(context, FETCH_RESERVE_S)
+    if request.webhook is not None:  # refused now rather than retried into the dead-letter queue later
+        webhooks.check_webhook_url(runtime.fetcher, request.webhook.url, request.webhook_field, deadline)
+    image = (read_image or image_from_reference)(runtime, request.image, request.image_field, deadline)
+    job, _ = runtime.jobs.submitter.submit(
+        owner,
+        dialect=dialect,
+        image=image,
+        filename=request.filename,
+        options=request.options,
+        webhook=request.webhook,
+        idempotency_key=request.idempotency_key,
+        extra=request.extra,
+    )
+    return job
 
 
 def image_from_reference(

@@ -91,6 +91,17 @@ def model_choice(name: object, deployed: list[str]) -> str | None:
     raise UnknownModelError(f"The model {str(name)[:80]!r} does not exist; use {MODEL!r}")
 
 
+def chat_request(body: Mapping[str, Any], deployed: list[str]) -> async_common.JobRequest:
+    """A chat completion request as a job: the model it names, the last user message's image."""
+    name = body.get("model")
+    return async_common.JobRequest(
+        options=Options(model=model_choice(name, deployed)),
+        image=image_reference(body.get("messages")),
+        image_field="image_url.url",
+        extra={"model": name},
+    )
+
+
 def image_reference(messages: object) -> str:
     """The URL (or ``data:`` URI) of the last ``image_url`` part of the last user message.
 
@@ -197,23 +208,10 @@ def chat_completions() -> Response[str]:
     with common.admitted(runtime, presented) as (key, _):
         body = async_common.json_object(router.current_event)
         name = body.get("model")
-        model = model_choice(name, common.deployed_models(runtime))
-        reference = image_reference(body.get("messages"))
-        deadline = common.fetch_deadline(router.lambda_context, async_common.FETCH_RESERVE_S)
-        image = async_common.image_from_reference(runtime, reference, "image_url.url", deadline)
-        machinery = runtime.jobs
-        job, _ = machinery.submitter.submit(
-            key,
-            dialect=NAME,
-            image=image,
-            filename="image",
-            options=Options(model=model),
-            webhook=None,
-            idempotency_key=None,
-            extra={"model": name},
-        )
+        request = chat_request(body, common.deployed_models(runtime))
+        job = async_common.submit(runtime, key, NAME, request, router.lambda_context)
         wait_s = async_common.wait_budget(router.lambda_context, async_common.MAX_WAIT_S)
-        job = jobs.wait_for(machinery.store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S)
+        job = jobs.wait_for(runtime.jobs.store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S)
     if job.status is jobs.JobStatus.FAILED:
         raise JobFailedError(job.error_code or "INTERNAL_ERROR", f"job {job.job_id}: {job.error_message}")
     if job.status is not jobs.JobStatus.COMPLETED:

@@ -17,7 +17,6 @@ Errors are RFC 7807 ``application/problem+json``. The wire mappings are pure fun
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import inspect
 import json
@@ -40,11 +39,7 @@ from bgremove_api.dialects.dialect import BEARER, Dialect, requires
 from bgremove_api.dialects.replicate_wire import (
     CANCEL_PATH,
     DEFAULT_VERSION,
-    EXTRA_BASE_URL,
-    EXTRA_EVENTS,
     EXTRA_INPUT,
-    EXTRA_VERSION,
-    EXTRA_WEBHOOK,
     FILE_PATH,
     FILES_PATH,
     IMAGE_FIELD,
@@ -63,10 +58,8 @@ from bgremove_api.dialects.replicate_wire import (
     WEBHOOK,
     InvalidInputError,
     error_response,
-    events_filter,
-    model_for_version,
-    parse_options,
     prediction,
+    prediction_request,
     version_object,
 )
 from bgremove_api.exceptions import JobNotFoundError, UnknownModelError
@@ -149,45 +142,15 @@ def _create(version: object, model_path: str = MODEL) -> Response[str]:
     with common.admitted(runtime, _presented()) as (key, _):
         if model_path != MODEL:  # after the key: an unknown path tells a keyless prober nothing
             raise UnknownModelError(f"model {model_path[:81]} does not exist; this API runs {MODEL}")
-        body = async_common.json_object(router.current_event, empty_is_object=True)
-        if version is None:
-            version = body.get("version")
-        model = model_for_version(version, common.deployed_models(runtime))
-        prediction_input = body.get("input")
-        if not isinstance(prediction_input, dict):
-            raise InvalidInputError("input is required: an object with image")
-        options = dataclasses.replace(parse_options(prediction_input), model=model)
-        webhook_url = body.get("webhook")
-        if webhook_url is not None and not isinstance(webhook_url, str):
-            raise InvalidInputError("webhook must be a URL")
-        events = events_filter(body.get("webhook_events_filter"))
-        # One deadline for the webhook's look-up, the image's fetch.
-        deadline = common.fetch_deadline(router.lambda_context, async_common.FETCH_RESERVE_S)
-        if webhook_url:  # refused now rather than retried into the dead-letter queue later
-            webhooks.check_webhook_url(runtime.fetcher, webhook_url, "webhook", deadline)
+        body = async_common.json_object(event, empty_is_object=True)
         base_url = _base_url()
-        image = _read_image(runtime, key, prediction_input.get(IMAGE_FIELD), base_url, deadline)
-        shown_input = {k: async_common.shown_reference(v) for k, v in prediction_input.items()}
-        extra: dict[str, Any] = {
-            EXTRA_VERSION: version,
-            EXTRA_INPUT: shown_input,
-            EXTRA_BASE_URL: base_url,
-        }
-        webhook = None
-        if webhook_url:
-            webhook = jobs.WebhookConfig(url=webhook_url, events=events, dialect=NAME)
-            extra[EXTRA_WEBHOOK] = webhook_url
-            extra[EXTRA_EVENTS] = list(events)
-        job, _created = runtime.jobs.submitter.submit(
-            key,
-            dialect=NAME,
-            image=image,
-            filename=_filename(prediction_input.get(IMAGE_FIELD)),
-            options=options,
-            webhook=webhook,
-            idempotency_key=None,
-            extra=extra,
-        )
+        request = prediction_request(body, version, common.deployed_models(runtime), base_url)
+
+        def read_image(runtime: ApiRuntime, reference: object, field: str, deadline: float | None) -> bytes:
+            del field  # Replicate's is always input.image
+            return _read_image(runtime, key, reference, base_url, deadline)
+
+        job = async_common.submit(runtime, key, NAME, request, router.lambda_context, read_image=read_image)
         wait_s = async_common.wait_seconds(event.headers.get("prefer"))
         headers: dict[str, str] = {"Location": f"{base_url}{PREDICTIONS_PATH}/{job.job_id}"}
         if wait_s is not None:
@@ -195,17 +158,6 @@ def _create(version: object, model_path: str = MODEL) -> Response[str]:
             job = jobs.wait_for(runtime.jobs.store, job.job_id, key, wait_s, poll_s=async_common.WAIT_POLL_S)
             headers["Preference-Applied"] = "wait"
         return common.json_response(201, prediction(job, waited_unfinished=wait_s is not None), headers)
-
-
-def _filename(reference: object) -> str:
-    if isinstance(reference, str) and not reference.startswith(async_common.DATA_URI_PREFIX):
-        try:
-            name = urlsplit(reference).path.rsplit("/", 1)[-1]
-        except ValueError:
-            return "image"
-        if name:
-            return name[:100]
-    return "image"
 
 
 @router.post(

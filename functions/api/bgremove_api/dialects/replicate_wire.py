@@ -6,9 +6,11 @@ directly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 
@@ -119,6 +121,55 @@ def parse_options(prediction_input: Mapping[str, Any]) -> Options:
     """The ``input`` fields other than ``image`` as :class:`Options` (errors name Replicate's field)."""
     raw = {k: v for k, v in prediction_input.items() if k != IMAGE_FIELD}
     return Options.parse(raw, names=OPTION_NAMES)
+
+
+def prediction_request(
+    body: Mapping[str, Any], version: object, deployed: Collection[str], base_url: str
+) -> async_common.JobRequest:
+    """A create-prediction body as a job request. ``version`` is the route's (``None``: the body's);
+    ``base_url`` is kept on the job for the URLs its answers give."""
+    if version is None:
+        version = body.get("version")
+    model = model_for_version(version, deployed)
+    prediction_input = body.get("input")
+    if not isinstance(prediction_input, dict):
+        raise InvalidInputError("input is required: an object with image")
+    options = dataclasses.replace(parse_options(prediction_input), model=model)
+    webhook_url = body.get("webhook")
+    if webhook_url is not None and not isinstance(webhook_url, str):
+        raise InvalidInputError("webhook must be a URL")
+    events = events_filter(body.get("webhook_events_filter"))
+    extra: dict[str, Any] = {
+        EXTRA_VERSION: version,
+        EXTRA_INPUT: {k: async_common.shown_reference(v) for k, v in prediction_input.items()},
+        EXTRA_BASE_URL: base_url,
+    }
+    webhook = None
+    if webhook_url:
+        webhook = jobs.WebhookConfig(url=webhook_url, events=events, dialect=NAME)
+        extra[EXTRA_WEBHOOK] = webhook_url
+        extra[EXTRA_EVENTS] = list(events)
+    image = prediction_input.get(IMAGE_FIELD)
+    return async_common.JobRequest(
+        options=options,
+        image=image,
+        image_field=f"input.{IMAGE_FIELD}",
+        filename=filename_of(image),
+        webhook=webhook,
+        extra=extra,
+    )
+
+
+def filename_of(reference: object) -> str:
+    """The name an input is stored under: the URL's last path segment, else ``image``."""
+    if isinstance(reference, str) and not reference.startswith(async_common.DATA_URI_PREFIX):
+        try:
+            name = urlsplit(reference).path.rsplit("/", 1)[-1]
+        except ValueError:
+            return "image"
+        if name:
+            return name[:100]
+    return "image"
 
 
 def events_filter(value: object) -> tuple[str, ...]:
