@@ -116,3 +116,20 @@ def test_list_filters() -> None:
     for bad in ("0", "101", "x", "-1"):
         with pytest.raises(apiframe.InvalidRequestError):
             apiframe.limit_value(bad)
+
+
+def test_a_submit_body_maps_to_a_job_request() -> None:
+    body = {
+        "lab851BgRemoveParams": {"image": "https://x/y.jpg", "format": "jpg"},
+        "webhookUrl": "https://h/x",
+    }
+    request = apiframe.submit_request(body, " order-7 ")
+    assert request.options.to_dict() == {"format": "jpeg"}
+    assert (request.image, request.image_field, request.webhook_field) == (
+        "https://x/y.jpg",
+        "lab851BgRemoveParams.image",
+        "webhookUrl",
+    )
+    assert request.idempotency_key == "order-7"
+    with pytest.raises(apiframe.InvalidRequestError):
+        apiframe.submit_request({"model": "other", "lab851BgRemoveParams": {}}, None)

@@ -97,3 +97,17 @@ def test_error_shape_and_no_retry_on_504() -> None:
     missing = json.loads(str(dialect.error_response(Failure(400, "MISSING_SOURCE", "no")).body))
     assert missing["error"]["type"] == "invalid_request_error"
     assert missing["error"]["param"] == "messages"
+
+
+def test_a_chat_body_maps_to_a_job_request() -> None:
+    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.jpg"}}]}]
+    request = dialect.chat_request({"model": "remove-bg", "messages": messages}, ["u2netp"])
+    assert (request.options.model, request.image, request.image_field) == (
+        None,
+        "https://x/y.jpg",
+        "image_url.url",
+    )
+    assert (
+        dialect.chat_request({"model": "u2netp", "messages": messages}, ["u2netp"]).options.model == "u2netp"
+    )
+    assert request.webhook is None and request.extra == {"model": "remove-bg"}

@@ -157,3 +157,27 @@ def test_problem_details() -> None:
     assert body["title"] == "Unauthenticated"
     assert body["detail"] == "You did not pass a valid authentication token"
     assert (body["status"], body["code"]) == (401, "UNAUTHORIZED")
+
+
+def test_a_prediction_body_maps_to_a_job_request() -> None:
+    body = {
+        "version": "u2netp",
+        "input": {"image": "https://x.example/photos/cat.jpg", "format": "webp"},
+        "webhook": "https://hooks.example/h",
+        "webhook_events_filter": ["completed"],
+    }
+    request = replicate.prediction_request(body, None, ["u2net", "u2netp"], "https://api.example")
+    assert request.options.to_dict() == {"format": "webp", "model": "u2netp"}
+    assert (request.image, request.image_field, request.filename) == (
+        "https://x.example/photos/cat.jpg",
+        "input.image",
+        "cat.jpg",
+    )
+    assert request.webhook is not None and request.webhook.events == ("completed",)
+    assert request.extra["base_url"] == "https://api.example"
+    # The route's version wins over the body's; a version whose model is not deployed is unknown.
+    assert replicate.prediction_request(body, "u2net", ["u2net"], "b").options.model == "u2net"
+    with pytest.raises(replicate.UnknownVersionError):
+        replicate.prediction_request(body, None, ["u2net"], "b")
+    with pytest.raises(replicate.InvalidInputError):
+        replicate.prediction_request({"version": "u2net", "input": "x"}, None, ["u2net"], "b")
