@@ -70,8 +70,9 @@ def get_deliverer() -> WebhookDeliverer:
     webhooks = WebhookSettings.from_env()
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
     output_bucket = setting.required(env, ApiEnv.OUTPUT_BUCKET)
-    low, high = RESULT_URL_TTL_RANGE
-    ttl_s = setting.whole_number(env, ApiEnv.RESULT_URL_TTL_S, DEFAULT_RESULT_URL_TTL_S, low=low, high=high)
+    ttl_s = setting.whole_number(
+        env, ApiEnv.RESULT_URL_TTL_S, DEFAULT_RESULT_URL_TTL_S, *RESULT_URL_TTL_RANGE
+    )
     return WebhookDeliverer(
         store=build_store(jobs, dynamodb, terminal_event),
         key_hashes=KeyHashes(setting.required(env, ApiEnv.API_KEYS_TABLE), dynamodb),

@@ -121,26 +121,20 @@ class ApiSettings:
             rate_limit_table=rate_limit_table,
             output_bucket=output_bucket,
             input_bucket=setting.text(env, Env.INPUT_BUCKET),
-            result_url_ttl_s=_whole_number(
-                env, Env.RESULT_URL_TTL_S, DEFAULT_RESULT_URL_TTL_S, RESULT_URL_TTL_RANGE
+            result_url_ttl_s=setting.whole_number(
+                env, Env.RESULT_URL_TTL_S, DEFAULT_RESULT_URL_TTL_S, *RESULT_URL_TTL_RANGE
             ),
             url_fetch_allow_loopback=setting.switch(env, Env.URL_FETCH_ALLOW_LOOPBACK),
-            url_fetch_timeout_s=_whole_number(
-                env, Env.URL_FETCH_TIMEOUT_S, DEFAULT_URL_FETCH_TIMEOUT_S, URL_FETCH_TIMEOUT_RANGE
+            url_fetch_timeout_s=setting.whole_number(
+                env, Env.URL_FETCH_TIMEOUT_S, DEFAULT_URL_FETCH_TIMEOUT_S, *URL_FETCH_TIMEOUT_RANGE
             ),
-            url_fetch_max_bytes=_whole_number(
-                env, Env.URL_FETCH_MAX_BYTES, DEFAULT_URL_FETCH_MAX_BYTES, URL_FETCH_MAX_BYTES_RANGE
+            url_fetch_max_bytes=setting.whole_number(
+                env, Env.URL_FETCH_MAX_BYTES, DEFAULT_URL_FETCH_MAX_BYTES, *URL_FETCH_MAX_BYTES_RANGE
             ),
-            default_rate_per_second=_whole_number(
-                env, Env.DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_PER_SECOND, RATE_PER_SECOND_RANGE
+            default_rate_per_second=setting.whole_number(
+                env, Env.DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_PER_SECOND, *RATE_PER_SECOND_RANGE
             ),
-            default_max_in_flight=_whole_number(
-                env, Env.DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_RANGE
+            default_max_in_flight=setting.whole_number(
+                env, Env.DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT, *MAX_IN_FLIGHT_RANGE
             ),
         )
-
-
-def _whole_number(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
-    """:func:`bgremove.env.whole_number` within ``bounds``: this module writes ranges as ``(low, high)``."""
-    low, high = bounds
-    return setting.whole_number(env, name, default, low=low, high=high)

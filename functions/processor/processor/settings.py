@@ -100,8 +100,11 @@ class InferenceSettings:
         return cls(
             sagemaker_endpoint=_endpoint_name(env, Env.SAGEMAKER_ENDPOINT_NAME),
             sagemaker_endpoints=_endpoint_map(env, Env.SAGEMAKER_ENDPOINTS),
-            sagemaker_timeout_seconds=_whole_number(
-                env, Env.SAGEMAKER_TIMEOUT_SECONDS, DEFAULT_SAGEMAKER_TIMEOUT_SECONDS, SAGEMAKER_TIMEOUT_RANGE
+            sagemaker_timeout_seconds=setting.whole_number(
+                env,
+                Env.SAGEMAKER_TIMEOUT_SECONDS,
+                DEFAULT_SAGEMAKER_TIMEOUT_SECONDS,
+                *SAGEMAKER_TIMEOUT_RANGE,
             ),
             inference_fallback=setting.switch(env, Env.INFERENCE_FALLBACK),
         )
@@ -166,20 +169,14 @@ class ProcessorSettings:
             input_buckets=_input_buckets(env, Env.INPUT_BUCKETS, output_bucket),
             output_prefix=env.get(Env.OUTPUT_PREFIX, ""),
             idempotency_table=setting.text(env, Env.IDEMPOTENCY_TABLE),
-            idempotency_ttl_seconds=_whole_number(
-                env, Env.IDEMPOTENCY_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_TTL_RANGE
+            idempotency_ttl_seconds=setting.whole_number(
+                env, Env.IDEMPOTENCY_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS, *IDEMPOTENCY_TTL_RANGE
             ),
             inference=InferenceSettings.from_env(env),
-            max_input_bytes=_whole_number(
-                env, Env.MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_BYTES, MAX_INPUT_BYTES_RANGE
+            max_input_bytes=setting.whole_number(
+                env, Env.MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_BYTES, *MAX_INPUT_BYTES_RANGE
             ),
         )
-
-
-def _whole_number(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
-    """:func:`bgremove.env.whole_number` within ``bounds``: this module writes ranges as ``(low, high)``."""
-    low, high = bounds
-    return setting.whole_number(env, name, default, low=low, high=high)
 
 
 def _input_buckets(env: Mapping[str, str], name: str, output_bucket: str) -> tuple[str, ...]:

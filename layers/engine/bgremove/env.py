@@ -71,7 +71,7 @@ def required_all(env: Mapping[str, str], *names: str) -> tuple[str, ...]:
     return tuple(text(env, name) for name in names)
 
 
-def whole_number(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+def whole_number(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     """A whole number of ASCII digits, nothing else, in ``low..high``; unset or empty gives ``default``.
 
     Only ASCII digits count: ``int()`` also takes blanks, signs, underscores and other scripts' digits

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -57,13 +57,7 @@ class InputObject:
     size: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "version_id": self.version_id,
-            "etag": self.etag,
-            "size": self.size,
-        }
+        return asdict(self)  # the fields in their published order
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InputObject:
@@ -88,14 +82,7 @@ class OutputObject:
     height: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "content_type": self.content_type,
-            "size": self.size,
-            "width": self.width,
-            "height": self.height,
-        }
+        return asdict(self)  # the fields in their published order
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OutputObject:

@@ -59,18 +59,12 @@ class JobsSettings:
             ``JOBS_TABLE`` is unset, or a duration is not a whole number in its range (the variable named).
         """
         variables = os.environ if environ is None else environ
-        low_days, high_days = RETENTION_DAYS_RANGE
-        low_minutes, high_minutes = DEADLINE_MINUTES_RANGE
         return cls(
             jobs_table=env.required(variables, Env.JOBS_TABLE),
             retention_days=env.whole_number(
-                variables, Env.JOB_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, low=low_days, high=high_days
+                variables, Env.JOB_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, *RETENTION_DAYS_RANGE
             ),
             deadline_minutes=env.whole_number(
-                variables,
-                Env.JOB_DEADLINE_MINUTES,
-                DEFAULT_DEADLINE_MINUTES,
-                low=low_minutes,
-                high=high_minutes,
+                variables, Env.JOB_DEADLINE_MINUTES, DEFAULT_DEADLINE_MINUTES, *DEADLINE_MINUTES_RANGE
             ),
         )
