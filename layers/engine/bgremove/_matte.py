@@ -13,10 +13,11 @@ onto the image's own edge, which the 320x320 network can only place to within a 
 sharpened once more (``q^k / (q^k + (1 - q)^k)``): see docs/decisions/0009-u2net-static-quantisation.md for
 what the filter gains. Its coefficients are fitted at most at 0.25 MP and upsampled (the "fast guided
 filter"). The guide was the luma until docs/decisions/0010-foreground-colour-estimation.md: a subject on a
-saturated background of about its own luma (a red or blue backdrop) has an edge in colour only. That record
-also measured the second sharpening on soft edges: at temperature 2 everywhere it hardened the edges of
-mattes the network gives at more than the image's size (small images), so its temperature is the matte's
-enlargement factor, between 1 (no sharpening when reducing) and 2.
+saturated background of about its own luma (a red or blue backdrop) has an edge in colour only. The same
+record added a second, wider window, trusted where one colour model explains the matte across it, and
+sharpens only what the colours leave unexplained, the more so the more the matte was enlarged (temperature
+1 + enlargement, between 2 and 3): where the colours explain the matte, it already has the image's own edge
+profile, and sharpening it again hardened soft edges.
 
 Float work stops at about 2 MP: beyond that the remaining enlargement is 8-bit bilinear, which costs a
 fraction of a full-size float pass and changes nothing visible (the field is smooth at that scale).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageChops
@@ -44,7 +46,10 @@ def _lookup_table(threshold: float) -> list[int]:
 
 
 _LOGIT_EPS = 1e-4
-_SHARPEN = 2.0
+_LOGIT_SHARPEN = 2.0
+# The guided matte's sharpening temperature: 1 + the matte's enlargement, within these bounds
+_SHARPEN_MIN = 2.0
+_SHARPEN_MAX = 3.0
 _FLOAT_STAGE_MAX_PIXELS = 2_000_000
 
 
@@ -53,9 +58,14 @@ def _adaptive_filter(source: tuple[int, int], target: tuple[int, int]) -> Image.
     return Image.Resampling.LANCZOS if enlarging else Image.Resampling.BILINEAR
 
 
-# The guided filter's window radius, as a share of the diagonal, and its regularisation (colours 0..1): an
-# edge of the guide with a contrast below about sqrt(eps) does not move the matte's edge.
+# The guided filter's windows, as shares of the diagonal, and its regularisation (colours 0..1): an edge of
+# the guide with a contrast below about sqrt(eps) does not move the matte's edge. The narrow window places
+# edges in clutter; the wide one follows an edge the network put a few pixels off where one colour model
+# explains the matte across it (a subject on a plain backdrop), trusted as far as it does (R^2 to the power
+# _WIDE_TRUST).
 _GUIDE_RADIUS = 0.002
+_GUIDE_WIDE_RADIUS = 0.012
+_WIDE_TRUST = 2.0
 _GUIDE_EPS = 1e-2
 _GUIDE_COEFFICIENT_PIXELS = 250_000
 
@@ -96,16 +106,19 @@ def _coefficient_size(size: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
 
 
-def _guided(alpha_low: np.ndarray, guide: Image.Image) -> np.ndarray:
-    """The guided filter's output at ``guide``'s size (float, not clipped), from ``alpha_low`` at the
-    coefficients' size: the linear fit of alpha on the guide's colours (RGB) in each window, averaged,
-    upsampled, applied."""
-    height, width = alpha_low.shape
-    guide_low = (
-        guide if guide.size == (width, height) else guide.resize((width, height), Image.Resampling.BILINEAR)
-    )
-    colours = np.asarray(guide_low, dtype=np.float32).transpose(2, 0, 1) * (1 / 255)
-    radius = max(1, round(_GUIDE_RADIUS * math.hypot(width, height)))
+class _Fit(NamedTuple):
+    """The guided filter's linear model at the coefficients' size, averaged over the windows around each
+    pixel: ``alpha ~ slopes . colour + offset``, and ``explained``, the share of the matte's variance the
+    model explains in those windows (R^2, 0..1; 1 where the matte is flat)."""
+
+    slopes: list[np.ndarray]
+    offset: np.ndarray
+    explained: np.ndarray
+
+
+def _fit(alpha_low: np.ndarray, colours: list[np.ndarray], radius: int) -> _Fit:
+    """He et al.'s colour guided filter's fit in windows of ``radius``: the least-squares line of alpha on
+    the colours (RGB 0..1), regularised by :data:`_GUIDE_EPS`."""
     mean_alpha = _box_mean(alpha_low, radius)
     means = [_box_mean(channel, radius) for channel in colours]
     covariance = [
@@ -130,15 +143,55 @@ def _guided(alpha_low: np.ndarray, guide: Image.Image) -> np.ndarray:
         (c02 * k0 + c12 * k1 + c22 * k2) * inverse_det,
     ]
     offset = mean_alpha - sum(slope * mean for slope, mean in zip(slopes, means, strict=True))
-    refined = _resized(_box_mean(offset, radius), guide.size, Image.Resampling.BILINEAR).copy()
+    spread = _box_mean(alpha_low * alpha_low, radius) - mean_alpha * mean_alpha
+    explained = sum(slope * part for slope, part in zip(slopes, covariance, strict=True))
+    # a flat matte (spread ~ 0) has nothing to explain: the fit keeps it as it is
+    share = np.where(spread > 1e-4, np.clip(explained / np.maximum(spread, 1e-6), 0.0, 1.0), 1.0)
+    return _Fit(
+        [_box_mean(slope, radius) for slope in slopes],
+        _box_mean(offset, radius),
+        _box_mean(share.astype(np.float32), radius),
+    )
+
+
+def _guided(alpha_low: np.ndarray, guide: Image.Image, temperature: float) -> np.ndarray:
+    """The guided filter's output at ``guide``'s size (float 0..1), from ``alpha_low`` at the coefficients'
+    size: the narrow and the wide fit (see :data:`_GUIDE_WIDE_RADIUS`) blended by how well the wide one
+    explains the matte, upsampled, applied; then what the colours do not explain is sharpened at
+    ``temperature`` (what they explain already has the image's own edge profile)."""
+    height, width = alpha_low.shape
+    guide_low = (
+        guide if guide.size == (width, height) else guide.resize((width, height), Image.Resampling.BILINEAR)
+    )
+    colours = list(np.asarray(guide_low, dtype=np.float32).transpose(2, 0, 1) * (1 / 255))
+    diagonal = math.hypot(width, height)
+    narrow = _fit(alpha_low, colours, max(1, round(_GUIDE_RADIUS * diagonal)))
+    wide = _fit(alpha_low, colours, max(1, round(_GUIDE_WIDE_RADIUS * diagonal)))
+    trust = wide.explained**_WIDE_TRUST
+
+    def blend(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        result: np.ndarray = a + trust * (b - a)
+        return result
+
+    refined = _resized(blend(narrow.offset, wide.offset), guide.size, Image.Resampling.BILINEAR).copy()
     full = np.asarray(guide)
-    for channel, slope in enumerate(slopes):
-        smooth = _box_mean(slope, radius) * (1 / 255)
-        refined += _resized(smooth, guide.size, Image.Resampling.BILINEAR) * full[..., channel]
+    for channel, (a, b) in enumerate(zip(narrow.slopes, wide.slopes, strict=True)):
+        refined += (
+            _resized(blend(a, b) * (1 / 255), guide.size, Image.Resampling.BILINEAR) * full[..., channel]
+        )
+    np.clip(refined, 0.0, 1.0, out=refined)
+    if temperature == 1.0:
+        return refined
+    # sharpened + keep * (refined - sharpened): the sharpening through a table, ``keep`` = R^2 ** (2 (t - 1))
+    keep = _resized(wide.explained ** (2 * (temperature - 1)), guide.size, Image.Resampling.BILINEAR)
+    sharpened = _sharpen_table(temperature)[(refined * _SHARPEN_STEPS + 0.5).astype(np.uint16)]
+    refined -= sharpened
+    refined *= keep
+    refined += sharpened
     return refined
 
 
-def _sharpened(alpha: np.ndarray, temperature: float = _SHARPEN) -> np.ndarray:
+def _sharpened(alpha: np.ndarray, temperature: float) -> np.ndarray:
     """``q^k / (q^k + (1 - q)^k)`` with ``k = temperature``, i.e. sigmoid(k logit q), without logs."""
     q = np.clip(alpha, 0.0, 1.0)
     powered = q**temperature
@@ -146,33 +199,34 @@ def _sharpened(alpha: np.ndarray, temperature: float = _SHARPEN) -> np.ndarray:
     return result
 
 
-# The sharpening as a 1024-entry table to 8-bit alpha: one lookup instead of five float passes at full size.
+# The sharpening as a 1024-entry table: one lookup instead of five float passes at full size.
 _SHARPEN_STEPS = 1023
 
 
 @functools.lru_cache(maxsize=64)
 def _sharpen_table(temperature: float) -> np.ndarray:
     steps = np.linspace(0.0, 1.0, _SHARPEN_STEPS + 1)
-    table: np.ndarray = np.floor(255 * _sharpened(steps, temperature) + 0.5).astype(np.uint8)
+    table: np.ndarray = _sharpened(steps, temperature).astype(np.float32)
     return table
 
 
 def _post_temperature(network: tuple[int, int], size: tuple[int, int]) -> float:
-    """The guided matte's sharpening: the matte's enlargement factor (linear), between 1 and
-    :data:`_SHARPEN`, in steps of 1/32 (the tables are cached)."""
+    """The guided matte's sharpening: 1 + the matte's enlargement factor (linear), between
+    :data:`_SHARPEN_MIN` and :data:`_SHARPEN_MAX`, in steps of 1/32 (the tables are cached)."""
     factor = math.sqrt(size[0] * size[1] / (network[0] * network[1]))
-    return round(min(_SHARPEN, max(1.0, factor)) * 32) / 32
+    return round(min(_SHARPEN_MAX, max(_SHARPEN_MIN, 1 + factor)) * 32) / 32
 
 
-def guided_filter(alpha: np.ndarray, guide: Image.Image) -> np.ndarray:
-    """Align ``alpha`` (float 0..1) with the edges of ``guide`` (an image of the same size), then sharpen it.
+def guided_filter(alpha: np.ndarray, guide: Image.Image, temperature: float = _SHARPEN_MIN) -> np.ndarray:
+    """Align ``alpha`` (float 0..1) with the edges of ``guide`` (an image of the same size), then sharpen
+    what the guide's colours do not explain.
 
     The fast guided filter: the linear coefficients are fitted at most at :data:`_GUIDE_COEFFICIENT_PIXELS`
     and upsampled, the result is computed against the full-size guide.
     """
     height, width = alpha.shape
     alpha_low = _resized(alpha, _coefficient_size((width, height)), Image.Resampling.BILINEAR)
-    return _sharpened(_guided(alpha_low, guide.convert("RGB")))
+    return _guided(alpha_low, guide.convert("RGB"), temperature)
 
 
 def upsample_probability(
@@ -188,11 +242,11 @@ def upsample_probability(
         stage = (max(1, round(size[0] * factor)), max(1, round(size[1] * factor)))
     p = np.clip(np.asarray(probability, dtype=np.float32), _LOGIT_EPS, 1 - _LOGIT_EPS)
     logit = np.log(p / (1 - p))
-    # Guided, the float pass runs at the coefficients' size; at the stage, only the fit applied and a lookup.
+    # Guided, the float pass runs at the coefficients' size; at the stage, only the fit applied.
     target = _coefficient_size(stage) if guide is not None else stage
     up = _resized(logit, target, _adaptive_filter(probability.size, target)).copy()
-    # sigmoid(SHARPEN * up), in place; times 255 below when no guide refines it further
-    np.multiply(up, -_SHARPEN, out=up)
+    # sigmoid(_LOGIT_SHARPEN * up), in place; times 255 below when no guide refines it further
+    np.multiply(up, -_LOGIT_SHARPEN, out=up)
     np.exp(up, out=up)
     up += 1.0
     if guide is not None:
@@ -200,12 +254,10 @@ def upsample_probability(
         colours = guide.convert("RGB") if guide.mode != "RGB" else guide
         if colours.size != stage:  # a box reduction first: the 12 MP colour image is read once, cheaply
             colours = colours.resize(stage, Image.Resampling.BILINEAR, reducing_gap=1.0)
-        refined = _guided(up, colours)
-        refined *= _SHARPEN_STEPS
-        np.clip(refined, 0, _SHARPEN_STEPS, out=refined)
+        refined = _guided(up, colours, _post_temperature(probability.size, size))
+        refined *= 255
         refined += 0.5
-        table = _sharpen_table(_post_temperature(probability.size, size))
-        alpha = Image.fromarray(table[refined.astype(np.uint16)], "L")
+        alpha = Image.fromarray(refined.astype(np.uint8), "L")
     else:
         np.divide(255.0, up, out=up)
         up += 0.5

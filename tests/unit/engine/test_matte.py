@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bgremove import _matte
 from bgremove._matte import _box_mean, guided_filter, refine
 
 
@@ -90,3 +91,30 @@ def test_refine_aligns_a_probability_matte_with_its_guide():
     assert abs(_crossing(guided[48]) - edge) < abs(_crossing(plain[48]) - edge) - 0.25
     jump = lambda row: row[edge] - row[edge - 1]  # noqa: E731
     assert jump(guided[48]) > jump(plain[48]) + 0.1  # the matte now rises where the image does
+
+
+def test_the_wide_window_takes_an_edge_of_a_plain_backdrop_closer_than_the_narrow_one_alone(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    width, height, edge = 800, 120, 400  # windows of 2 and 10 px at this size; the network's edge 2 px off
+    alpha = _ramp(width, height, centre=edge + 2.0, half_width=4)
+    both = _crossing(guided_filter(alpha, _step_guide(width, height, edge))[60])
+    monkeypatch.setattr(_matte, "_GUIDE_WIDE_RADIUS", _matte._GUIDE_RADIUS)
+    narrow = _crossing(guided_filter(alpha, _step_guide(width, height, edge))[60])
+    assert abs(both - edge) < 0.6
+    assert abs(narrow - edge) > 1.0
+
+
+def test_guided_filter_keeps_a_soft_edge_the_image_explains():
+    # the subject fades into a plain backdrop over 8 px, and the matte fades with it: the guide explains the
+    # matte, so it keeps its profile instead of being hardened
+    width, height = 800, 120
+    alpha = _ramp(width, height, centre=400.0, half_width=4)
+    fade = np.tile((255 * alpha[0]).astype(np.uint8), (height, 1))
+    guide = Image.fromarray(np.stack([fade, 255 - fade, np.full_like(fade, 90)], axis=-1), "RGB")
+    refined = guided_filter(alpha, guide, temperature=3.0)
+    kept = np.abs(refined[60] - alpha[60]).max()
+    assert kept < 0.5 * np.abs(_matte._sharpened(alpha[60], 3.0) - alpha[60]).max()
+    unexplained = guided_filter(alpha, Image.new("RGB", (width, height), (128, 128, 128)), temperature=3.0)
+    soft = lambda matte: int(((matte > 0.05) & (matte < 0.95)).sum())  # noqa: E731
+    assert soft(unexplained) < 0.8 * soft(refined)
