@@ -73,25 +73,49 @@ _GUIDE_COEFFICIENT_PIXELS = 250_000
 def _box_mean(values: np.ndarray, radius: int) -> np.ndarray:
     """Mean over the ``(2 radius + 1)`` square around each pixel, the window clipped at the borders.
 
-    Shifted sums: the radius is a few pixels at the coefficients' resolution, where they beat cumulative sums.
+    Shifted sums up to :data:`_SHIFTED_SUMS_MAX_RADIUS` (a few pixels, where they beat cumulative sums);
+    beyond, differences of cumulative sums, whose cost does not grow with the radius (the wide window).
     """
     height, width = values.shape
-    total = np.zeros((height + 2 * radius, width), np.float32)
-    total[radius : radius + height] = values
-    rows = total[:height].copy()
-    for shift in range(1, 2 * radius + 1):
-        rows += total[shift : shift + height]
-    total = np.zeros((height, width + 2 * radius), np.float32)
-    total[:, radius : radius + width] = rows
-    window = total[:, :width].copy()
-    for shift in range(1, 2 * radius + 1):
-        window += total[:, shift : shift + width]
+    if radius > _SHIFTED_SUMS_MAX_RADIUS:
+        window = _cumulative_window_sums(values, radius)
+    else:
+        total = np.zeros((height + 2 * radius, width), np.float32)
+        total[radius : radius + height] = values
+        rows = total[:height].copy()
+        for shift in range(1, 2 * radius + 1):
+            rows += total[shift : shift + height]
+        total = np.zeros((height, width + 2 * radius), np.float32)
+        total[:, radius : radius + width] = rows
+        window = total[:, :width].copy()
+        for shift in range(1, 2 * radius + 1):
+            window += total[:, shift : shift + width]
 
     def counts(length: int) -> np.ndarray:
         index = np.arange(length)
         return (np.minimum(index, radius) + np.minimum(length - 1 - index, radius) + 1).astype(np.float32)
 
     window /= counts(height)[:, np.newaxis] * counts(width)[np.newaxis, :]
+    return window
+
+
+_SHIFTED_SUMS_MAX_RADIUS = 3
+
+
+def _cumulative_window_sums(values: np.ndarray, radius: int) -> np.ndarray:
+    """Sums over the clipped ``(2 radius + 1)`` square: differences of cumulative sums, padded with their end
+    values so that every window is one subtraction. Float32 is enough at the coefficients' size (sums of a
+    few hundred values of 0..1: errors around 1e-6 of a mean)."""
+    height, width = values.shape
+    span = 2 * radius + 1
+    running = np.zeros((height + 1, width), np.float32)
+    np.cumsum(values, axis=0, out=running[1:])
+    running = np.pad(running, ((radius, radius), (0, 0)), mode="edge")
+    rows = running[span:] - running[:-span]
+    running = np.zeros((height, width + 1), np.float32)
+    np.cumsum(rows, axis=1, out=running[:, 1:])
+    running = np.pad(running, ((0, 0), (radius, radius)), mode="edge")
+    window: np.ndarray = running[:, span:] - running[:, :-span]
     return window
 
 
@@ -116,7 +140,7 @@ class _Fit(NamedTuple):
     explained: np.ndarray
 
 
-def _fit(alpha_low: np.ndarray, colours: list[np.ndarray], radius: int) -> _Fit:
+def _fit(alpha_low: np.ndarray, colours: list[np.ndarray], radius: int, *, explain: bool = True) -> _Fit:
     """He et al.'s colour guided filter's fit in windows of ``radius``: the least-squares line of alpha on
     the colours (RGB 0..1), regularised by :data:`_GUIDE_EPS`."""
     mean_alpha = _box_mean(alpha_low, radius)
@@ -143,15 +167,14 @@ def _fit(alpha_low: np.ndarray, colours: list[np.ndarray], radius: int) -> _Fit:
         (c02 * k0 + c12 * k1 + c22 * k2) * inverse_det,
     ]
     offset = mean_alpha - sum(slope * mean for slope, mean in zip(slopes, means, strict=True))
+    averaged = [_box_mean(slope, radius) for slope in slopes], _box_mean(offset, radius)
+    if not explain:
+        return _Fit(*averaged, explained=np.ones_like(mean_alpha))
     spread = _box_mean(alpha_low * alpha_low, radius) - mean_alpha * mean_alpha
     explained = sum(slope * part for slope, part in zip(slopes, covariance, strict=True))
     # a flat matte (spread ~ 0) has nothing to explain: the fit keeps it as it is
     share = np.where(spread > 1e-4, np.clip(explained / np.maximum(spread, 1e-6), 0.0, 1.0), 1.0)
-    return _Fit(
-        [_box_mean(slope, radius) for slope in slopes],
-        _box_mean(offset, radius),
-        _box_mean(share.astype(np.float32), radius),
-    )
+    return _Fit(*averaged, explained=_box_mean(share.astype(np.float32), radius))
 
 
 def _guided(alpha_low: np.ndarray, guide: Image.Image, temperature: float) -> np.ndarray:
@@ -165,7 +188,7 @@ def _guided(alpha_low: np.ndarray, guide: Image.Image, temperature: float) -> np
     )
     colours = list(np.asarray(guide_low, dtype=np.float32).transpose(2, 0, 1) * (1 / 255))
     diagonal = math.hypot(width, height)
-    narrow = _fit(alpha_low, colours, max(1, round(_GUIDE_RADIUS * diagonal)))
+    narrow = _fit(alpha_low, colours, max(1, round(_GUIDE_RADIUS * diagonal)), explain=False)
     wide = _fit(alpha_low, colours, max(1, round(_GUIDE_WIDE_RADIUS * diagonal)))
     trust = wide.explained**_WIDE_TRUST
 
