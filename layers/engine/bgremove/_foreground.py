@@ -35,7 +35,6 @@ WIDE_RADIUS = 0.06
 NARROW_RADIUS = 0.012
 """The second pass's window radius, as a share of the image's diagonal."""
 _EPS = 1e-4
-_SHIFTED_SUMS_UP_TO = 3
 _SAMPLE_CELL = 8  # px of the full-size image per cell of the enlarged fields
 
 
@@ -44,46 +43,17 @@ def _reduction(size: tuple[int, int]) -> int:
     return max(1, math.ceil(math.sqrt(size[0] * size[1] / FIELD_PIXELS)))
 
 
-def _window_sums(values: np.ndarray, radius: int, axis: int) -> np.ndarray:
-    """Sums over ``[i - radius, i + radius]`` along ``axis``, clipped at the ends, from cumulative sums."""
-    length = values.shape[axis]
-    shape = list(values.shape)
-    shape[axis] = 1
-    sums = np.cumsum(values, axis=axis, dtype=np.float32)
-    totals = np.concatenate([np.zeros(shape, np.float32), sums], axis)
-    index = np.arange(length)
-    upper = np.take(totals, np.minimum(index + radius + 1, length), axis=axis)
-    upper -= np.take(totals, np.maximum(index - radius, 0), axis=axis)
-    return upper
-
-
-def _window_mean(values: np.ndarray, radius: int) -> np.ndarray:
-    """:func:`bgremove._matte._box_mean` for any radius: its shifted sums for a few pixels, cumulative sums
-    (whose cost does not grow with the radius) for the wide windows."""
-    if radius <= _SHIFTED_SUMS_UP_TO:
-        return _box_mean(values, radius)
-    height, width = values.shape
-    window = _window_sums(_window_sums(values, radius, 0), radius, 1)
-
-    def counts(length: int) -> np.ndarray:
-        index = np.arange(length)
-        return (np.minimum(index, radius) + np.minimum(length - 1 - index, radius) + 1).astype(np.float32)
-
-    window /= counts(height)[:, np.newaxis] * counts(width)[np.newaxis, :]
-    return window
-
-
 def _means(
     colours: np.ndarray, alpha: np.ndarray, radius: int, background: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``F_m`` and ``B_m`` (3xHxW) over the ``(2 radius + 1)`` window: ``colours`` (3xHxW) weighted by
     ``alpha``, ``background`` (``colours`` when omitted) by ``1 - alpha``."""
     background = colours if background is None else background
-    mean_alpha = _window_mean(alpha, radius)
+    mean_alpha = _box_mean(alpha, radius)
     weight_f = 1.0 / (mean_alpha + _EPS)
     weight_b = 1.0 / (1.0 - mean_alpha + _EPS)
-    fore = np.stack([_window_mean(channel * alpha, radius) * weight_f for channel in colours])
-    back = np.stack([_window_mean(channel * (1.0 - alpha), radius) * weight_b for channel in background])
+    fore = np.stack([_box_mean(channel * alpha, radius) * weight_f for channel in colours])
+    back = np.stack([_box_mean(channel * (1.0 - alpha), radius) * weight_b for channel in background])
     return fore, back
 
 

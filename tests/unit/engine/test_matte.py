@@ -20,7 +20,9 @@ def _brute_box_mean(values: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize(("shape", "radius"), [((7, 9), 1), ((12, 5), 2), ((6, 6), 4), ((3, 20), 3)])
+@pytest.mark.parametrize(
+    ("shape", "radius"), [((7, 9), 1), ((12, 5), 2), ((6, 6), 4), ((3, 20), 3), ((30, 41), 9), ((1, 50), 12)]
+)
 def test_box_mean_is_the_window_mean_clipped_at_the_borders(shape: tuple[int, int], radius: int):
     values = np.random.default_rng(7).random(shape, dtype=np.float32)
     np.testing.assert_allclose(_box_mean(values, radius), _brute_box_mean(values, radius), atol=1e-5)
